@@ -1,0 +1,45 @@
+/* cmdline.h — parses one request line of the line protocol (§3.1):
+ *
+ *     [@TAG ]COMMAND [ARG ...]
+ *
+ * Arguments are separated by runs of spaces (tabs count as spaces); an
+ * argument may be double-quoted, with \" and \\ as the only escapes inside
+ * quotes. Every gateway that accepts typed commands uses this parser. */
+#ifndef SB_CMDLINE_H
+#define SB_CMDLINE_H
+
+#include <stddef.h>
+
+#define SB_CMDLINE_MAX_ARGS 1024
+#define SB_CMDLINE_MAX_TAG  64
+
+typedef enum {
+    SB_CMDLINE_OK = 0,
+    SB_CMDLINE_EMPTY,          /* blank line: nothing to answer */
+    SB_CMDLINE_NO_COMMAND,     /* a tag but no command */
+    SB_CMDLINE_BAD_TAG,        /* "@" with nothing after it, or tag too long */
+    SB_CMDLINE_UNTERMINATED,   /* a quote that is never closed */
+    SB_CMDLINE_BAD_ESCAPE,     /* a backslash before anything but " or \ */
+    SB_CMDLINE_NUL_BYTE,       /* the line contains a NUL byte */
+    SB_CMDLINE_TOO_MANY_ARGS,  /* more than SB_CMDLINE_MAX_ARGS arguments */
+} sb_cmdline_status_t;
+
+typedef struct {
+    char *tag;        /* without the '@'; NULL when the request is untagged */
+    size_t argc;      /* >= 1 on success: argv[0] is the command */
+    char **argv;      /* argc strings, then NULL */
+} sb_cmdline_t;
+
+/* Parses `len` bytes of `line` (no trailing '\n'; a trailing '\r' is
+ * ignored). Returns a new sb_cmdline_t, or NULL with *status set. Even on
+ * failure, when a valid tag was read *tag_out (if given) receives a copy of
+ * it (free() it) so the error can be answered with the tag. */
+sb_cmdline_t *sb_cmdline_parse(const char *line, size_t len,
+                               sb_cmdline_status_t *status, char **tag_out);
+
+void sb_cmdline_destroy(sb_cmdline_t **self_p);
+
+/* Human-readable reason for a status, for an `ERR bad-args` reply. */
+const char *sb_cmdline_status_text(sb_cmdline_status_t status);
+
+#endif

@@ -1,0 +1,61 @@
+/* envelope.h — the one message format between switchboard processes.
+ *
+ * Every ZeroMQ message between a gateway, the broker and a provider carries
+ * one envelope: a msgpack map in a single frame (after any routing-id frame
+ * a ROUTER socket adds). The map is versioned ("v") and every receiver
+ * decodes it with sb_envelope_decode, which checks size, types and required
+ * fields before anything is allocated, so a peer can never crash another by
+ * what it sends. docs/protocol.md documents the fields. */
+#ifndef SB_ENVELOPE_H
+#define SB_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_ENVELOPE_VERSION   1
+/* Largest encoded envelope; also the ZMQ_MAXMSGSIZE of every socket. */
+#define SB_ENVELOPE_MAX_SIZE  (256 * 1024)
+#define SB_ENVELOPE_MAX_ARGS  1024
+
+typedef enum {
+    SB_ENVELOPE_REQUEST = 1,  /* gateway -> broker -> provider: run a command */
+    SB_ENVELOPE_REPLY,        /* provider -> broker -> gateway: its one answer */
+    SB_ENVELOPE_READY,        /* provider -> broker: serves `service`, idle */
+    SB_ENVELOPE_HEARTBEAT,    /* either way: still alive */
+    SB_ENVELOPE_DISCONNECT,   /* provider -> broker: leaving on purpose */
+} sb_envelope_type_t;
+
+/* A decoded envelope owns its strings; one built by hand for encoding may
+ * point at anything (sb_envelope_encode only reads it). */
+typedef struct {
+    sb_envelope_type_t type;
+    uint64_t id;            /* request id (REQUEST, REPLY); never 0 there */
+    char *service;          /* REQUEST, READY: service name */
+    char *command;          /* REQUEST: command name */
+    size_t argc;            /* REQUEST: arguments after the command */
+    char **argv;
+    char *client;           /* REQUEST: id of the client that asked (optional) */
+    uint32_t timeout_ms;    /* REQUEST: deadline; 0 = the broker's default */
+    bool ok;                /* REPLY: true = OK, false = ERR */
+    char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */
+    char *text;             /* REPLY: result text when ok, message when not */
+} sb_envelope_t;
+
+/* Encodes `env` into a new buffer (free() it); NULL if a required field is
+ * missing or the result would exceed SB_ENVELOPE_MAX_SIZE. */
+uint8_t *sb_envelope_encode(const sb_envelope_t *env, size_t *size_out);
+
+/* Decodes `size` bytes. On success returns a new envelope; on failure NULL
+ * with *error_out (if given) set to a static reason such as "too large",
+ * "bad msgpack", "not a map", "unsupported version", "missing field id". */
+sb_envelope_t *sb_envelope_decode(const uint8_t *data, size_t size,
+                                  const char **error_out);
+
+/* Frees a decoded envelope and sets *self_p to NULL. */
+void sb_envelope_destroy(sb_envelope_t **self_p);
+
+/* Name of an envelope type for logs ("request", "reply", ...). */
+const char *sb_envelope_type_name(sb_envelope_type_t type);
+
+#endif
