@@ -1,0 +1,505 @@
+/* broker.c — sb-broker's routing core (see broker.h).
+ *
+ * Two ROUTER sockets: the frontend toward gateways, the backend toward
+ * providers. A request gets a broker-wide id of its own, so replies are
+ * matched to exactly one outstanding request whatever the gateways and
+ * providers send; a reply that matches nothing (late, duplicate, forged)
+ * is dropped and counted. */
+#include "broker.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+
+#include "deadlines.h"
+#include "envelope_io.h"
+#include "log.h"
+
+/* Messages read from one socket before looking at the other, so a flood
+ * on one side cannot starve the other. */
+#define BATCH_PER_SOCKET 256
+
+typedef struct service service_t;
+typedef struct provider provider_t;
+
+typedef struct {
+    uint64_t id;                /* broker-wide */
+    uint64_t gateway_request_id;
+    zframe_t *gateway;          /* routing id of the gateway that asked */
+    sb_envelope_t *envelope;    /* the request as the gateway sent it */
+    service_t *service;
+    provider_t *provider;       /* holding it, or NULL while waiting */
+    void *waiting_handle;       /* in service->waiting while waiting */
+    int64_t deadline_ms;
+    bool answered;              /* timed out while a provider holds it */
+} request_t;
+
+struct provider {
+    char key[64];               /* routing id as hex */
+    zframe_t *routing_id;
+    service_t *service;
+    request_t *request;         /* the one it is running, or NULL when idle */
+    void *idle_handle;          /* in service->idle while idle */
+};
+
+struct service {
+    char *name;
+    zlistx_t *idle;             /* provider_t*: head = least recently used */
+    zlistx_t *waiting;          /* request_t*: oldest first */
+    size_t provider_count;
+    bool offered;               /* some provider has registered for it */
+};
+
+typedef struct {
+    uint64_t requests, replies, timeouts, busy, no_service;
+    uint64_t malformed, unmatched_replies, undeliverable;
+} broker_counters_t;
+
+struct sb_broker {
+    sb_broker_settings_t settings;
+    zsock_t *frontend;
+    zsock_t *backend;
+    zhashx_t *services;         /* name -> service_t */
+    zhashx_t *providers;        /* key -> provider_t */
+    zhashx_t *requests;         /* id as text -> request_t */
+    sb_deadlines_t *deadlines;
+    uint64_t next_request_id;
+    int64_t grace_ends_ms;
+    bool grace_over;
+    broker_counters_t counters;
+};
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void service_free(void **item)
+{
+    service_t *service = *item;
+    if (!service)
+        return;
+    zlistx_destroy(&service->idle);
+    zlistx_destroy(&service->waiting);
+    free(service->name);
+    free(service);
+    *item = NULL;
+}
+
+static void provider_free(void **item)
+{
+    provider_t *provider = *item;
+    if (!provider)
+        return;
+    zframe_destroy(&provider->routing_id);
+    free(provider);
+    *item = NULL;
+}
+
+static void request_free(void **item)
+{
+    request_t *request = *item;
+    if (!request)
+        return;
+    zframe_destroy(&request->gateway);
+    sb_envelope_destroy(&request->envelope);
+    free(request);
+    *item = NULL;
+}
+
+sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
+{
+    sb_broker_t *self = calloc(1, sizeof *self);
+    self->settings = *settings;
+    self->frontend = sb_socket_new(ZMQ_ROUTER, settings->frontend, SB_SOCKET_BIND);
+    if (!self->frontend)
+        sb_log_error("cannot bind frontend", "endpoint=%s error=\"%s\"",
+                     settings->frontend, zmq_strerror(errno));
+    self->backend = self->frontend ? sb_socket_new(ZMQ_ROUTER, settings->backend, SB_SOCKET_BIND) : NULL;
+    if (self->frontend && !self->backend)
+        sb_log_error("cannot bind backend", "endpoint=%s error=\"%s\"",
+                     settings->backend, zmq_strerror(errno));
+    if (!self->backend) {
+        sb_broker_destroy(&self);
+        return NULL;
+    }
+    self->services = zhashx_new();
+    zhashx_set_destructor(self->services, service_free);
+    self->providers = zhashx_new();
+    zhashx_set_destructor(self->providers, provider_free);
+    self->requests = zhashx_new();
+    zhashx_set_destructor(self->requests, request_free);
+    self->deadlines = sb_deadlines_new();
+    self->next_request_id = 1;
+    self->grace_ends_ms = zclock_mono() + settings->startup_grace_ms;
+    sb_log_info("broker listening", "frontend=%s backend=%s", settings->frontend, settings->backend);
+    return self;
+}
+
+void sb_broker_destroy(sb_broker_t **self_p)
+{
+    sb_broker_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy(&self->requests);
+    zhashx_destroy(&self->providers);
+    zhashx_destroy(&self->services);
+    sb_deadlines_destroy(&self->deadlines);
+    zsock_destroy(&self->backend);
+    zsock_destroy(&self->frontend);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- services */
+
+static service_t *service_require(sb_broker_t *self, const char *name)
+{
+    service_t *service = zhashx_lookup(self->services, name);
+    if (service)
+        return service;
+    service = calloc(1, sizeof *service);
+    service->name = strdup(name);
+    service->idle = zlistx_new();
+    service->waiting = zlistx_new();
+    zhashx_insert(self->services, name, service);
+    return service;
+}
+
+static void request_key(uint64_t id, char key[24])
+{
+    snprintf(key, 24, "%" PRIu64, id);
+}
+
+/* ---------------------------------------------------------------- answering */
+
+/* Sends the one reply a request gets. The request itself is freed by the caller. */
+static void answer(sb_broker_t *self, request_t *request, bool ok, const char *code,
+                   const char *text)
+{
+    sb_envelope_t reply = {
+        .type = SB_ENVELOPE_REPLY, .id = request->gateway_request_id,
+        .ok = ok, .code = (char *) code, .text = (char *) text,
+    };
+    if (sb_envelope_send(self->frontend, request->gateway, &reply) < 0) {
+        self->counters.undeliverable++;
+        sb_log_warn("reply undeliverable, gateway gone", "request=%" PRIu64 " error=\"%s\"",
+                    request->id, zmq_strerror(errno));
+    }
+    self->counters.replies++;
+}
+
+static void request_forget(sb_broker_t *self, request_t *request)
+{
+    char key[24];
+    request_key(request->id, key);
+    zhashx_delete(self->requests, key);
+}
+
+/* Answers with an error straight from the gateway's envelope: for requests
+ * refused before the broker took them on. */
+static void refuse(sb_broker_t *self, zframe_t *gateway, uint64_t id, const char *code,
+                   const char *text)
+{
+    request_t unregistered = { .gateway = gateway, .gateway_request_id = id };
+    answer(self, &unregistered, false, code, text);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why);
+
+/* Hands `request` to `provider`; false if the provider turned out to be gone. */
+static bool dispatch(sb_broker_t *self, request_t *request, provider_t *provider)
+{
+    sb_envelope_t forwarded = *request->envelope;
+    forwarded.id = request->id;
+    int64_t left = request->deadline_ms - zclock_mono();
+    forwarded.timeout_ms = (uint32_t) (left > 0 ? left : 1);
+    if (sb_envelope_send(self->backend, provider->routing_id, &forwarded) < 0) {
+        provider_remove(self, provider, "unreachable");
+        return false;
+    }
+    provider->request = request;
+    request->provider = provider;
+    return true;
+}
+
+/* Gives waiting requests to idle providers of `service`, oldest request to
+ * least recently used provider. */
+static void service_dispatch(sb_broker_t *self, service_t *service)
+{
+    while (zlistx_size(service->waiting) > 0 && zlistx_size(service->idle) > 0) {
+        provider_t *provider = zlistx_first(service->idle);
+        zlistx_delete(service->idle, provider->idle_handle);
+        provider->idle_handle = NULL;
+        request_t *request = zlistx_first(service->waiting);
+        if (dispatch(self, request, provider)) {
+            zlistx_delete(service->waiting, request->waiting_handle);
+            request->waiting_handle = NULL;
+        }
+    }
+}
+
+static void provider_set_idle(sb_broker_t *self, provider_t *provider)
+{
+    provider->request = NULL;
+    provider->idle_handle = zlistx_add_end(provider->service->idle, provider);
+    service_dispatch(self, provider->service);
+}
+
+/* ---------------------------------------------------------------- providers */
+
+static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why)
+{
+    sb_log_info("provider removed", "provider=%s service=%s reason=%s",
+                provider->key, provider->service->name, why);
+    request_t *request = provider->request;
+    if (request) {
+        if (!request->answered)
+            answer(self, request, false, "worker-died", "the worker running it went away");
+        request_forget(self, request);
+    }
+    if (provider->idle_handle)
+        zlistx_delete(provider->service->idle, provider->idle_handle);
+    provider->service->provider_count--;
+    zhashx_delete(self->providers, provider->key);
+}
+
+static void provider_register(sb_broker_t *self, zframe_t **routing_id, const char *key,
+                              const char *service_name)
+{
+    provider_t *provider = calloc(1, sizeof *provider);
+    snprintf(provider->key, sizeof provider->key, "%s", key);
+    provider->routing_id = *routing_id;
+    *routing_id = NULL;
+    provider->service = service_require(self, service_name);
+    provider->service->offered = true;
+    provider->service->provider_count++;
+    zhashx_insert(self->providers, key, provider);
+    sb_log_info("provider ready", "provider=%s service=%s providers=%zu",
+                key, service_name, provider->service->provider_count);
+    provider_set_idle(self, provider);
+}
+
+static void provider_reply(sb_broker_t *self, provider_t *provider, sb_envelope_t *reply)
+{
+    request_t *request = provider->request;
+    if (!request || request->id != reply->id) {
+        self->counters.unmatched_replies++;
+        sb_log_warn("reply matches no request of its provider, dropped",
+                    "provider=%s id=%" PRIu64, provider->key, reply->id);
+        return;
+    }
+    if (!request->answered)
+        answer(self, request, reply->ok, reply->code, reply->text);
+    request_forget(self, request);
+    provider_set_idle(self, provider);
+}
+
+/* A provider the broker does not know (it restarted, or the provider was
+ * removed) is told to disconnect, so it reconnects and registers afresh. */
+static void tell_unknown_to_reconnect(sb_broker_t *self, zframe_t *routing_id)
+{
+    sb_envelope_t disconnect = { .type = SB_ENVELOPE_DISCONNECT };
+    sb_envelope_send(self->backend, routing_id, &disconnect);
+}
+
+static void handle_backend(sb_broker_t *self, zframe_t **routing_id, sb_envelope_t *env)
+{
+    char key[64];
+    sb_routing_id_text(*routing_id, key, sizeof key);
+    provider_t *provider = zhashx_lookup(self->providers, key);
+    if (!provider) {
+        if (env->type == SB_ENVELOPE_READY)
+            provider_register(self, routing_id, key, env->service);
+        else if (env->type != SB_ENVELOPE_DISCONNECT)
+            tell_unknown_to_reconnect(self, *routing_id);
+        return;
+    }
+    switch (env->type) {
+    case SB_ENVELOPE_REPLY:
+        provider_reply(self, provider, env);
+        break;
+    case SB_ENVELOPE_DISCONNECT:
+        provider_remove(self, provider, "disconnected");
+        break;
+    case SB_ENVELOPE_HEARTBEAT:
+        break;
+    default:
+        self->counters.malformed++;
+        sb_log_warn("unexpected envelope from provider, dropped", "provider=%s type=%s",
+                    key, sb_envelope_type_name(env->type));
+    }
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void accept_request(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
+{
+    sb_envelope_t *env = *env_p;
+    service_t *service = zhashx_lookup(self->services, env->service);
+    if ((!service || !service->offered) && self->grace_over) {
+        char text[256];
+        snprintf(text, sizeof text, "no worker pool serves '%.200s'", env->service);
+        self->counters.no_service++;
+        refuse(self, *gateway, env->id, "no-service", text);
+        return;
+    }
+    if (!service)
+        service = service_require(self, env->service);
+    if (zlistx_size(service->idle) == 0
+        && zlistx_size(service->waiting) >= (size_t) self->settings.queue_max) {
+        char text[128];
+        snprintf(text, sizeof text, "service %.64s has %ld requests waiting", service->name,
+                 self->settings.queue_max);
+        self->counters.busy++;
+        refuse(self, *gateway, env->id, "busy", text);
+        return;
+    }
+    long timeout = env->timeout_ms ? (long) env->timeout_ms : self->settings.request_timeout_ms;
+    if (timeout > self->settings.max_timeout_ms)
+        timeout = self->settings.max_timeout_ms;
+    request_t *request = calloc(1, sizeof *request);
+    request->id = self->next_request_id++;
+    request->gateway_request_id = env->id;
+    request->gateway = *gateway;
+    *gateway = NULL;
+    request->envelope = env;
+    *env_p = NULL;
+    request->service = service;
+    request->deadline_ms = zclock_mono() + timeout;
+    char key[24];
+    request_key(request->id, key);
+    zhashx_insert(self->requests, key, request);
+    sb_deadlines_add(self->deadlines, request->deadline_ms, request->id);
+    self->counters.requests++;
+    request->waiting_handle = zlistx_add_end(service->waiting, request);
+    service_dispatch(self, service);
+}
+
+static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
+{
+    if ((*env_p)->type == SB_ENVELOPE_REQUEST)
+        accept_request(self, gateway, env_p);
+    else if ((*env_p)->type != SB_ENVELOPE_HEARTBEAT) {
+        self->counters.malformed++;
+        sb_log_warn("unexpected envelope from gateway, dropped", "type=%s",
+                    sb_envelope_type_name((*env_p)->type));
+    }
+}
+
+/* ---------------------------------------------------------------- time */
+
+static void expire_request(sb_broker_t *self, request_t *request)
+{
+    self->counters.timeouts++;
+    char text[96];
+    snprintf(text, sizeof text, "no reply from service %.64s in time", request->service->name);
+    answer(self, request, false, "timeout", text);
+    if (request->provider) {
+        /* The provider still runs it: keep the request so its late reply
+         * is recognised, dropped, and frees the provider. */
+        request->answered = true;
+        return;
+    }
+    zlistx_delete(request->service->waiting, request->waiting_handle);
+    request_forget(self, request);
+}
+
+static void expire_due_requests(sb_broker_t *self)
+{
+    sb_deadline_t due;
+    int64_t now = zclock_mono();
+    while (sb_deadlines_pop_expired(self->deadlines, now, &due)) {
+        char key[24];
+        request_key(due.request_id, key);
+        request_t *request = zhashx_lookup(self->requests, key);
+        if (request && !request->answered)
+            expire_request(self, request);
+    }
+}
+
+/* When the start-up grace ends, requests waiting for a service that no
+ * provider ever offered are answered: none is coming. */
+static void end_grace(sb_broker_t *self)
+{
+    self->grace_over = true;
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services)) {
+        while (!service->offered && zlistx_size(service->waiting) > 0) {
+            request_t *request = zlistx_first(service->waiting);
+            zlistx_delete(service->waiting, request->waiting_handle);
+            self->counters.no_service++;
+            answer(self, request, false, "no-service", "no worker pool serves this service");
+            request_forget(self, request);
+        }
+    }
+}
+
+static long poll_timeout_ms(sb_broker_t *self)
+{
+    int64_t now = zclock_mono();
+    int64_t next = now + 1000;
+    sb_deadline_t due;
+    if (sb_deadlines_peek(self->deadlines, &due) && due.at_ms < next)
+        next = due.at_ms;
+    if (!self->grace_over && self->grace_ends_ms < next)
+        next = self->grace_ends_ms;
+    return next > now ? (long) (next - now) : 0;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void log_malformed(sb_broker_t *self, const char *side, zframe_t *routing_id,
+                          const char *error)
+{
+    self->counters.malformed++;
+    /* Logged at 1, 2, 4, 8, ... so a flood of garbage cannot flood the log. */
+    if ((self->counters.malformed & (self->counters.malformed - 1)) == 0) {
+        char peer[64];
+        sb_routing_id_text(routing_id, peer, sizeof peer);
+        sb_log_warn("malformed envelope dropped", "side=%s peer=%s error=\"%s\" malformed_total=%" PRIu64,
+                    side, peer, error, self->counters.malformed);
+    }
+}
+
+static void drain(sb_broker_t *self, zsock_t *socket)
+{
+    bool is_frontend = socket == self->frontend;
+    for (int i = 0; i < BATCH_PER_SOCKET; i++) {
+        zframe_t *routing_id = NULL;
+        sb_envelope_t *env = NULL;
+        const char *error = NULL;
+        sb_recv_status_t status = sb_envelope_recv(socket, true, &routing_id, &env, &error);
+        if (status == SB_RECV_NONE)
+            break;
+        if (status == SB_RECV_MALFORMED)
+            log_malformed(self, is_frontend ? "frontend" : "backend", routing_id, error);
+        else if (is_frontend)
+            handle_frontend(self, &routing_id, &env);
+        else
+            handle_backend(self, &routing_id, env);
+        sb_envelope_destroy(&env);
+        zframe_destroy(&routing_id);
+    }
+}
+
+void sb_broker_run(sb_broker_t *self)
+{
+    zmq_pollitem_t items[] = {
+        { zsock_resolve(self->frontend), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve(self->backend), 0, ZMQ_POLLIN, 0 },
+    };
+    while (!zsys_interrupted) {
+        if (zmq_poll(items, 2, poll_timeout_ms(self)) < 0 && errno != EINTR)
+            break;
+        /* Replies first: they free providers for the requests behind them. */
+        drain(self, self->backend);
+        drain(self, self->frontend);
+        if (!self->grace_over && zclock_mono() >= self->grace_ends_ms)
+            end_grace(self);
+        expire_due_requests(self);
+    }
+    sb_log_info("broker stopping", "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
+                " busy=%" PRIu64 " malformed=%" PRIu64, self->counters.requests,
+                self->counters.replies, self->counters.timeouts, self->counters.busy,
+                self->counters.malformed);
+}

@@ -1,0 +1,28 @@
+/* broker.h — sb-broker's core: routes each request by service name to the
+ * least recently used idle provider, routes the reply back to the gateway
+ * and client it came from, and answers every request exactly once: with
+ * the provider's reply, or with ERR timeout / busy / no-service. */
+#ifndef SB_BROKER_H
+#define SB_BROKER_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *frontend;          /* endpoint gateways connect to (bound) */
+    const char *backend;           /* endpoint providers connect to (bound) */
+    long request_timeout_ms;       /* deadline of a request that names none */
+    long max_timeout_ms;           /* no request may ask for longer */
+    long queue_max;                /* requests waiting per service before ERR busy */
+    long startup_grace_ms;         /* how long an unknown service may still appear */
+} sb_broker_settings_t;
+
+typedef struct sb_broker sb_broker_t;
+
+/* Binds both sockets; NULL (after logging why) when one cannot be bound. */
+sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings);
+void sb_broker_destroy(sb_broker_t **self_p);
+
+/* Serves until interrupted (SIGINT/SIGTERM through czmq). */
+void sb_broker_run(sb_broker_t *self);
+
+#endif

@@ -1,0 +1,313 @@
+/* config.c — reads the INI config file with inih (see config.h).
+ *
+ * inih reports no line numbers to the handler, so the file is fed through a
+ * reader that counts the lines it hands out: when the handler runs, the
+ * count is the line being handled. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *section;
+    char *key;
+    char *value;
+    int line;
+} config_value_t;
+
+struct sb_config {
+    char *path;
+    config_value_t *values;
+    size_t value_count;
+    sb_service_config_t *services;
+    size_t service_count;
+    sb_command_config_t *commands;
+    size_t command_count;
+};
+
+/* Sections that hold one program's settings; their keys are read through options.h. */
+static const char *s_program_sections[] = {
+    "broker", "workers", "gateway-tcp", "launcher", "log", NULL
+};
+
+typedef struct {
+    sb_config_t *config;
+    FILE *file;
+    int line;
+    char *error;
+} parse_state_t;
+
+sb_config_t *sb_config_new(void)
+{
+    return calloc(1, sizeof(sb_config_t));
+}
+
+void sb_config_destroy(sb_config_t **self_p)
+{
+    sb_config_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->value_count; i++) {
+        free(self->values[i].section);
+        free(self->values[i].key);
+        free(self->values[i].value);
+    }
+    for (size_t i = 0; i < self->service_count; i++)
+        free(self->services[i].name);
+    for (size_t i = 0; i < self->command_count; i++) {
+        free(self->commands[i].name);
+        free(self->commands[i].service);
+    }
+    free(self->values);
+    free(self->services);
+    free(self->commands);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+static int fail(parse_state_t *state, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(parse_state_t *state, const char *format, ...)
+{
+    char reason[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(reason, sizeof reason, format, args);
+    va_end(args);
+    if (asprintf(&state->error, "%s:%d: %s", state->config->path, state->line, reason) < 0)
+        state->error = NULL;
+    return 0;   /* stops inih */
+}
+
+/* Grows an array by one zeroed element; returns it, or NULL when out of memory. */
+static void *append(void **array, size_t *count, size_t size)
+{
+    void *grown = realloc(*array, (*count + 1) * size);
+    if (!grown)
+        return NULL;
+    *array = grown;
+    void *slot = (char *) grown + *count * size;
+    memset(slot, 0, size);
+    (*count)++;
+    return slot;
+}
+
+/* "service slow" -> kind "service", name "slow"; false if there is no name. */
+static bool split_section(const char *section, const char *kind, const char **name_out)
+{
+    size_t length = strlen(kind);
+    if (strncmp(section, kind, length) != 0 || section[length] != ' ')
+        return false;
+    const char *name = section + length;
+    while (*name == ' ')
+        name++;
+    *name_out = name;
+    return *name != '\0';
+}
+
+static bool parse_int(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || *end || value < min || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+static sb_service_config_t *service_entry(sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->service_count; i++)
+        if (strcmp(self->services[i].name, name) == 0)
+            return &self->services[i];
+    sb_service_config_t *entry = append((void **) &self->services, &self->service_count,
+                                        sizeof *entry);
+    if (entry) {
+        entry->name = strdup(name);
+        entry->workers = -1;
+    }
+    return entry;
+}
+
+static sb_command_config_t *command_entry(sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->command_count; i++)
+        if (strcmp(self->commands[i].name, name) == 0)
+            return &self->commands[i];
+    sb_command_config_t *entry = append((void **) &self->commands, &self->command_count,
+                                        sizeof *entry);
+    if (entry) {
+        entry->name = strdup(name);
+        entry->service = strdup(SB_DEFAULT_SERVICE);
+    }
+    return entry;
+}
+
+static int handle_service(parse_state_t *state, const char *name, const char *key,
+                          const char *value)
+{
+    sb_service_config_t *service = service_entry(state->config, name);
+    if (!service)
+        return fail(state, "out of memory");
+    long workers;
+    if (strcmp(key, "workers") != 0)
+        return fail(state, "unknown key '%s' in [service %s] (known: workers)", key, name);
+    if (!parse_int(value, 0, 256, &workers))
+        return fail(state, "workers must be a whole number from 0 to 256, not '%s'", value);
+    service->workers = (int) workers;
+    return 1;
+}
+
+static int handle_command(parse_state_t *state, const char *name, const char *key,
+                          const char *value)
+{
+    sb_command_config_t *command = command_entry(state->config, name);
+    if (!command)
+        return fail(state, "out of memory");
+    if (strcmp(key, "service") == 0) {
+        if (*value == '\0' || strchr(value, ' '))
+            return fail(state, "service must be one word, not '%s'", value);
+        free(command->service);
+        command->service = strdup(value);
+        return 1;
+    }
+    if (strcmp(key, "timeout") == 0) {
+        char *end;
+        double seconds = strtod(value, &end);
+        if (end == value || *end || !(seconds > 0 && seconds <= 86400))
+            return fail(state, "timeout must be seconds between 0 and 86400, not '%s'", value);
+        command->timeout_ms = (uint32_t) (seconds * 1000 + 0.5);
+        return 1;
+    }
+    return fail(state, "unknown key '%s' in [command %s] (known: service, timeout)", key, name);
+}
+
+static int handle_program_value(parse_state_t *state, const char *section, const char *key,
+                                const char *value)
+{
+    config_value_t *entry = append((void **) &state->config->values,
+                                   &state->config->value_count, sizeof *entry);
+    if (!entry)
+        return fail(state, "out of memory");
+    entry->section = strdup(section);
+    entry->key = strdup(key);
+    entry->value = strdup(value);
+    entry->line = state->line;
+    return 1;
+}
+
+static bool is_program_section(const char *section)
+{
+    for (const char **known = s_program_sections; *known; known++)
+        if (strcmp(section, *known) == 0)
+            return true;
+    return false;
+}
+
+static int handle_entry(void *user, const char *section, const char *key, const char *value)
+{
+    parse_state_t *state = user;
+    const char *name;
+    if (split_section(section, "service", &name))
+        return handle_service(state, name, key, value);
+    if (split_section(section, "command", &name))
+        return handle_command(state, name, key, value);
+    if (is_program_section(section))
+        return handle_program_value(state, section, key, value);
+    if (*section == '\0')
+        return fail(state, "'%s' is outside any [section]", key);
+    return fail(state, "unknown section [%s]", section);
+}
+
+static char *read_counted_line(char *buffer, int size, void *stream)
+{
+    parse_state_t *state = stream;
+    char *line = fgets(buffer, size, state->file);
+    if (line)
+        state->line++;
+    return line;
+}
+
+sb_config_t *sb_config_load(const char *path, char **error_out)
+{
+    *error_out = NULL;
+    sb_config_t *self = sb_config_new();
+    parse_state_t state = { .config = self, .file = fopen(path, "r") };
+    self->path = strdup(path);
+    if (!state.file) {
+        if (asprintf(error_out, "%s: cannot open: %s", path, strerror(errno)) < 0)
+            *error_out = NULL;
+        sb_config_destroy(&self);
+        return NULL;
+    }
+    int result = ini_parse_stream(read_counted_line, &state, handle_entry, &state);
+    fclose(state.file);
+    if (result != 0) {
+        if (!state.error && asprintf(&state.error, "%s:%d: syntax error", path, result) < 0)
+            state.error = NULL;
+        *error_out = state.error;
+        sb_config_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+static const config_value_t *find_value(const sb_config_t *self, const char *section,
+                                        const char *key)
+{
+    /* The last assignment wins, as a reader of the file would expect. */
+    for (size_t i = self->value_count; i-- > 0;)
+        if (strcmp(self->values[i].section, section) == 0
+            && strcmp(self->values[i].key, key) == 0)
+            return &self->values[i];
+    return NULL;
+}
+
+const char *sb_config_value(const sb_config_t *self, const char *section, const char *key)
+{
+    const config_value_t *entry = find_value(self, section, key);
+    return entry ? entry->value : NULL;
+}
+
+int sb_config_value_line(const sb_config_t *self, const char *section, const char *key)
+{
+    const config_value_t *entry = find_value(self, section, key);
+    return entry ? entry->line : 0;
+}
+
+size_t sb_config_service_count(const sb_config_t *self) { return self->service_count; }
+size_t sb_config_command_count(const sb_config_t *self) { return self->command_count; }
+const char *sb_config_path(const sb_config_t *self) { return self->path; }
+
+const sb_service_config_t *sb_config_service_at(const sb_config_t *self, size_t index)
+{
+    return index < self->service_count ? &self->services[index] : NULL;
+}
+
+const sb_command_config_t *sb_config_command_at(const sb_config_t *self, size_t index)
+{
+    return index < self->command_count ? &self->commands[index] : NULL;
+}
+
+const sb_service_config_t *sb_config_service(const sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->service_count; i++)
+        if (strcmp(self->services[i].name, name) == 0)
+            return &self->services[i];
+    return NULL;
+}
+
+const sb_command_config_t *sb_config_command(const sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->command_count; i++)
+        if (strcmp(self->commands[i].name, name) == 0)
+            return &self->commands[i];
+    return NULL;
+}

@@ -1,0 +1,60 @@
+/* config.h — the INI configuration file shared by every program.
+ *
+ *   [broker]            settings of one program (read through options.h)
+ *   queue_max = 1000
+ *   [service slow]      a worker pool: how many workers serve it
+ *   workers = 2
+ *   [command sleep]     where a command runs and how long it may take
+ *   service = slow
+ *   timeout = 30
+ *
+ * Loading reports the first problem with its line number. */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_DEFAULT_SERVICE "default"
+
+typedef struct {
+    char *name;
+    int workers;             /* -1 when the file does not say */
+} sb_service_config_t;
+
+typedef struct {
+    char *name;
+    char *service;           /* SB_DEFAULT_SERVICE when the file does not say */
+    uint32_t timeout_ms;     /* 0 when the file does not say: the broker's default */
+} sb_command_config_t;
+
+typedef struct sb_config sb_config_t;
+
+/* An empty configuration: every program runs on its defaults. */
+sb_config_t *sb_config_new(void);
+
+/* Reads `path`; NULL with *error_out (malloc'd: free it) naming the file,
+ * the line and the problem. */
+sb_config_t *sb_config_load(const char *path, char **error_out);
+
+void sb_config_destroy(sb_config_t **self_p);
+
+/* Value of `key` in a program section such as [broker]; NULL when unset. */
+const char *sb_config_value(const sb_config_t *self, const char *section, const char *key);
+
+/* Line of the file where `section.key` was set (0 when unset), for errors. */
+int sb_config_value_line(const sb_config_t *self, const char *section, const char *key);
+
+size_t sb_config_service_count(const sb_config_t *self);
+const sb_service_config_t *sb_config_service_at(const sb_config_t *self, size_t index);
+const sb_service_config_t *sb_config_service(const sb_config_t *self, const char *name);
+
+size_t sb_config_command_count(const sb_config_t *self);
+const sb_command_config_t *sb_config_command_at(const sb_config_t *self, size_t index);
+const sb_command_config_t *sb_config_command(const sb_config_t *self, const char *name);
+
+/* The path the configuration was read from, or NULL. */
+const char *sb_config_path(const sb_config_t *self);
+
+#endif

@@ -1,0 +1,241 @@
+/* main.c — switchboard, the all-in-one launcher.
+ *
+ * Starts sb-broker, one sb-workers per service and sb-gateway-tcp as child
+ * processes on ipc:// endpoints in a runtime directory, restarts any that
+ * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
+ * (gateway, then workers, then broker) and removes the runtime directory.
+ * The programs are found beside this executable. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "supervisor.h"
+
+#define MAX_ARGS 24
+
+static const sb_option_spec_t s_specs[] = {
+    { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
+      "where the TCP gateway listens" },
+    { "workers", SB_OPTION_INT, "launcher.workers", NULL, 0, 256, "N",
+      "size of the `default` pool (else [service default] workers, else 2)" },
+    { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
+      "where the ipc:// sockets live (default: $XDG_RUNTIME_DIR or /tmp, per launch)" },
+    { "graceful-timeout", SB_OPTION_SECONDS, "launcher.graceful_timeout", "10", 0, 3600000,
+      "SECONDS", "how long each child may take to stop before SIGKILL" },
+};
+
+static const sb_program_t s_program = {
+    "switchboard", "Runs the whole hub on this machine: broker, worker pools and TCP gateway.",
+    s_specs, sizeof s_specs / sizeof s_specs[0],
+};
+
+typedef struct {
+    char path[PATH_MAX + 64];
+    char *argv[MAX_ARGS];
+    int argc;
+} program_t;
+
+typedef struct {
+    char bin_dir[PATH_MAX];
+    char runtime_dir[PATH_MAX];
+    bool created_runtime_dir;
+    char frontend[PATH_MAX + 16];
+    char backend[PATH_MAX + 16];
+    const char *config_path;
+    const char *log_level;
+} launch_t;
+
+/* ---------------------------------------------------------------- programs */
+
+static void program_arg(program_t *program, const char *arg)
+{
+    if (program->argc < MAX_ARGS - 1)
+        program->argv[program->argc++] = strdup(arg);
+}
+
+/* A child program with the settings every child shares. */
+static program_t *program_new(const launch_t *launch, const char *name)
+{
+    program_t *program = calloc(1, sizeof *program);
+    snprintf(program->path, sizeof program->path, "%s/%s", launch->bin_dir, name);
+    program_arg(program, name);
+    program_arg(program, "--log-level");
+    program_arg(program, launch->log_level);
+    if (launch->config_path) {
+        program_arg(program, "--config");
+        program_arg(program, launch->config_path);
+    }
+    return program;
+}
+
+static pid_t start_program(void *arg)
+{
+    program_t *program = arg;
+    pid_t pid = sb_supervisor_fork();
+    if (pid == 0) {
+        execv(program->path, program->argv);
+        sb_log_error("cannot run program", "path=%s error=\"%s\"", program->path, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static bool find_bin_dir(launch_t *launch)
+{
+    char self[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length <= 0)
+        return false;
+    self[length] = '\0';
+    char *slash = strrchr(self, '/');
+    *slash = '\0';
+    snprintf(launch->bin_dir, sizeof launch->bin_dir, "%s", self);
+    return true;
+}
+
+/* The shipped config beside the programs (bin/../etc/switchboard/), used
+ * when none is given, so `sleep` runs in its own pool out of the box. */
+static const char *default_config_path(const launch_t *launch)
+{
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/../etc/switchboard/switchboard.conf", launch->bin_dir);
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+static bool prepare_runtime_dir(launch_t *launch, const char *requested)
+{
+    if (requested)
+        snprintf(launch->runtime_dir, sizeof launch->runtime_dir, "%s", requested);
+    else {
+        const char *base = getenv("XDG_RUNTIME_DIR");
+        snprintf(launch->runtime_dir, sizeof launch->runtime_dir, "%s/switchboard-%d",
+                 base && *base ? base : "/tmp", (int) getpid());
+    }
+    if (mkdir(launch->runtime_dir, 0700) == 0)
+        launch->created_runtime_dir = true;
+    else if (errno != EEXIST) {
+        sb_log_error("cannot create runtime directory", "path=%s error=\"%s\"",
+                     launch->runtime_dir, strerror(errno));
+        return false;
+    }
+    struct sockaddr_un probe;
+    if (strlen(launch->runtime_dir) + sizeof "/frontend.sock" > sizeof probe.sun_path) {
+        sb_log_error("runtime directory path too long for ipc sockets", "path=%s max=%zu",
+                     launch->runtime_dir, sizeof probe.sun_path - sizeof "/frontend.sock");
+        return false;
+    }
+    snprintf(launch->frontend, sizeof launch->frontend, "ipc://%s/frontend.sock",
+             launch->runtime_dir);
+    snprintf(launch->backend, sizeof launch->backend, "ipc://%s/backend.sock",
+             launch->runtime_dir);
+    return true;
+}
+
+static void remove_runtime_dir(const launch_t *launch)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/frontend.sock", launch->runtime_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/backend.sock", launch->runtime_dir);
+    unlink(path);
+    if (launch->created_runtime_dir)
+        rmdir(launch->runtime_dir);
+}
+
+/* ---------------------------------------------------------------- children */
+
+enum { RANK_BROKER, RANK_WORKERS, RANK_GATEWAYS };   /* stopped highest first */
+
+static void add_pool(sb_supervisor_t *supervisor, const launch_t *launch, const char *service,
+                     long workers)
+{
+    program_t *pool = program_new(launch, "sb-workers");
+    program_arg(pool, "--service");
+    program_arg(pool, service);
+    program_arg(pool, "--broker");
+    program_arg(pool, launch->backend);
+    if (workers >= 0) {
+        char count[24];
+        snprintf(count, sizeof count, "%ld", workers);
+        program_arg(pool, "--workers");
+        program_arg(pool, count);
+    }
+    char label[96];
+    snprintf(label, sizeof label, "sb-workers/%s", service);
+    sb_supervisor_add(supervisor, label, RANK_WORKERS, start_program, pool);
+}
+
+static void add_children(sb_supervisor_t *supervisor, const launch_t *launch,
+                         const sb_options_t *options, const sb_config_t *config)
+{
+    program_t *broker = program_new(launch, "sb-broker");
+    program_arg(broker, "--frontend");
+    program_arg(broker, launch->frontend);
+    program_arg(broker, "--backend");
+    program_arg(broker, launch->backend);
+    sb_supervisor_add(supervisor, "sb-broker", RANK_BROKER, start_program, broker);
+
+    long default_workers = sb_options_text(options, "workers") ? sb_options_int(options, "workers") : -1;
+    add_pool(supervisor, launch, SB_DEFAULT_SERVICE, default_workers);
+    for (size_t i = 0; i < sb_config_service_count(config); i++) {
+        const sb_service_config_t *service = sb_config_service_at(config, i);
+        if (strcmp(service->name, SB_DEFAULT_SERVICE) != 0)
+            add_pool(supervisor, launch, service->name, -1);
+    }
+
+    program_t *gateway = program_new(launch, "sb-gateway-tcp");
+    program_arg(gateway, "--listen");
+    program_arg(gateway, sb_options_text(options, "tcp"));
+    program_arg(gateway, "--broker");
+    program_arg(gateway, launch->frontend);
+    sb_supervisor_add(supervisor, "sb-gateway-tcp", RANK_GATEWAYS, start_program, gateway);
+}
+
+int main(int argc, char **argv)
+{
+    int exit_code;
+    sb_options_t *options = sb_options_load(&s_program, argc, argv, &exit_code);
+    if (!options)
+        return exit_code;
+    launch_t launch = { .log_level = sb_options_text(options, "log-level") };
+    launch.config_path = sb_options_text(options, "config");
+    if (!find_bin_dir(&launch)
+        || !prepare_runtime_dir(&launch, sb_options_text(options, "runtime-dir"))) {
+        sb_options_destroy(&options);
+        return 1;
+    }
+    sb_config_t *default_config = NULL;
+    const sb_config_t *config = sb_options_config(options);
+    if (!launch.config_path && (launch.config_path = default_config_path(&launch))) {
+        char *error = NULL;
+        config = default_config = sb_config_load(launch.config_path, &error);
+        if (!config) {
+            fprintf(stderr, "switchboard: error: %s\n", error);
+            free(error);
+            return 2;
+        }
+    }
+    sb_log_info("starting hub", "tcp=%s runtime_dir=%s config=%s", sb_options_text(options, "tcp"),
+                launch.runtime_dir, launch.config_path ? launch.config_path : "none");
+    sb_supervisor_t *supervisor = sb_supervisor_new("switchboard",
+                                                    sb_options_int(options, "graceful-timeout"));
+    if (supervisor) {
+        add_children(supervisor, &launch, options, config);
+        sb_supervisor_run(supervisor);
+        sb_supervisor_destroy(&supervisor);
+    }
+    remove_runtime_dir(&launch);
+    sb_log_info("hub stopped", NULL);
+    sb_config_destroy(&default_config);
+    sb_options_destroy(&options);
+    return supervisor ? 0 : 1;
+}

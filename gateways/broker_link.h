@@ -1,0 +1,38 @@
+/* broker_link.h — a gateway's ZeroMQ link to the broker, inside a libuv loop.
+ *
+ * ZMQ_FD is edge-triggered and signals readability only: it fires when the
+ * socket's state changes, and a zmq send or recv can consume that change.
+ * So the link drains (reads until ZMQ_EVENTS has no POLLIN) both when the
+ * fd fires and whenever the gateway is about to block: the gateway calls
+ * sb_broker_link_drain from its uv_prepare callback, after which nothing
+ * can be left unread while the loop sleeps. */
+#ifndef SB_BROKER_LINK_H
+#define SB_BROKER_LINK_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "envelope.h"
+
+typedef struct sb_broker_link sb_broker_link_t;
+
+/* Called for each envelope from the broker; the envelope is destroyed after. */
+typedef void (sb_broker_link_fn)(void *arg, const sb_envelope_t *env);
+
+/* Connects to the broker's frontend; NULL with errno on failure. */
+sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
+                                     sb_broker_link_fn *on_envelope, void *arg);
+
+/* Stops watching and closes the socket (the uv handle closes asynchronously). */
+void sb_broker_link_destroy(sb_broker_link_t **self_p);
+
+/* Sends without blocking; -1 with errno when the broker cannot take it now. */
+int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env);
+
+/* Reads and hands on everything waiting. */
+void sb_broker_link_drain(sb_broker_link_t *self);
+
+/* Envelopes from the broker that failed validation and were dropped. */
+uint64_t sb_broker_link_malformed(const sb_broker_link_t *self);
+
+#endif

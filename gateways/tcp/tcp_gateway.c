@@ -1,0 +1,365 @@
+/* tcp_gateway.c — sb-gateway-tcp's core (see tcp_gateway.h).
+ *
+ * A request sent to the broker is remembered in `pending` by its id with
+ * the serial of its connection, not a pointer to it: a client that leaves
+ * before its reply arrives leaves nothing dangling, and the late reply is
+ * simply dropped. */
+#include "tcp_gateway.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "broker_link.h"
+#include "cmdline.h"
+#include "connection.h"
+#include "id_map.h"
+#include "latency.h"
+#include "log.h"
+#include "protocol.h"
+#include "sb_version.h"
+
+typedef struct {
+    uint64_t serial;              /* connection that asked */
+    sb_reply_slot_t *slot;
+    int64_t started_us;
+} pending_t;
+
+typedef struct {
+    uint64_t accepted, refused, requests, replies, errors, unmatched_replies;
+} gateway_counters_t;
+
+struct sb_tcp_gateway {
+    sb_tcp_gateway_settings_t settings;
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_prepare_t before_sleep;
+    uv_signal_t stop_signals[2];
+    sb_broker_link_t *link;
+    zhashx_t *connections;        /* serial -> sb_connection_t */
+    zhashx_t *pending;            /* request id -> pending_t */
+    zlistx_t *with_output;        /* connections to flush before sleeping */
+    uint64_t next_serial;
+    uint64_t next_request_id;
+    gateway_counters_t counters;
+    sb_latency_t latency;
+};
+
+typedef void (local_command_fn)(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                                sb_reply_slot_t *slot, const sb_cmdline_t *request);
+
+/* ---------------------------------------------------------------- local commands */
+
+static void run_ping(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    (void) self;
+    (void) request;
+    sb_connection_answer(connection, slot, "OK", "pong", false);
+}
+
+static void run_quit(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    (void) self;
+    (void) request;
+    sb_connection_answer(connection, slot, "OK", "bye", true);
+}
+
+static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request);
+static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request);
+
+static const struct {
+    const char *name;
+    local_command_fn *run;
+} s_local_commands[] = {
+    { "ping", run_ping },
+    { "help", run_help },
+    { "quit", run_quit },
+    { "stats", run_stats },
+};
+#define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
+
+static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    (void) request;
+    char names[4096];
+    size_t used = (size_t) snprintf(names, sizeof names, "%s", SB_WORKER_COMMANDS);
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
+        used += (size_t) snprintf(names + used, sizeof names - used, " %s", s_local_commands[i].name);
+    const sb_config_t *config = self->settings.config;
+    for (size_t i = 0; i < sb_config_command_count(config) && used < sizeof names; i++) {
+        const char *name = sb_config_command_at(config, i)->name;
+        if (!strstr(SB_WORKER_COMMANDS, name))
+            used += (size_t) snprintf(names + used, sizeof names - used, " %s", name);
+    }
+    sb_connection_answer(connection, slot, "OK", names, false);
+}
+
+static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request)
+{
+    (void) request;
+    char text[512];
+    const gateway_counters_t *c = &self->counters;
+    snprintf(text, sizeof text,
+             "connections=%zu accepted=%" PRIu64 " refused=%" PRIu64 " requests=%" PRIu64
+             " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu malformed=%" PRIu64
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64,
+             zhashx_size(self->connections), c->accepted, c->refused, c->requests, c->replies,
+             c->errors, zhashx_size(self->pending), sb_broker_link_malformed(self->link),
+             sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99));
+    sb_connection_answer(connection, slot, "OK", text, false);
+}
+
+/* ---------------------------------------------------------------- remote commands */
+
+static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                           sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
+    char client[64];
+    snprintf(client, sizeof client, "%s-%" PRIu64, self->settings.name,
+             sb_connection_serial(connection));
+    sb_envelope_t envelope = {
+        .type = SB_ENVELOPE_REQUEST,
+        .id = self->next_request_id++,
+        .service = command ? command->service : SB_DEFAULT_SERVICE,
+        .command = request->argv[0],
+        .argc = request->argc - 1,
+        .argv = request->argv + 1,
+        .client = client,
+        .timeout_ms = command ? command->timeout_ms : 0,
+    };
+    if (sb_broker_link_send(self->link, &envelope) < 0) {
+        self->counters.errors++;
+        sb_connection_answer(connection, slot, "ERR unavailable",
+                             "the broker cannot be reached right now", false);
+        return;
+    }
+    pending_t *pending = malloc(sizeof *pending);
+    *pending = (pending_t) { sb_connection_serial(connection), slot, zclock_usecs() };
+    zhashx_insert(self->pending, sb_id_map_key(envelope.id), pending);
+    self->counters.requests++;
+}
+
+static void on_broker_envelope(void *arg, const sb_envelope_t *env)
+{
+    sb_tcp_gateway_t *self = arg;
+    pending_t *pending = env->type == SB_ENVELOPE_REPLY
+                             ? zhashx_lookup(self->pending, sb_id_map_key(env->id)) : NULL;
+    if (!pending) {
+        self->counters.unmatched_replies++;
+        return;
+    }
+    zhashx_delete(self->pending, sb_id_map_key(env->id));
+    sb_connection_t *connection = zhashx_lookup(self->connections, sb_id_map_key(pending->serial));
+    if (connection) {
+        char status[64];
+        snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
+        sb_connection_answer(connection, pending->slot, status, env->text, false);
+    }
+    self->counters.replies++;
+    self->counters.errors += !env->ok;
+    sb_latency_record(&self->latency, (uint64_t) (zclock_usecs() - pending->started_us));
+    free(pending);
+}
+
+/* ---------------------------------------------------------------- lines */
+
+static void on_line(void *owner, sb_connection_t *connection, const char *line, size_t length)
+{
+    sb_tcp_gateway_t *self = owner;
+    sb_cmdline_status_t status;
+    char *tag = NULL;
+    sb_cmdline_t *request = sb_cmdline_parse(line, length, &status, &tag);
+    if (!request) {
+        if (status != SB_CMDLINE_EMPTY)
+            sb_connection_answer(connection, sb_connection_open_slot(connection, tag),
+                                 "ERR bad-args", sb_cmdline_status_text(status), false);
+        free(tag);
+        return;
+    }
+    sb_reply_slot_t *slot = sb_connection_open_slot(connection, request->tag);
+    local_command_fn *local = NULL;
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
+        if (strcmp(request->argv[0], s_local_commands[i].name) == 0)
+            local = s_local_commands[i].run;
+    if (local)
+        local(self, connection, slot, request);
+    else
+        send_to_broker(self, connection, slot, request);
+    free(tag);
+    sb_cmdline_destroy(&request);
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void on_output(void *owner, sb_connection_t *connection)
+{
+    sb_tcp_gateway_t *self = owner;
+    zlistx_add_end(self->with_output, connection);
+}
+
+static void on_closed(void *owner, sb_connection_t *connection)
+{
+    sb_tcp_gateway_t *self = owner;
+    zhashx_delete(self->connections, sb_id_map_key(sb_connection_serial(connection)));
+    void *handle;
+    while ((handle = zlistx_find(self->with_output, connection)))
+        zlistx_delete(self->with_output, handle);
+}
+
+static const sb_connection_events_t s_connection_events = { on_line, on_closed, on_output };
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sb_tcp_gateway_t *self = listener->data;
+    if (status < 0)
+        return;
+    sb_connection_limits_t limits = { self->settings.max_line, self->settings.max_inflight };
+    uint64_t serial = self->next_serial++;
+    sb_connection_t *connection = sb_connection_accept(listener, serial, &limits,
+                                                       &s_connection_events, self);
+    if (!connection)
+        return;
+    char line[128];
+    if (zhashx_size(self->connections) >= self->settings.max_connections) {
+        self->counters.refused++;
+        snprintf(line, sizeof line, "ERR busy too many connections (limit %zu), try again later",
+                 self->settings.max_connections);
+        sb_connection_write_line(connection, line);
+        sb_connection_flush(connection);
+        sb_connection_close(connection);
+        return;
+    }
+    zhashx_insert(self->connections, sb_id_map_key(serial), connection);
+    self->counters.accepted++;
+    snprintf(line, sizeof line, "OK switchboard %s client=%s-%" PRIu64, SB_VERSION,
+             self->settings.name, serial);
+    sb_connection_write_line(connection, line);
+    sb_connection_start(connection);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* Runs before the loop sleeps: nothing may be left unread on the broker
+ * socket (its fd will not fire again for it) or unsent to a client. */
+static void before_sleep(uv_prepare_t *prepare)
+{
+    sb_tcp_gateway_t *self = prepare->data;
+    sb_broker_link_drain(self->link);
+    sb_connection_t *connection;
+    while ((connection = zlistx_detach(self->with_output, NULL)))
+        sb_connection_flush(connection);
+}
+
+static void close_connection_item(void *item)
+{
+    sb_connection_close(item);
+}
+
+static void on_stop_signal(uv_signal_t *signal, int signo)
+{
+    sb_tcp_gateway_t *self = signal->data;
+    sb_log_info("stopping", "signal=%s connections=%zu", strsignal(signo),
+                zhashx_size(self->connections));
+    uv_close((uv_handle_t *) &self->listener, NULL);
+    uv_prepare_stop(&self->before_sleep);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
+    uv_close((uv_handle_t *) &self->before_sleep, NULL);
+    zlistx_t *open = zhashx_values(self->connections);
+    zlistx_set_destructor(open, NULL);
+    for (void *item = zlistx_first(open); item; item = zlistx_next(open))
+        close_connection_item(item);
+    zlistx_destroy(&open);
+    sb_broker_link_destroy(&self->link);
+}
+
+static bool listen_on(sb_tcp_gateway_t *self)
+{
+    struct sockaddr_storage address;
+    char error[160];
+    if (!sb_address_parse(self->settings.listen, &address, error, sizeof error)) {
+        sb_log_error("bad listen address", "error=\"%s\"", error);
+        return false;
+    }
+    uv_tcp_init(self->loop, &self->listener);
+    self->listener.data = self;
+    int result = uv_tcp_bind(&self->listener, (struct sockaddr *) &address, 0);
+    if (result == 0)
+        result = uv_listen((uv_stream_t *) &self->listener, 511, on_connection);
+    if (result != 0) {
+        sb_log_error("cannot listen", "address=%s error=\"%s\"", self->settings.listen,
+                     uv_strerror(result));
+        return false;
+    }
+    return true;
+}
+
+sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)
+{
+    sb_tcp_gateway_t *self = calloc(1, sizeof *self);
+    self->settings = *settings;
+    self->loop = uv_default_loop();
+    self->connections = sb_id_map_new();
+    self->pending = sb_id_map_new();
+    zhashx_set_destructor(self->pending, NULL);
+    self->with_output = zlistx_new();
+    self->next_serial = 1;
+    self->next_request_id = 1;
+    self->link = sb_broker_link_new(self->loop, settings->broker, on_broker_envelope, self);
+    if (!self->link) {
+        sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->broker,
+                     zmq_strerror(errno));
+        sb_tcp_gateway_destroy(&self);
+        return NULL;
+    }
+    if (!listen_on(self)) {
+        sb_tcp_gateway_destroy(&self);
+        return NULL;
+    }
+    uv_prepare_init(self->loop, &self->before_sleep);
+    self->before_sleep.data = self;
+    uv_prepare_start(&self->before_sleep, before_sleep);
+    int signals[] = { SIGTERM, SIGINT };
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(self->loop, &self->stop_signals[i]);
+        self->stop_signals[i].data = self;
+        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
+    }
+    sb_log_info("gateway listening", "address=%s broker=%s", settings->listen, settings->broker);
+    return self;
+}
+
+void sb_tcp_gateway_destroy(sb_tcp_gateway_t **self_p)
+{
+    sb_tcp_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    sb_broker_link_destroy(&self->link);
+    uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
+    void *pending;
+    while ((pending = zhashx_first(self->pending))) {
+        zhashx_delete(self->pending, zhashx_cursor(self->pending));
+        free(pending);
+    }
+    zhashx_destroy(&self->pending);
+    zhashx_destroy(&self->connections);
+    zlistx_destroy(&self->with_output);
+    free(self);
+    *self_p = NULL;
+}
+
+void sb_tcp_gateway_run(sb_tcp_gateway_t *self)
+{
+    uv_run(self->loop, UV_RUN_DEFAULT);
+}

@@ -1,0 +1,18 @@
+/* worker.h — one worker process: connects to the broker, registers for
+ * its service, and runs one command at a time until told to stop. */
+#ifndef SB_WORKER_H
+#define SB_WORKER_H
+
+#include "commands.h"
+
+typedef struct {
+    const char *broker;          /* the broker's backend endpoint */
+    const char *service;
+    sb_command_limits_t limits;
+} sb_worker_settings_t;
+
+/* Runs in a freshly forked child; returns the process exit code. SIGTERM
+ * and SIGINT stop it after the command in hand, announcing the leave. */
+int sb_worker_run(const sb_worker_settings_t *settings);
+
+#endif
