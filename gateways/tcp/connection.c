@@ -255,7 +255,7 @@ static char *format_reply(const char *tag, const char *status, const char *text)
 {
     size_t length = (tag ? strlen(tag) + 2 : 0) + strlen(status) + strlen(text) + 3;
     char *line = malloc(length);
-    int used = snprintf(line, length, "%s%s%s%s%s\n", tag ? "@" : "", tag ? tag : "",
+    int used = snprintf(line, length, "%s%s%s%s%s", tag ? "@" : "", tag ? tag : "",
                         tag ? " " : "", status, *text ? " " : "");
     char *out = line + used;
     for (const char *c = text; *c; c++)
