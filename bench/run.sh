@@ -4,7 +4,7 @@
 #
 # usage: bench/run.sh [BUILD_DIR] [--only redis|hub] [--workers W]
 #   BUILD_DIR        CMake build directory (default: build); must already hold
-#                    bench/sb-bench and deploy/launcher/switchboard.
+#                    bin/sb-bench and bin/switchboard.
 #   --only redis|hub run only one side (default: both, plus the ratio)
 #   --workers W      hub worker count (default 2)
 # env: BENCH_REQUESTS (default 200000), BENCH_WARMUP (default 0),
@@ -30,8 +30,8 @@ REQUESTS=${BENCH_REQUESTS:-200000}
 WARMUP=${BENCH_WARMUP:-0}
 SCENARIOS=${BENCH_SCENARIOS:-"16x1 16x16"}
 HOST=127.0.0.1
-BENCH=$BUILD/bench/sb-bench
-HUB=$BUILD/deploy/launcher/switchboard
+BENCH=$BUILD/bin/sb-bench
+HUB=$BUILD/bin/switchboard
 STARTUP_DEADLINE=15   # seconds for a server to come up
 STOP_DEADLINE=5       # seconds between SIGTERM and SIGKILL
 

@@ -1,0 +1,403 @@
+/* test_config.c — unit tests for the INI config file (common/config.c):
+ * [service] and [command] sections with their defaults, raw program
+ * values with their line numbers, and errors that name file:line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+/* Each test gets a temporary file it fills with write_ini(). */
+typedef struct {
+    char path[64];
+    sb_config_t *config;
+    char *error;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->path, sizeof f->path, "/tmp/sb-test-config-XXXXXX");
+    int fd = mkstemp(f->path);
+    if (fd < 0) {
+        free(f);
+        return -1;
+    }
+    close(fd);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    sb_config_destroy(&f->config);
+    free(f->error);
+    unlink(f->path);
+    free(f);
+    return 0;
+}
+
+static void write_ini(fixture_t *f, const char *text)
+{
+    FILE *file = fopen(f->path, "w");
+    assert_non_null(file);
+    assert_int_equal(fputs(text, file) >= 0, 1);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* Writes `text` and loads it, which must succeed. */
+static const sb_config_t *load_ok(fixture_t *f, const char *text)
+{
+    write_ini(f, text);
+    f->config = sb_config_load(f->path, &f->error);
+    if (!f->config)
+        fail_msg("load failed: %s", f->error ? f->error : "(no error)");
+    assert_null(f->error);
+    return f->config;
+}
+
+/* Writes `text` and loads it, which must fail with an error that starts
+ * with "PATH:LINE: " and contains `reason`. */
+static void expect_error(fixture_t *f, const char *text, int line, const char *reason)
+{
+    write_ini(f, text);
+    f->config = sb_config_load(f->path, &f->error);
+    assert_null(f->config);
+    assert_non_null(f->error);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s:%d: ", f->path, line);
+    if (strncmp(f->error, prefix, strlen(prefix)) != 0 || !strstr(f->error, reason))
+        fail_msg("expected '%s...%s...', got '%s'", prefix, reason, f->error);
+    free(f->error);
+    f->error = NULL;
+}
+
+static const sb_command_config_t *command(const sb_config_t *config, const char *name)
+{
+    const sb_command_config_t *found = sb_config_command(config, name);
+    if (!found)
+        fail_msg("no [command %s]", name);
+    return found;
+}
+
+static void expect_command(const sb_config_t *config, const char *name, const char *service,
+                           uint32_t timeout_ms)
+{
+    const sb_command_config_t *found = command(config, name);
+    assert_string_equal(found->name, name);
+    assert_string_equal(found->service, service);
+    assert_int_equal(found->timeout_ms, timeout_ms);
+}
+
+static void expect_workers(const sb_config_t *config, const char *name, int workers)
+{
+    const sb_service_config_t *found = sb_config_service(config, name);
+    if (!found)
+        fail_msg("no [service %s]", name);
+    assert_string_equal(found->name, name);
+    assert_int_equal(found->workers, workers);
+}
+
+static void expect_timeout(fixture_t *f, const char *value, uint32_t timeout_ms)
+{
+    char text[128];
+    snprintf(text, sizeof text, "[command c]\ntimeout = %s\n", value);
+    const sb_config_t *config = load_ok(f, text);
+    expect_command(config, "c", SB_DEFAULT_SERVICE, timeout_ms);
+    sb_config_destroy(&f->config);
+}
+
+/* ------------------------------------------------------------------ */
+/* Successful loads                                                     */
+
+static void test_services_and_commands(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "# comment\n"
+        "[service default]\n"
+        "workers = 2\n"
+        "\n"
+        "[service slow]\n"
+        "workers = 0\n"
+        "[command sleep]\n"
+        "service = slow\n"
+        "timeout = 60\n"
+        "[command quick]\n"
+        "timeout = 0.5\n");
+    assert_string_equal(sb_config_path(config), f->path);
+
+    assert_int_equal(sb_config_service_count(config), 2);
+    assert_string_equal(sb_config_service_at(config, 0)->name, "default");
+    assert_string_equal(sb_config_service_at(config, 1)->name, "slow");
+    assert_null(sb_config_service_at(config, 2));
+    expect_workers(config, "default", 2);
+    expect_workers(config, "slow", 0);
+    assert_null(sb_config_service(config, "fast"));
+
+    assert_int_equal(sb_config_command_count(config), 2);
+    assert_string_equal(sb_config_command_at(config, 0)->name, "sleep");
+    assert_string_equal(sb_config_command_at(config, 1)->name, "quick");
+    assert_null(sb_config_command_at(config, 2));
+    expect_command(config, "sleep", "slow", 60000);
+    expect_command(config, "quick", SB_DEFAULT_SERVICE, 500);
+    assert_null(sb_config_command(config, "echo"));
+}
+
+static void test_command_defaults(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[command routed]\n"
+        "service = slow\n"
+        "[command timed]\n"
+        "timeout = 3\n");
+    expect_command(config, "routed", "slow", 0);
+    expect_command(config, "timed", SB_DEFAULT_SERVICE, 3000);
+    assert_string_equal(SB_DEFAULT_SERVICE, "default");
+}
+
+/* A section that appears twice adds to the same entry; the last value wins. */
+static void test_repeated_sections_merge(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[command sleep]\n"
+        "service = slow\n"
+        "timeout = 5\n"
+        "[service slow]\n"
+        "workers = 1\n"
+        "[command sleep]\n"
+        "timeout = 7\n"
+        "[service slow]\n"
+        "workers = 4\n");
+    assert_int_equal(sb_config_command_count(config), 1);
+    assert_int_equal(sb_config_service_count(config), 1);
+    expect_command(config, "sleep", "slow", 7000);
+    expect_workers(config, "slow", 4);
+}
+
+static void test_timeout_values(void **state)
+{
+    fixture_t *f = *state;
+    expect_timeout(f, "0.5", 500);
+    expect_timeout(f, "1", 1000);
+    expect_timeout(f, "2.25", 2250);
+    expect_timeout(f, "0.001", 1);
+    expect_timeout(f, "86400", 86400000);
+    expect_timeout(f, "5 ; inline comment", 5000);
+}
+
+static void test_workers_bounds(void **state)
+{
+    fixture_t *f = *state;
+    expect_workers(load_ok(f, "[service s]\nworkers = 256\n"), "s", 256);
+}
+
+static void test_program_values(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[broker]\n"                        /* 1 */
+        "queue_max = 1000\n"                /* 2 */
+        "; comment\n"                       /* 3 */
+        "\n"                                /* 4 */
+        "[log]\n"                           /* 5 */
+        "level = debug\n"                   /* 6 */
+        "[gateway-tcp]\n"                   /* 7 */
+        "listen = tcp://*:7000\n");         /* 8 */
+    assert_string_equal(sb_config_value(config, "broker", "queue_max"), "1000");
+    assert_int_equal(sb_config_value_line(config, "broker", "queue_max"), 2);
+    assert_string_equal(sb_config_value(config, "log", "level"), "debug");
+    assert_int_equal(sb_config_value_line(config, "log", "level"), 6);
+    assert_string_equal(sb_config_value(config, "gateway-tcp", "listen"), "tcp://*:7000");
+    assert_int_equal(sb_config_value_line(config, "gateway-tcp", "listen"), 8);
+
+    /* Unset: the key elsewhere, or in another section, does not count. */
+    assert_null(sb_config_value(config, "broker", "level"));
+    assert_int_equal(sb_config_value_line(config, "broker", "level"), 0);
+    assert_null(sb_config_value(config, "workers", "queue_max"));
+    assert_int_equal(sb_config_value_line(config, "workers", "queue_max"), 0);
+}
+
+static void test_last_assignment_wins(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[broker]\n"                        /* 1 */
+        "queue_max = 1\n"                   /* 2 */
+        "queue_max = 2\n"                   /* 3 */
+        "[log]\n"                           /* 4 */
+        "level = warn\n"                    /* 5 */
+        "[broker]\n"                        /* 6 */
+        "queue_max = 3\n"                   /* 7 */
+        "[launcher]\n"                      /* 8 */
+        "queue_max = 99\n");                /* 9: another section */
+    assert_string_equal(sb_config_value(config, "broker", "queue_max"), "3");
+    assert_int_equal(sb_config_value_line(config, "broker", "queue_max"), 7);
+    assert_string_equal(sb_config_value(config, "launcher", "queue_max"), "99");
+}
+
+static void test_empty_config(void **state)
+{
+    (void) state;
+    sb_config_t *config = sb_config_new();
+    assert_non_null(config);
+    assert_null(sb_config_path(config));
+    assert_int_equal(sb_config_service_count(config), 0);
+    assert_int_equal(sb_config_command_count(config), 0);
+    assert_null(sb_config_service_at(config, 0));
+    assert_null(sb_config_command_at(config, 0));
+    assert_null(sb_config_value(config, "broker", "queue_max"));
+    assert_int_equal(sb_config_value_line(config, "broker", "queue_max"), 0);
+    sb_config_destroy(&config);
+    assert_null(config);
+    sb_config_destroy(&config);   /* NULL-safe */
+}
+
+static void test_empty_file(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f, "");
+    assert_int_equal(sb_config_service_count(config), 0);
+    assert_int_equal(sb_config_command_count(config), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+
+static void test_missing_file(void **state)
+{
+    (void) state;
+    char *error = NULL;
+    sb_config_t *config = sb_config_load("/nonexistent/switchboard.conf", &error);
+    assert_null(config);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "/nonexistent/switchboard.conf: cannot open"));
+    free(error);
+}
+
+static void test_unknown_section(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[broker]\nqueue_max = 1\n\n[brokr]\nqueue_max = 2\n", 5,
+                 "unknown section [brokr]");
+    /* "service" / "command" without a name is not a pool or a command. */
+    expect_error(f, "# pools\n[service]\nworkers = 1\n", 3, "unknown section [service]");
+    expect_error(f, "[commandx y]\ntimeout = 1\n", 2, "unknown section [commandx y]");
+}
+
+static void test_unknown_key_in_command(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[command sleep]\nservice = slow\n\ntimeot = 5\n", 4,
+                 "unknown key 'timeot' in [command sleep]");
+}
+
+static void test_unknown_key_in_service(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[service slow]\nworker = 2\n", 2, "unknown key 'worker' in [service slow]");
+}
+
+static void test_bad_workers(void **state)
+{
+    fixture_t *f = *state;
+    static const char *bad[] = { "many", "-1", "257", "2.5", "3x", "", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "; pools\n[service s]\nworkers = %s\n", bad[i]);
+        expect_error(f, text, 3, "workers must be a whole number from 0 to 256");
+    }
+}
+
+static void test_bad_timeout(void **state)
+{
+    fixture_t *f = *state;
+    static const char *bad[] = { "0", "-1", "abc", "5s", "86401", "nan", "inf", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "[command c]\nservice = x\ntimeout = %s\n", bad[i]);
+        expect_error(f, text, 3, "timeout must be seconds");
+    }
+}
+
+static void test_bad_service_name(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[command c]\nservice = two words\n", 2, "service must be one word");
+    expect_error(f, "[command c]\nservice =\n", 2, "service must be one word");
+}
+
+static void test_key_outside_section(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "# leading comment\n\nworkers = 2\n[service s]\n", 3,
+                 "'workers' is outside any [section]");
+}
+
+static void test_syntax_error(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[broker]\nqueue_max = 1\nthis line has no equals sign\n", 3,
+                 "syntax error");
+    expect_error(f, "[broker\nqueue_max = 1\n", 1, "syntax error");
+}
+
+/* The header promises the first problem. inih is built with
+ * INI_STOP_ON_FIRST_ERROR 0, so it goes on calling the handler after one
+ * fails: the report must still be about line 2, and no error string may
+ * be leaked by a later one (LeakSanitizer checks under SB_SANITIZE). */
+static void test_first_error_reported(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f,
+        "[service s]\n"              /* 1 */
+        "workers = lots\n"           /* 2: first problem */
+        "[command c]\n"              /* 3 */
+        "bogus = 1\n"                /* 4: second problem */
+        "[nowhere]\n"                /* 5 */
+        "x = 1\n",                   /* 6: third problem */
+        2, "workers must be a whole number");
+}
+
+int main(void)
+{
+#define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        TEST(test_services_and_commands),
+        TEST(test_command_defaults),
+        TEST(test_repeated_sections_merge),
+        TEST(test_timeout_values),
+        TEST(test_workers_bounds),
+        TEST(test_program_values),
+        TEST(test_last_assignment_wins),
+        TEST(test_empty_config),
+        TEST(test_empty_file),
+        TEST(test_missing_file),
+        TEST(test_unknown_section),
+        TEST(test_unknown_key_in_command),
+        TEST(test_unknown_key_in_service),
+        TEST(test_bad_workers),
+        TEST(test_bad_timeout),
+        TEST(test_bad_service_name),
+        TEST(test_key_outside_section),
+        TEST(test_syntax_error),
+        TEST(test_first_error_reported),
+    };
+#undef TEST
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
