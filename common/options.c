@@ -31,7 +31,7 @@ struct sb_options {
 /* Settings every program has, ahead of its own. */
 static const sb_option_spec_t s_common_specs[] = {
     { "config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
-      "INI config file (see docs/configuration in README)" },
+      "INI config file (see README, Configuration)" },
     { "log-level", SB_OPTION_TEXT, "log.level", "info", 0, 0, "LEVEL",
       "debug, info, warn or error" },
 };

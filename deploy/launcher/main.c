@@ -23,7 +23,7 @@
 static const sb_option_spec_t s_specs[] = {
     { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "where the TCP gateway listens" },
-    { "workers", SB_OPTION_INT, "launcher.workers", NULL, 0, 256, "N",
+    { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
       "size of the `default` pool (else [service default] workers, else 2)" },
     { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
       "where the ipc:// sockets live (default: $XDG_RUNTIME_DIR or /tmp, per launch)" },
@@ -206,6 +206,9 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&s_program, argc, argv, &exit_code);
     if (!options)
         return exit_code;
+    /* The children are configured by flags; SWITCHBOARD_WORKERS meant the
+     * default pool and must not resize every pool through the environment. */
+    unsetenv("SWITCHBOARD_WORKERS");
     launch_t launch = { .log_level = sb_options_text(options, "log-level") };
     launch.config_path = sb_options_text(options, "config");
     if (!find_bin_dir(&launch)

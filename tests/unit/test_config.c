@@ -201,7 +201,7 @@ static void test_timeout_values(void **state)
     expect_timeout(f, "5 ; inline comment", 5000);
 }
 
-static void test_workers_bounds(void **state)
+static void test_workers_upper_bound(void **state)
 {
     fixture_t *f = *state;
     expect_workers(load_ok(f, "[service s]\nworkers = 256\n"), "s", 256);
@@ -354,7 +354,7 @@ static void test_syntax_error(void **state)
     fixture_t *f = *state;
     expect_error(f, "[broker]\nqueue_max = 1\nthis line has no equals sign\n", 3,
                  "syntax error");
-    expect_error(f, "[broker\nqueue_max = 1\n", 1, "syntax error");
+    expect_error(f, "# broken header\n[broker\n", 2, "syntax error");
 }
 
 /* The header promises the first problem. inih is built with
@@ -372,6 +372,8 @@ static void test_first_error_reported(void **state)
         "[nowhere]\n"                /* 5 */
         "x = 1\n",                   /* 6: third problem */
         2, "workers must be a whole number");
+    /* A syntax error first, then a key that lands outside any section. */
+    expect_error(f, "[broker\nqueue_max = 1\n", 1, "syntax error");
 }
 
 int main(void)
@@ -382,7 +384,7 @@ int main(void)
         TEST(test_command_defaults),
         TEST(test_repeated_sections_merge),
         TEST(test_timeout_values),
-        TEST(test_workers_bounds),
+        TEST(test_workers_upper_bound),
         TEST(test_program_values),
         TEST(test_last_assignment_wins),
         TEST(test_empty_config),
