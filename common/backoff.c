@@ -1,6 +1,8 @@
 /* backoff.c — exponential backoff with jitter (see backoff.h). */
 #include "backoff.h"
 
+#include <math.h>
+
 void sb_backoff_init(sb_backoff_t *self, long initial_ms, double factor, long max_ms,
                      double jitter, uint64_t seed)
 {
@@ -27,7 +29,7 @@ long sb_backoff_next_delay(sb_backoff_t *self)
 {
     long base = self->base_ms;
     double grown = (double) base * self->factor;
-    self->base_ms = grown > (double) self->max_ms ? self->max_ms : (long) grown;
+    self->base_ms = grown > (double) self->max_ms ? self->max_ms : (long) ceil(grown);
     return base - (long) ((double) base * self->jitter * random_unit(self));
 }
 

@@ -38,7 +38,8 @@ typedef struct {
     sb_config_t *config;
     FILE *file;
     int line;
-    char *error;
+    char *error;         /* the first problem found */
+    int error_line;
 } parse_state_t;
 
 sb_config_t *sb_config_new(void)
@@ -75,6 +76,9 @@ static int fail(parse_state_t *state, const char *format, ...)
 
 static int fail(parse_state_t *state, const char *format, ...)
 {
+    /* Debian's inih goes on after a handler error: keep the first one. */
+    if (state->error)
+        return 0;
     char reason[512];
     va_list args;
     va_start(args, format);
@@ -82,7 +86,8 @@ static int fail(parse_state_t *state, const char *format, ...)
     va_end(args);
     if (asprintf(&state->error, "%s:%d: %s", state->config->path, state->line, reason) < 0)
         state->error = NULL;
-    return 0;   /* stops inih */
+    state->error_line = state->line;
+    return 0;
 }
 
 /* Grows an array by one zeroed element; returns it, or NULL when out of memory. */
@@ -183,7 +188,7 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         double seconds = strtod(value, &end);
         if (end == value || *end || !(seconds > 0 && seconds <= 86400))
             return fail(state, "timeout must be seconds between 0 and 86400, not '%s'", value);
-        command->timeout_ms = (uint32_t) (seconds * 1000 + 0.5);
+        command->timeout_ms = seconds < 0.001 ? 1 : (uint32_t) (seconds * 1000 + 0.5);
         return 1;
     }
     return fail(state, "unknown key '%s' in [command %s] (known: service, timeout)", key, name);
@@ -215,6 +220,8 @@ static int handle_entry(void *user, const char *section, const char *key, const 
 {
     parse_state_t *state = user;
     const char *name;
+    if (state->error)
+        return 0;
     if (split_section(section, "service", &name))
         return handle_service(state, name, key, value);
     if (split_section(section, "command", &name))
@@ -226,12 +233,20 @@ static int handle_entry(void *user, const char *section, const char *key, const 
     return fail(state, "unknown section [%s]", section);
 }
 
+/* inih reads into a fixed buffer: a longer line would come in pieces,
+ * each taken for a line of its own, so it is refused here instead. */
 static char *read_counted_line(char *buffer, int size, void *stream)
 {
     parse_state_t *state = stream;
     char *line = fgets(buffer, size, state->file);
-    if (line)
-        state->line++;
+    if (!line)
+        return NULL;
+    state->line++;
+    size_t length = strlen(line);
+    if (length == (size_t) size - 1 && line[length - 1] != '\n' && !feof(state->file)) {
+        fail(state, "line longer than %d bytes", size - 2);
+        return NULL;
+    }
     return line;
 }
 
@@ -249,9 +264,13 @@ sb_config_t *sb_config_load(const char *path, char **error_out)
     }
     int result = ini_parse_stream(read_counted_line, &state, handle_entry, &state);
     fclose(state.file);
-    if (result != 0) {
-        if (!state.error && asprintf(&state.error, "%s:%d: syntax error", path, result) < 0)
-            state.error = NULL;
+    if (result != 0 || state.error) {
+        /* inih's own result is the first syntax error; a handler error may come first. */
+        if (result > 0 && (!state.error || result < state.error_line)) {
+            free(state.error);
+            if (asprintf(&state.error, "%s:%d: syntax error", path, result) < 0)
+                state.error = NULL;
+        }
         *error_out = state.error;
         sb_config_destroy(&self);
         return NULL;

@@ -1,6 +1,6 @@
 /* latency.h — a fixed-size latency histogram for `stats` and /metrics.
  * Buckets are log-linear (8 per power of two of microseconds), so
- * percentiles are within ~10 % and recording costs no allocation. */
+ * percentiles are within 12.5 % and recording costs no allocation. */
 #ifndef SB_LATENCY_H
 #define SB_LATENCY_H
 

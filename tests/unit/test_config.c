@@ -197,6 +197,7 @@ static void test_timeout_values(void **state)
     expect_timeout(f, "1", 1000);
     expect_timeout(f, "2.25", 2250);
     expect_timeout(f, "0.001", 1);
+    expect_timeout(f, "2.0006", 2001);    /* rounded to the millisecond */
     expect_timeout(f, "86400", 86400000);
     expect_timeout(f, "5 ; inline comment", 5000);
 }
@@ -357,6 +358,29 @@ static void test_syntax_error(void **state)
     expect_error(f, "# broken header\n[broker\n", 2, "syntax error");
 }
 
+/* A line longer than inih's buffer (INI_MAX_LINE, 200 in Debian's build,
+ * which cannot grow it) must be either read whole or refused on its own
+ * line; never cut into a shorter value or blamed on the next line. */
+static void test_long_line(void **state)
+{
+    fixture_t *f = *state;
+    char value[301], text[400];
+    memset(value, 'a', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    snprintf(text, sizeof text, "[broker]\nname = %s\nqueue_max = 1\n", value);
+    write_ini(f, text);
+    f->config = sb_config_load(f->path, &f->error);
+    if (f->config) {
+        assert_string_equal(sb_config_value(f->config, "broker", "name"), value);
+        assert_int_equal(sb_config_value_line(f->config, "broker", "queue_max"), 3);
+        return;
+    }
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s:2: ", f->path);
+    if (strncmp(f->error, prefix, strlen(prefix)) != 0)
+        fail_msg("a long line 2 was reported as '%s'", f->error);
+}
+
 /* The header promises the first problem. inih is built with
  * INI_STOP_ON_FIRST_ERROR 0, so it goes on calling the handler after one
  * fails: the report must still be about line 2, and no error string may
@@ -398,6 +422,7 @@ int main(void)
         TEST(test_bad_service_name),
         TEST(test_key_outside_section),
         TEST(test_syntax_error),
+        TEST(test_long_line),
         TEST(test_first_error_reported),
     };
 #undef TEST
