@@ -375,10 +375,26 @@ static void accept_request(sb_broker_t *self, zframe_t **gateway, sb_envelope_t 
     service_dispatch(self, service);
 }
 
+/* Answered requests leave their deadlines behind (lazy deletion); when
+ * those outnumber the live ones, the heap is rebuilt from the live ones so
+ * its size follows the requests in flight, not the request rate. */
+static void compact_deadlines(sb_broker_t *self)
+{
+    if (sb_deadlines_size(self->deadlines) < 2 * zhashx_size(self->requests) + 1024)
+        return;
+    sb_deadlines_clear(self->deadlines);
+    for (request_t *request = zhashx_first(self->requests); request;
+         request = zhashx_next(self->requests))
+        if (!request->answered)
+            sb_deadlines_add(self->deadlines, request->deadline_ms, request->id);
+}
+
 static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
-    if ((*env_p)->type == SB_ENVELOPE_REQUEST)
+    if ((*env_p)->type == SB_ENVELOPE_REQUEST) {
         accept_request(self, gateway, env_p);
+        compact_deadlines(self);
+    }
     else if ((*env_p)->type != SB_ENVELOPE_HEARTBEAT) {
         self->counters.malformed++;
         sb_log_warn("unexpected envelope from gateway, dropped", "type=%s",

@@ -86,3 +86,8 @@ size_t sb_deadlines_size(const sb_deadlines_t *self)
 {
     return self->size;
 }
+
+void sb_deadlines_clear(sb_deadlines_t *self)
+{
+    self->size = 0;
+}

@@ -28,4 +28,7 @@ bool sb_deadlines_pop_expired(sb_deadlines_t *self, int64_t now_ms, sb_deadline_
 
 size_t sb_deadlines_size(const sb_deadlines_t *self);
 
+/* Forgets every deadline (before re-adding the live ones). */
+void sb_deadlines_clear(sb_deadlines_t *self);
+
 #endif

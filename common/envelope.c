@@ -71,6 +71,19 @@ const char *sb_envelope_type_name(sb_envelope_type_t type)
     return type_is_valid(type) ? type_names[type] : "unknown";
 }
 
+/* An error code reaches clients inside a reply line (`ERR CODE ...`), so it
+ * must be one short lowercase word: anything else could forge a line. */
+static bool code_is_word(const char *code, size_t length)
+{
+    if (length == 0 || length > SB_ENVELOPE_MAX_CODE)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!((code[i] >= 'a' && code[i] <= 'z') || (code[i] >= '0' && code[i] <= '9')
+              || code[i] == '-'))
+            return false;
+    return true;
+}
+
 /* One rule set for both directions, so the encoder can never produce what
  * the decoder would refuse. */
 static unsigned required_fields(sb_envelope_type_t type, bool ok)
@@ -394,6 +407,9 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
     }
     case F_ARGS:
         return read_args(r, v);
+    case F_CODE:
+        return read_str(r, &v->str[f]) && code_is_word((const char *) v->str[f].ptr, v->str[f].len)
+                   ? NULL : fields[f].bad;
     default:
         return read_str(r, &v->str[f]) ? NULL : fields[f].bad;
     }
@@ -616,6 +632,8 @@ static bool encodable(const sb_envelope_t *env)
     for (size_t i = 0; i < env->argc; i++)
         if (!env->argv[i])
             return false;
+    if (env->code && !code_is_word(env->code, strlen(env->code)))
+        return false;
 
     unsigned present = BIT(F_V) | BIT(F_T);
     present |= env->id ? BIT(F_ID) : 0;

@@ -17,6 +17,8 @@
 /* Largest encoded envelope; also the ZMQ_MAXMSGSIZE of every socket. */
 #define SB_ENVELOPE_MAX_SIZE  (256 * 1024)
 #define SB_ENVELOPE_MAX_ARGS  1024
+/* An error code is 1..32 of [a-z0-9-]: it is written into reply lines as is. */
+#define SB_ENVELOPE_MAX_CODE  32
 
 typedef enum {
     SB_ENVELOPE_REQUEST = 1,  /* gateway -> broker -> provider: run a command */

@@ -5,10 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Room for the longest result: an `echo` of a maximum-length line. */
+#define SB_COMMAND_MAX_RESULT (128 * 1024)
+
 typedef struct {
     bool ok;
-    const char *code;     /* error code word when !ok */
-    char text[4096];      /* result when ok, message when not */
+    const char *code;                    /* error code word when !ok */
+    char text[SB_COMMAND_MAX_RESULT];    /* result when ok, message when not */
 } sb_command_result_t;
 
 typedef struct {

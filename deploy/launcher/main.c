@@ -27,8 +27,9 @@ static const sb_option_spec_t s_specs[] = {
       "size of the `default` pool (else [service default] workers, else 2)" },
     { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
       "where the ipc:// sockets live (default: $XDG_RUNTIME_DIR or /tmp, per launch)" },
-    { "graceful-timeout", SB_OPTION_SECONDS, "launcher.graceful_timeout", "10", 0, 3600000,
-      "SECONDS", "how long each child may take to stop before SIGKILL" },
+    { "graceful-timeout", SB_OPTION_SECONDS, "launcher.graceful_timeout", "35", 0, 3600000,
+      "SECONDS", "how long each child may take to stop before SIGKILL (longer than the "
+      "pools' own --graceful-timeout, so they finish their commands first)" },
 };
 
 static const sb_program_t s_program = {

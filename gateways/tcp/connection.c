@@ -41,6 +41,7 @@ struct sb_connection {
     size_t output_length, output_capacity;
 
     bool reading;          /* uv_read_start is in force */
+    bool input_ended;      /* the client sent EOF: answer what it asked, then close */
     bool handling_input;   /* guards against re-entry from an immediate answer */
     bool quitting;         /* the last reply (quit) is written: no more input or output */
     bool shutting_down;
@@ -313,6 +314,10 @@ static bool handle_lines(sb_connection_t *self, size_t *start)
         }
         if (self->open_slots >= self->limits.max_inflight)
             return false;
+        if (!newline && self->input_ended) {
+            /* The last line may lack its newline: `printf 'ping' | nc` still gets an answer. */
+            newline = self->input + self->input_length;
+        }
         if (!newline) {
             if (self->input_length - *start > self->limits.max_line + 1) {
                 answer_too_long(self);
@@ -322,7 +327,7 @@ static bool handle_lines(sb_connection_t *self, size_t *start)
             return true;
         }
         size_t length = (size_t) (newline - begin);
-        *start += length + 1;
+        *start += length + (newline < self->input + self->input_length);
         if (length > 0 && begin[length - 1] == '\r')
             length--;
         if (length > self->limits.max_line)
@@ -347,6 +352,13 @@ static void handle_input(sb_connection_t *self)
     self->handling_input = false;
     if (self->closed || self->quitting)
         return;
+    if (self->input_ended) {
+        if (may_read && self->open_slots == 0) {
+            self->quitting = true;   /* everything asked is answered: close after the output */
+            self->events->on_output(self->owner, self);
+        }
+        return;
+    }
     if (may_read && !self->reading) {
         uv_read_start((uv_stream_t *) &self->handle, on_alloc, on_read);
         self->reading = true;
@@ -361,6 +373,13 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
 {
     sb_connection_t *self = stream->data;
     (void) buffer;
+    if (count == UV_EOF) {
+        uv_read_stop(stream);
+        self->reading = false;
+        self->input_ended = true;
+        handle_input(self);
+        return;
+    }
     if (count < 0) {
         sb_connection_close(self);
         return;

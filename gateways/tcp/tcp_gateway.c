@@ -86,6 +86,16 @@ static const struct {
 };
 #define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
 
+/* Whether `word` is one of the space-separated words of `list`. */
+static bool list_has_word(const char *list, const char *word)
+{
+    size_t length = strlen(word);
+    for (const char *at = list; (at = strstr(at, word)); at += length)
+        if ((at == list || at[-1] == ' ') && (at[length] == ' ' || at[length] == '\0'))
+            return true;
+    return false;
+}
+
 static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                      const sb_cmdline_t *request)
 {
@@ -97,7 +107,7 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
     const sb_config_t *config = self->settings.config;
     for (size_t i = 0; i < sb_config_command_count(config) && used < sizeof names; i++) {
         const char *name = sb_config_command_at(config, i)->name;
-        if (!strstr(SB_WORKER_COMMANDS, name))
+        if (!list_has_word(names, name))
             used += (size_t) snprintf(names + used, sizeof names - used, " %s", name);
     }
     sb_connection_answer(connection, slot, "OK", names, false);

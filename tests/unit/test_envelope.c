@@ -148,7 +148,7 @@ static void cli_c1(msgpack_packer *pk) { mp_str(pk, "c1"); }
 static void tmo_1000(msgpack_packer *pk) { msgpack_pack_uint32(pk, 1000); }
 static void tmo_over(msgpack_packer *pk) { msgpack_pack_uint64(pk, UINT64_C(1) << 32); }
 static void ok_false(msgpack_packer *pk) { msgpack_pack_false(pk); }
-static void code_fail(msgpack_packer *pk) { mp_str(pk, "FAILED"); }
+static void code_fail(msgpack_packer *pk) { mp_str(pk, "failed"); }
 static void text_hi(msgpack_packer *pk) { mp_str(pk, "hi"); }
 static void args_ab(msgpack_packer *pk)
 {
@@ -241,7 +241,7 @@ static void test_round_trip_reply(void **state)
     sb_envelope_destroy(&out);
 
     sb_envelope_t err = { .type = SB_ENVELOPE_REPLY, .id = 8, .ok = false,
-                          .code = "NO_SUCH_SERVICE", .text = "no provider for foo" };
+                          .code = "no-service", .text = "no provider for foo" };
     out = round_trip(&err);
     assert_false(out->ok);
     sb_envelope_destroy(&out);
@@ -805,6 +805,39 @@ static void test_nesting_limit(void **state)
     expect_bytes_error(deep, sizeof deep, "too deep");
 }
 
+/* Error codes are written into reply lines as they are: only one short
+ * lowercase word may pass, in either direction. */
+static void test_error_code_is_one_word(void **state)
+{
+    (void) state;
+    const char *bad_codes[] = { "Busy", "two words", "line\nbreak", "",
+                                "a-very-long-error-code-of-more-than-32" };
+    for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++) {
+        sb_envelope_t reply = { .type = SB_ENVELOPE_REPLY, .id = 7, .code = (char *) bad_codes[i] };
+        assert_null(sb_envelope_encode(&reply, NULL));
+        msgpack_sbuffer buffer;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&buffer);
+        msgpack_packer_init(&pk, &buffer, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 5);
+        mp_str(&pk, "v");
+        msgpack_pack_uint8(&pk, SB_ENVELOPE_VERSION);
+        mp_str(&pk, "t");
+        mp_str(&pk, "reply");
+        mp_str(&pk, "id");
+        msgpack_pack_uint8(&pk, 7);
+        mp_str(&pk, "ok");
+        msgpack_pack_false(&pk);
+        mp_str(&pk, "code");
+        mp_str(&pk, bad_codes[i]);
+        expect_decode_error((const uint8_t *) buffer.data, buffer.size, "bad field code");
+        msgpack_sbuffer_destroy(&buffer);
+    }
+    sb_envelope_t good = { .type = SB_ENVELOPE_REPLY, .id = 7, .code = "worker-died" };
+    sb_envelope_t *decoded = round_trip(&good);
+    sb_envelope_destroy(&decoded);
+}
+
 static void test_destroy_null_safe(void **state)
 {
     (void) state;
@@ -836,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_hostile_counts),
         cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_error_code_is_one_word),
         cmocka_unit_test(test_destroy_null_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
