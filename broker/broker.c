@@ -40,6 +40,7 @@ struct provider {
     service_t *service;
     request_t *request;         /* the one it is running, or NULL when idle */
     void *idle_handle;          /* in service->idle while idle */
+    int64_t expires_ms;         /* dead if nothing is heard from it by then */
 };
 
 struct service {
@@ -66,6 +67,7 @@ struct sb_broker {
     uint64_t next_request_id;
     int64_t grace_ends_ms;
     bool grace_over;
+    int64_t next_heartbeat_ms;
     broker_counters_t counters;
 };
 
@@ -129,6 +131,7 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     self->deadlines = sb_deadlines_new();
     self->next_request_id = 1;
     self->grace_ends_ms = zclock_mono() + settings->startup_grace_ms;
+    self->next_heartbeat_ms = zclock_mono() + settings->heartbeat_interval_ms;
     sb_log_info("broker listening", "frontend=%s backend=%s", settings->frontend, settings->backend);
     return self;
 }
@@ -204,7 +207,8 @@ static void refuse(sb_broker_t *self, zframe_t *gateway, uint64_t id, const char
 
 /* ---------------------------------------------------------------- dispatch */
 
-static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why);
+static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why,
+                            bool graceful);
 
 /* Hands `request` to `provider`; false if the provider turned out to be gone. */
 static bool dispatch(sb_broker_t *self, request_t *request, provider_t *provider)
@@ -214,7 +218,7 @@ static bool dispatch(sb_broker_t *self, request_t *request, provider_t *provider
     int64_t left = request->deadline_ms - zclock_mono();
     forwarded.timeout_ms = (uint32_t) (left > 0 ? left : 1);
     if (sb_envelope_send(self->backend, provider->routing_id, &forwarded) < 0) {
-        provider_remove(self, provider, "unreachable");
+        provider_remove(self, provider, "unreachable", false);
         return false;
     }
     provider->request = request;
@@ -247,12 +251,20 @@ static void provider_set_idle(sb_broker_t *self, provider_t *provider)
 
 /* ---------------------------------------------------------------- providers */
 
-static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why)
+/* A provider that leaves on purpose has replied to everything it started,
+ * so a request it still holds never reached it: it goes back to the front
+ * of the queue. Any other loss means the request may have run. */
+static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why,
+                            bool graceful)
 {
     sb_log_info("provider removed", "provider=%s service=%s reason=%s",
                 provider->key, provider->service->name, why);
     request_t *request = provider->request;
-    if (request) {
+    if (request && graceful && !request->answered) {
+        request->provider = NULL;
+        request->waiting_handle = zlistx_add_start(provider->service->waiting, request);
+    }
+    else if (request) {
         if (!request->answered)
             answer(self, request, false, "worker-died", "the worker running it went away");
         request_forget(self, request);
@@ -260,7 +272,9 @@ static void provider_remove(sb_broker_t *self, provider_t *provider, const char 
     if (provider->idle_handle)
         zlistx_delete(provider->service->idle, provider->idle_handle);
     provider->service->provider_count--;
+    service_t *service = provider->service;
     zhashx_delete(self->providers, provider->key);
+    service_dispatch(self, service);
 }
 
 static void provider_register(sb_broker_t *self, zframe_t **routing_id, const char *key,
@@ -273,6 +287,8 @@ static void provider_register(sb_broker_t *self, zframe_t **routing_id, const ch
     provider->service = service_require(self, service_name);
     provider->service->offered = true;
     provider->service->provider_count++;
+    provider->expires_ms = zclock_mono() + self->settings.heartbeat_interval_ms
+                                               * self->settings.heartbeat_liveness;
     zhashx_insert(self->providers, key, provider);
     sb_log_info("provider ready", "provider=%s service=%s providers=%zu",
                 key, service_name, provider->service->provider_count);
@@ -307,6 +323,9 @@ static void handle_backend(sb_broker_t *self, zframe_t **routing_id, sb_envelope
     char key[64];
     sb_routing_id_text(*routing_id, key, sizeof key);
     provider_t *provider = zhashx_lookup(self->providers, key);
+    if (provider)
+        provider->expires_ms = zclock_mono() + self->settings.heartbeat_interval_ms
+                                                   * self->settings.heartbeat_liveness;
     if (!provider) {
         if (env->type == SB_ENVELOPE_READY)
             provider_register(self, routing_id, key, env->service);
@@ -319,7 +338,7 @@ static void handle_backend(sb_broker_t *self, zframe_t **routing_id, sb_envelope
         provider_reply(self, provider, env);
         break;
     case SB_ENVELOPE_DISCONNECT:
-        provider_remove(self, provider, "disconnected");
+        provider_remove(self, provider, "left", true);
         break;
     case SB_ENVELOPE_HEARTBEAT:
         break;
@@ -395,7 +414,12 @@ static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t
         accept_request(self, gateway, env_p);
         compact_deadlines(self);
     }
-    else if ((*env_p)->type != SB_ENVELOPE_HEARTBEAT) {
+    else if ((*env_p)->type == SB_ENVELOPE_HEARTBEAT) {
+        /* Gateways judge the broker alive by these answers. */
+        sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
+        sb_envelope_send(self->frontend, *gateway, &heartbeat);
+    }
+    else {
         self->counters.malformed++;
         sb_log_warn("unexpected envelope from gateway, dropped", "type=%s",
                     sb_envelope_type_name((*env_p)->type));
@@ -450,10 +474,35 @@ static void end_grace(sb_broker_t *self)
     }
 }
 
+/* Every interval: a heartbeat to each provider (a send to one that has
+ * gone fails at once, which finds a killed worker within an interval),
+ * and providers silent past their liveness are removed. */
+static void heartbeat_providers(sb_broker_t *self)
+{
+    int64_t now = zclock_mono();
+    if (now < self->next_heartbeat_ms)
+        return;
+    self->next_heartbeat_ms = now + self->settings.heartbeat_interval_ms;
+    /* By key: removing one provider may remove others (a failed dispatch). */
+    zlistx_t *keys = zhashx_keys(self->providers);
+    sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
+    for (const char *key = zlistx_first(keys); key; key = zlistx_next(keys)) {
+        provider_t *provider = zhashx_lookup(self->providers, key);
+        if (!provider)
+            continue;
+        if (now >= provider->expires_ms)
+            provider_remove(self, provider, "silent", false);
+        else if (sb_envelope_send(self->backend, provider->routing_id, &heartbeat) < 0
+                 && errno == EHOSTUNREACH)
+            provider_remove(self, provider, "unreachable", false);
+    }
+    zlistx_destroy(&keys);
+}
+
 static long poll_timeout_ms(sb_broker_t *self)
 {
     int64_t now = zclock_mono();
-    int64_t next = now + 1000;
+    int64_t next = self->next_heartbeat_ms;
     sb_deadline_t due;
     if (sb_deadlines_peek(self->deadlines, &due) && due.at_ms < next)
         next = due.at_ms;
@@ -513,6 +562,7 @@ void sb_broker_run(sb_broker_t *self)
         if (!self->grace_over && zclock_mono() >= self->grace_ends_ms)
             end_grace(self);
         expire_due_requests(self);
+        heartbeat_providers(self);
     }
     sb_log_info("broker stopping", "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
                 " busy=%" PRIu64 " malformed=%" PRIu64, self->counters.requests,

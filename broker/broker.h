@@ -14,6 +14,8 @@ typedef struct {
     long max_timeout_ms;           /* no request may ask for longer */
     long queue_max;                /* requests waiting per service before ERR busy */
     long startup_grace_ms;         /* how long an unknown service may still appear */
+    long heartbeat_interval_ms;    /* how often providers are told the broker is alive */
+    long heartbeat_liveness;       /* intervals of silence before a provider is dead */
 } sb_broker_settings_t;
 
 typedef struct sb_broker sb_broker_t;

@@ -18,6 +18,10 @@ static const sb_option_spec_t s_specs[] = {
       "requests waiting per service before ERR busy" },
     { "startup-grace", SB_OPTION_SECONDS, "broker.startup_grace", "2", 0, 600000, "SECONDS",
       "after start, how long a service may take to appear before ERR no-service" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "broker.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the broker and providers exchange heartbeats" },
+    { "heartbeat-liveness", SB_OPTION_INT, "broker.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals of silence after which a provider is dead" },
 };
 
 static const sb_program_t s_program = {
@@ -38,6 +42,8 @@ int main(int argc, char **argv)
         .max_timeout_ms = sb_options_int(options, "max-timeout"),
         .queue_max = sb_options_int(options, "queue-max"),
         .startup_grace_ms = sb_options_int(options, "startup-grace"),
+        .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
+        .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
     };
     sb_broker_t *broker = sb_broker_new(&settings);
     if (!broker) {

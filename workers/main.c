@@ -23,6 +23,10 @@ static const sb_option_spec_t s_specs[] = {
       "the broker's backend endpoint" },
     { "graceful-timeout", SB_OPTION_SECONDS, "workers.graceful_timeout", "30", 0, 86400000,
       "SECONDS", "on SIGTERM, how long workers may finish their command before SIGKILL" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "workers.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often each worker tells the broker it is alive" },
+    { "heartbeat-liveness", SB_OPTION_INT, "workers.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals of broker silence before a worker reconnects" },
     { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",
       "longest `sleep` a client may ask for" },
 };
@@ -59,6 +63,8 @@ int main(int argc, char **argv)
         .broker = sb_options_text(options, "broker"),
         .service = sb_options_text(options, "service"),
         .limits = { .max_sleep_ms = sb_options_int(options, "max-sleep") },
+        .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
+        .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
     };
     int workers = pool_size(options, settings.service);
     sb_supervisor_t *supervisor = sb_supervisor_new("sb-workers",

@@ -3,7 +3,12 @@
  * The master forks before any ZeroMQ context exists; each worker makes its
  * own here. czmq would install a SIGINT/SIGTERM handler of its own on first
  * use, so it is told not to, and the worker installs one that only sets a
- * flag: a stop request never interrupts a command half-way. */
+ * flag: a stop request never interrupts a command half-way.
+ *
+ * The worker heartbeats the broker every interval, busy or not (a long
+ * command is a job the loop waits on, not a blocking call), and makes its
+ * link anew when the broker has been silent for `liveness` intervals or
+ * does not know it: after a broker restart it registers again by itself. */
 #include "worker.h"
 
 #include <czmq.h>
@@ -13,6 +18,16 @@
 
 #include "envelope_io.h"
 #include "log.h"
+
+typedef struct {
+    const sb_worker_settings_t *settings;
+    zsock_t *link;
+    sb_job_t *job;                   /* the command running, if any */
+    uint64_t job_request_id;
+    sb_command_result_t result;      /* big: kept here, not on the stack */
+    int64_t next_heartbeat_ms;
+    int64_t broker_expires_ms;       /* reconnect if nothing is heard by then */
+} worker_t;
 
 static volatile sig_atomic_t s_stop_requested;
 
@@ -30,43 +45,74 @@ static void install_stop_handler(void)
     sigaction(SIGINT, &action, NULL);
 }
 
-static zsock_t *connect_and_register(const sb_worker_settings_t *settings)
+static void send_envelope(worker_t *self, const sb_envelope_t *env)
 {
-    zsock_t *link = sb_socket_new(ZMQ_DEALER, settings->broker, SB_SOCKET_CONNECT);
-    if (!link) {
-        sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->broker,
-                     zmq_strerror(errno));
-        return NULL;
+    if (sb_envelope_send(self->link, NULL, env) < 0)
+        sb_log_warn("cannot send to broker", "type=%s error=\"%s\"",
+                    sb_envelope_type_name(env->type), zmq_strerror(errno));
+}
+
+static void broker_heard(worker_t *self)
+{
+    const sb_worker_settings_t *settings = self->settings;
+    self->broker_expires_ms = zclock_mono()
+                              + settings->heartbeat_interval_ms * settings->heartbeat_liveness;
+}
+
+/* (Re)makes the link and registers; false if the socket cannot be made. */
+static bool connect_and_register(worker_t *self)
+{
+    zsock_destroy(&self->link);
+    self->link = sb_socket_new(ZMQ_DEALER, self->settings->broker, SB_SOCKET_CONNECT);
+    if (!self->link) {
+        sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"",
+                     self->settings->broker, zmq_strerror(errno));
+        return false;
     }
-    sb_envelope_t ready = { .type = SB_ENVELOPE_READY, .service = (char *) settings->service };
-    sb_envelope_send(link, NULL, &ready);
-    return link;
+    sb_envelope_t ready = { .type = SB_ENVELOPE_READY, .service = (char *) self->settings->service };
+    send_envelope(self, &ready);
+    broker_heard(self);
+    self->next_heartbeat_ms = zclock_mono() + self->settings->heartbeat_interval_ms;
+    return true;
 }
 
-static void serve_request(const sb_worker_settings_t *settings, zsock_t *link,
-                          const sb_envelope_t *request)
+static void send_result(worker_t *self, uint64_t request_id)
 {
-    sb_command_result_t result;
-    sb_command_run(&settings->limits, request->command, request->argc, request->argv, &result);
     sb_envelope_t reply = {
-        .type = SB_ENVELOPE_REPLY, .id = request->id, .ok = result.ok,
-        .code = (char *) result.code, .text = result.text,
+        .type = SB_ENVELOPE_REPLY, .id = request_id, .ok = self->result.ok,
+        .code = (char *) self->result.code, .text = self->result.text,
     };
-    if (sb_envelope_send(link, NULL, &reply) < 0)
-        sb_log_warn("cannot send reply", "id=%" PRIu64 " error=\"%s\"", request->id,
-                    zmq_strerror(errno));
+    send_envelope(self, &reply);
 }
 
-/* Handles one envelope from the broker; returns false when the link must
- * be made anew (the broker does not know this worker any more). */
-static bool handle(const sb_worker_settings_t *settings, zsock_t *link, const sb_envelope_t *env)
+static void start_request(worker_t *self, const sb_envelope_t *request)
 {
+    if (self->job) {
+        /* The broker gives a worker one request at a time; a second is its mistake. */
+        self->result = (sb_command_result_t) { .ok = false, .code = "busy" };
+        snprintf(self->result.text, sizeof self->result.text, "worker is busy");
+        send_result(self, request->id);
+        return;
+    }
+    self->job = sb_command_start(&self->settings->limits, request->command, request->argc,
+                                 request->argv, &self->result);
+    if (self->job)
+        self->job_request_id = request->id;
+    else
+        send_result(self, request->id);
+}
+
+/* Handles one envelope from the broker; false when the link must be made anew. */
+static bool handle(worker_t *self, const sb_envelope_t *env)
+{
+    broker_heard(self);
     switch (env->type) {
     case SB_ENVELOPE_REQUEST:
-        serve_request(settings, link, env);
+        start_request(self, env);
         return true;
     case SB_ENVELOPE_DISCONNECT:
-        sb_log_info("broker asked to reconnect", "service=%s", settings->service);
+        sb_log_info("broker does not know this worker, registering again", "service=%s",
+                    self->settings->service);
         return false;
     case SB_ENVELOPE_HEARTBEAT:
         return true;
@@ -78,22 +124,48 @@ static bool handle(const sb_worker_settings_t *settings, zsock_t *link, const sb
 }
 
 /* Reads everything waiting; false when the link must be made anew. */
-static bool drain(const sb_worker_settings_t *settings, zsock_t *link)
+static bool drain(worker_t *self)
 {
-    while (!s_stop_requested) {
+    for (;;) {
         sb_envelope_t *env = NULL;
         const char *error = NULL;
-        sb_recv_status_t status = sb_envelope_recv(link, false, NULL, &env, &error);
+        sb_recv_status_t status = sb_envelope_recv(self->link, false, NULL, &env, &error);
         if (status == SB_RECV_NONE)
             return true;
         if (status == SB_RECV_MALFORMED) {
             sb_log_warn("malformed envelope from broker, dropped", "error=\"%s\"", error);
             continue;
         }
-        bool keep = handle(settings, link, env);
+        bool keep = handle(self, env);
         sb_envelope_destroy(&env);
         if (!keep)
             return false;
+    }
+}
+
+static long poll_timeout_ms(const worker_t *self)
+{
+    int64_t wake = self->next_heartbeat_ms;
+    if (self->job && sb_job_due_ms(self->job) < wake)
+        wake = sb_job_due_ms(self->job);
+    int64_t left = wake - zclock_mono();
+    return left > 0 ? (long) left : 0;
+}
+
+/* Heartbeats, finished jobs and broker silence: what time alone brings. */
+static bool tick(worker_t *self)
+{
+    int64_t now = zclock_mono();
+    if (self->job && sb_job_finish(&self->job, now, &self->result))
+        send_result(self, self->job_request_id);
+    if (now >= self->next_heartbeat_ms) {
+        sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
+        send_envelope(self, &heartbeat);
+        self->next_heartbeat_ms = now + self->settings->heartbeat_interval_ms;
+    }
+    if (now >= self->broker_expires_ms) {
+        sb_log_warn("broker silent, reconnecting", "service=%s", self->settings->service);
+        return false;
     }
     return true;
 }
@@ -103,21 +175,21 @@ int sb_worker_run(const sb_worker_settings_t *settings)
     zsys_handler_set(NULL);
     zsys_init();
     install_stop_handler();
-    zsock_t *link = connect_and_register(settings);
-    while (link && !s_stop_requested) {
-        zmq_pollitem_t item = { zsock_resolve(link), 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll(&item, 1, 1000) < 0 && errno != EINTR)
+    worker_t self = { .settings = settings };
+    bool linked = connect_and_register(&self);
+    /* A stop waits for the command in hand: its client gets its answer. */
+    while (linked && (!s_stop_requested || self.job)) {
+        zmq_pollitem_t item = { zsock_resolve(self.link), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll(&item, 1, poll_timeout_ms(&self)) < 0 && errno != EINTR)
             break;
-        if (!drain(settings, link)) {
-            zsock_destroy(&link);
-            link = connect_and_register(settings);
-        }
+        if (!drain(&self) || !tick(&self))
+            linked = connect_and_register(&self);
     }
-    if (link) {
+    if (self.link) {
         sb_envelope_t leave = { .type = SB_ENVELOPE_DISCONNECT };
-        sb_envelope_send(link, NULL, &leave);
-        zsock_set_linger(link, 200);   /* let the goodbye reach the broker */
-        zsock_destroy(&link);
+        send_envelope(&self, &leave);
+        zsock_set_linger(self.link, 200);   /* let the goodbye reach the broker */
+        zsock_destroy(&self.link);
     }
     zsys_shutdown();
     return 0;

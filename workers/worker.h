@@ -6,9 +6,11 @@
 #include "commands.h"
 
 typedef struct {
-    const char *broker;          /* the broker's backend endpoint */
+    const char *broker;             /* the broker's backend endpoint */
     const char *service;
     sb_command_limits_t limits;
+    long heartbeat_interval_ms;     /* how often the worker says it is alive */
+    long heartbeat_liveness;        /* intervals of broker silence before reconnecting */
 } sb_worker_settings_t;
 
 /* Runs in a freshly forked child; returns the process exit code. SIGTERM
