@@ -4,14 +4,17 @@
 #include <czmq.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "envelope_io.h"
 #include "log.h"
 
 struct sb_broker_link {
     zsock_t *socket;
+    zsock_t *monitor;             /* PAIR receiving the socket's disconnect events */
     uv_poll_t *poll;              /* heap: freed by its close callback */
-    sb_broker_link_fn *on_envelope;
+    uv_poll_t *monitor_poll;
+    const sb_broker_link_events_t *events;
     void *arg;
     uint64_t malformed;
     bool draining;                /* guards against re-entry from a callback */
@@ -24,20 +27,45 @@ static void on_readable(uv_poll_t *poll, int status, int events)
     sb_broker_link_drain(poll->data);
 }
 
+static uv_poll_t *watch(uv_loop_t *loop, zsock_t *socket, sb_broker_link_t *self)
+{
+    uv_poll_t *poll = calloc(1, sizeof *poll);
+    uv_poll_init(loop, poll, zsock_fd(socket));
+    poll->data = self;
+    uv_poll_start(poll, UV_READABLE, on_readable);
+    return poll;
+}
+
+static zsock_t *monitor_new(zsock_t *socket)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://broker-link-monitor-%p", (void *) socket);
+    if (zmq_socket_monitor(zsock_resolve(socket), endpoint, ZMQ_EVENT_DISCONNECTED) != 0)
+        return NULL;
+    zsock_t *monitor = zsock_new(ZMQ_PAIR);
+    if (monitor && zsock_connect(monitor, "%s", endpoint) != 0)
+        zsock_destroy(&monitor);
+    return monitor;
+}
+
 sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
-                                     sb_broker_link_fn *on_envelope, void *arg)
+                                     const sb_broker_link_events_t *events, void *arg)
 {
     zsock_t *socket = sb_socket_new(ZMQ_DEALER, endpoint, SB_SOCKET_CONNECT_IMMEDIATE);
     if (!socket)
         return NULL;
+    zsock_t *monitor = monitor_new(socket);
+    if (!monitor) {
+        zsock_destroy(&socket);
+        return NULL;
+    }
     sb_broker_link_t *self = calloc(1, sizeof *self);
     self->socket = socket;
-    self->on_envelope = on_envelope;
+    self->monitor = monitor;
+    self->events = events;
     self->arg = arg;
-    self->poll = calloc(1, sizeof *self->poll);
-    uv_poll_init(loop, self->poll, zsock_fd(socket));
-    self->poll->data = self;
-    uv_poll_start(self->poll, UV_READABLE, on_readable);
+    self->poll = watch(loop, socket, self);
+    self->monitor_poll = watch(loop, monitor, self);
     return self;
 }
 
@@ -53,6 +81,10 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
         return;
     uv_poll_stop(self->poll);
     uv_close((uv_handle_t *) self->poll, free_handle);
+    uv_poll_stop(self->monitor_poll);
+    uv_close((uv_handle_t *) self->monitor_poll, free_handle);
+    zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
+    zsock_destroy(&self->monitor);
     zsock_destroy(&self->socket);
     free(self);
     *self_p = NULL;
@@ -61,6 +93,23 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
 int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env)
 {
     return sb_envelope_send(self->socket, NULL, env);
+}
+
+/* Each monitor event is two frames: event number and value, then the endpoint. */
+static bool read_disconnect_events(sb_broker_link_t *self)
+{
+    bool lost = false;
+    while (zsock_events(self->monitor) & ZMQ_POLLIN) {
+        zmsg_t *event = zmsg_recv(self->monitor);
+        zframe_t *head = event ? zmsg_first(event) : NULL;
+        if (head && zframe_size(head) >= 2) {
+            uint16_t number;
+            memcpy(&number, zframe_data(head), sizeof number);
+            lost |= number == ZMQ_EVENT_DISCONNECTED;
+        }
+        zmsg_destroy(&event);
+    }
+    return lost;
 }
 
 void sb_broker_link_drain(sb_broker_link_t *self)
@@ -73,12 +122,17 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         const char *error = NULL;
         sb_recv_status_t status = sb_envelope_recv(self->socket, false, NULL, &env, &error);
         if (status == SB_RECV_OK)
-            self->on_envelope(self->arg, env);
+            self->events->on_envelope(self->arg, env);
         else if (status == SB_RECV_MALFORMED) {
             self->malformed++;
             sb_log_warn("malformed envelope from broker, dropped", "error=\"%s\"", error);
         }
         sb_envelope_destroy(&env);
+    }
+    /* After the replies: any that arrived before the break are delivered first. */
+    if (read_disconnect_events(self)) {
+        sb_log_warn("connection to broker lost", NULL);
+        self->events->on_lost(self->arg);
     }
     self->draining = false;
 }

@@ -5,7 +5,11 @@
  * So the link drains (reads until ZMQ_EVENTS has no POLLIN) both when the
  * fd fires and whenever the gateway is about to block: the gateway calls
  * sb_broker_link_drain from its uv_prepare callback, after which nothing
- * can be left unread while the loop sleeps. */
+ * can be left unread while the loop sleeps.
+ *
+ * A socket monitor reports when the connection to the broker drops, so a
+ * gateway answers its requests in flight at once instead of at their
+ * deadlines. */
 #ifndef SB_BROKER_LINK_H
 #define SB_BROKER_LINK_H
 
@@ -16,12 +20,17 @@
 
 typedef struct sb_broker_link sb_broker_link_t;
 
-/* Called for each envelope from the broker; the envelope is destroyed after. */
-typedef void (sb_broker_link_fn)(void *arg, const sb_envelope_t *env);
+typedef struct {
+    /* Each envelope from the broker; it is destroyed after the call. */
+    void (*on_envelope)(void *arg, const sb_envelope_t *env);
+    /* The connection to the broker broke (it died or restarted): nothing
+     * sent before will be answered. ZeroMQ reconnects by itself. */
+    void (*on_lost)(void *arg);
+} sb_broker_link_events_t;
 
 /* Connects to the broker's frontend; NULL with errno on failure. */
 sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
-                                     sb_broker_link_fn *on_envelope, void *arg);
+                                     const sb_broker_link_events_t *events, void *arg);
 
 /* Stops watching and closes the socket (the uv handle closes asynchronously). */
 void sb_broker_link_destroy(sb_broker_link_t **self_p);

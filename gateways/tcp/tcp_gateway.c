@@ -182,6 +182,28 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     free(pending);
 }
 
+/* The broker went away with these requests: answer each now, not at its deadline. */
+static void on_broker_lost(void *arg)
+{
+    sb_tcp_gateway_t *self = arg;
+    size_t lost = zhashx_size(self->pending);
+    pending_t *pending;
+    while ((pending = zhashx_first(self->pending))) {
+        zhashx_delete(self->pending, zhashx_cursor(self->pending));
+        sb_connection_t *connection = zhashx_lookup(self->connections,
+                                                    sb_id_map_key(pending->serial));
+        if (connection)
+            sb_connection_answer(connection, pending->slot, "ERR unavailable",
+                                 "the broker went away while handling this request", false);
+        self->counters.errors++;
+        free(pending);
+    }
+    if (lost)
+        sb_log_warn("answered requests lost with the broker", "requests=%zu", lost);
+}
+
+static const sb_broker_link_events_t s_link_events = { on_broker_envelope, on_broker_lost };
+
 /* ---------------------------------------------------------------- lines */
 
 static void on_line(void *owner, sb_connection_t *connection, const char *line, size_t length)
@@ -326,7 +348,7 @@ sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)
     self->with_output = zlistx_new();
     self->next_serial = 1;
     self->next_request_id = 1;
-    self->link = sb_broker_link_new(self->loop, settings->broker, on_broker_envelope, self);
+    self->link = sb_broker_link_new(self->loop, settings->broker, &s_link_events, self);
     if (!self->link) {
         sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->broker,
                      zmq_strerror(errno));
