@@ -14,6 +14,7 @@
 #include "deadlines.h"
 #include "envelope_io.h"
 #include "log.h"
+#include "protocol.h"
 
 /* Messages read from one socket before looking at the other, so a flood
  * on one side cannot starve the other. */
@@ -32,6 +33,7 @@ typedef struct {
     void *waiting_handle;       /* in service->waiting while waiting */
     int64_t deadline_ms;
     bool answered;              /* timed out while a provider holds it */
+    int retries;                /* times given to another worker after one died */
 } request_t;
 
 struct provider {
@@ -253,16 +255,27 @@ static void provider_set_idle(sb_broker_t *self, provider_t *provider)
 
 /* A provider that leaves on purpose has replied to everything it started,
  * so a request it still holds never reached it: it goes back to the front
- * of the queue. Any other loss means the request may have run. */
+ * of the queue. Any other loss means the request may have run: only a
+ * retry-safe one is run again, a bounded number of times. */
+static bool may_run_again(const request_t *request, bool graceful)
+{
+    if (request->answered)
+        return false;
+    return graceful || (request->envelope->retry && request->retries < SB_MAX_RETRIES);
+}
+
 static void provider_remove(sb_broker_t *self, provider_t *provider, const char *why,
                             bool graceful)
 {
     sb_log_info("provider removed", "provider=%s service=%s reason=%s",
                 provider->key, provider->service->name, why);
     request_t *request = provider->request;
-    if (request && graceful && !request->answered) {
+    if (request && may_run_again(request, graceful)) {
+        request->retries += !graceful;
         request->provider = NULL;
         request->waiting_handle = zlistx_add_start(provider->service->waiting, request);
+        sb_log_info("request queued again", "request=%" PRIu64 " command=%s retries=%d",
+                    request->id, request->envelope->command, request->retries);
     }
     else if (request) {
         if (!request->answered)

@@ -151,6 +151,7 @@ static sb_command_config_t *command_entry(sb_config_t *self, const char *name)
     if (entry) {
         entry->name = strdup(name);
         entry->service = strdup(SB_DEFAULT_SERVICE);
+        entry->retry = -1;
     }
     return entry;
 }
@@ -191,7 +192,15 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         command->timeout_ms = seconds < 0.001 ? 1 : (uint32_t) (seconds * 1000 + 0.5);
         return 1;
     }
-    return fail(state, "unknown key '%s' in [command %s] (known: service, timeout)", key, name);
+    if (strcmp(key, "retry") == 0) {
+        bool yes = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
+        if (!yes && strcmp(value, "no") != 0 && strcmp(value, "false") != 0)
+            return fail(state, "retry must be yes or no, not '%s'", value);
+        command->retry = yes;
+        return 1;
+    }
+    return fail(state, "unknown key '%s' in [command %s] (known: service, timeout, retry)",
+                key, name);
 }
 
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,

@@ -27,6 +27,7 @@ typedef struct {
     char *name;
     char *service;           /* SB_DEFAULT_SERVICE when the file does not say */
     uint32_t timeout_ms;     /* 0 when the file does not say: the broker's default */
+    int retry;               /* 1 yes, 0 no, -1 when the file does not say */
 } sb_command_config_t;
 
 typedef struct sb_config sb_config_t;

@@ -37,7 +37,7 @@
 /* Fields                                                               */
 
 typedef enum {
-    F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT,
+    F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
     F_COUNT
 } field_t;
 
@@ -49,7 +49,7 @@ static const struct {
     [F_V] = FIELD("v"),       [F_T] = FIELD("t"),       [F_ID] = FIELD("id"),
     [F_SVC] = FIELD("svc"),   [F_CMD] = FIELD("cmd"),   [F_ARGS] = FIELD("args"),
     [F_CLI] = FIELD("cli"),   [F_TMO] = FIELD("tmo"),   [F_OK] = FIELD("ok"),
-    [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"),
+    [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
 };
 #undef FIELD
 
@@ -294,6 +294,7 @@ typedef struct {
     uint64_t id;
     uint32_t timeout_ms;
     bool ok;
+    bool retry;
     slice_t str[F_COUNT];   /* F_SVC, F_CMD, F_CLI, F_CODE, F_TEXT */
     reader_t args;
     size_t argc;
@@ -398,11 +399,12 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
             return fields[f].bad;
         v->timeout_ms = (uint32_t) n;
         return NULL;
-    case F_OK: {
+    case F_OK:
+    case F_RETRY: {
         token_t t;
         if (!next_token(r, &t) || t.kind != MP_BOOL)
             return fields[f].bad;
-        v->ok = t.b;
+        *(f == F_OK ? &v->ok : &v->retry) = t.b;
         return NULL;
     }
     case F_ARGS:
@@ -504,6 +506,7 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
     env->id = v->id;
     env->timeout_ms = v->timeout_ms;
     env->ok = v->ok;
+    env->retry = v->retry;
     if (!copy_slice(v, F_SVC, &env->service) || !copy_slice(v, F_CMD, &env->command)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
         || !copy_slice(v, F_TEXT, &env->text) || !copy_args(v, env))
@@ -617,6 +620,8 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
     put_str(e, F_CLI, env->client);
     if (env->timeout_ms)
         put_uint(e, F_TMO, env->timeout_ms);
+    if (env->retry)
+        put_bool(e, F_RETRY, true);
     if (env->type == SB_ENVELOPE_REPLY)
         put_bool(e, F_OK, env->ok);
     put_str(e, F_CODE, env->code);

@@ -39,6 +39,7 @@ typedef struct {
     char **argv;
     char *client;           /* REQUEST: id of the client that asked (optional) */
     uint32_t timeout_ms;    /* REQUEST: deadline; 0 = the broker's default */
+    bool retry;             /* REQUEST: safe to run again if its worker dies */
     bool ok;                /* REPLY: true = OK, false = ERR */
     char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */
     char *text;             /* REPLY: result text when ok, message when not */

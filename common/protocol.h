@@ -6,4 +6,11 @@
 
 #define SB_WORKER_COMMANDS "echo hello sleep time"
 
+/* Commands that may run twice without harm: when the worker running one
+ * dies, the broker gives it to another (unless `[command] retry` says no). */
+#define SB_RETRY_SAFE_COMMANDS "echo hello time"
+
+/* How many times a retry-safe request is given to another worker. */
+#define SB_MAX_RETRIES 2
+
 #endif

@@ -8,13 +8,20 @@
  * The worker heartbeats the broker every interval, busy or not (a long
  * command is a job the loop waits on, not a blocking call), and makes its
  * link anew when the broker has been silent for `liveness` intervals or
- * does not know it: after a broker restart it registers again by itself. */
+ * does not know it: after a broker restart it registers again by itself.
+ *
+ * Watchdog: each request arms a kernel timer (setitimer) for its time
+ * left plus a margin. A command stuck past it, even in a loop that never
+ * returns to this code, gets SIGALRM, whose default action ends the
+ * worker; the master replaces it. The broker has answered ERR timeout by
+ * then. */
 #include "worker.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/time.h>
 
 #include "envelope_io.h"
 #include "log.h"
@@ -76,6 +83,17 @@ static bool connect_and_register(worker_t *self)
     return true;
 }
 
+/* Past the broker's deadline by this much, a command is stuck. */
+#define WATCHDOG_MARGIN_MS 250
+
+static void set_watchdog(long milliseconds)
+{
+    struct itimerval timer = {
+        .it_value = { .tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000 },
+    };
+    setitimer(ITIMER_REAL, &timer, NULL);
+}
+
 static void send_result(worker_t *self, uint64_t request_id)
 {
     sb_envelope_t reply = {
@@ -94,12 +112,16 @@ static void start_request(worker_t *self, const sb_envelope_t *request)
         send_result(self, request->id);
         return;
     }
+    if (request->timeout_ms)
+        set_watchdog((long) request->timeout_ms + WATCHDOG_MARGIN_MS);
     self->job = sb_command_start(&self->settings->limits, request->command, request->argc,
                                  request->argv, &self->result);
     if (self->job)
         self->job_request_id = request->id;
-    else
+    else {
+        set_watchdog(0);
         send_result(self, request->id);
+    }
 }
 
 /* Handles one envelope from the broker; false when the link must be made anew. */
@@ -156,8 +178,10 @@ static long poll_timeout_ms(const worker_t *self)
 static bool tick(worker_t *self)
 {
     int64_t now = zclock_mono();
-    if (self->job && sb_job_finish(&self->job, now, &self->result))
+    if (self->job && sb_job_finish(&self->job, now, &self->result)) {
+        set_watchdog(0);
         send_result(self, self->job_request_id);
+    }
     if (now >= self->next_heartbeat_ms) {
         sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
         send_envelope(self, &heartbeat);

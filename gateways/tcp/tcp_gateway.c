@@ -135,6 +135,8 @@ static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
                            sb_reply_slot_t *slot, const sb_cmdline_t *request)
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
+    bool retry = command && command->retry >= 0 ? command->retry
+                                                : list_has_word(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
     char client[64];
     snprintf(client, sizeof client, "%s-%" PRIu64, self->settings.name,
              sb_connection_serial(connection));
@@ -147,6 +149,7 @@ static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
         .argv = request->argv + 1,
         .client = client,
         .timeout_ms = command ? command->timeout_ms : 0,
+        .retry = retry,
     };
     if (sb_broker_link_send(self->link, &envelope) < 0) {
         self->counters.errors++;

@@ -46,11 +46,12 @@ def test_sigterm_stops_every_child_and_removes_runtime_dir(launch_hub, processes
     assert len(family) >= 8, "expected broker, gateway, 2 pools and 4 workers: %s" % family
     hub.proc.popen.send_signal(signal.SIGTERM)
     code = hub.proc.popen.wait(timeout=STOP_TIMEOUT)
-    assert code == 0, "launcher exited with %s" % code
     wait_until(lambda: not [pid for pid in family if pid_alive(pid)], 5,
                "every child of the launcher to be gone")
     assert not hub.runtime_dir.exists(), "runtime dir %s left behind: %s" % (
         hub.runtime_dir, list(hub.runtime_dir.iterdir()))
+    # A clean stop on request is a success for whoever supervises the launcher.
+    assert code == 0, "launcher exited with status %s after a clean SIGTERM stop" % code
 
 
 def test_busy_slow_pool_never_delays_new_clients(hub, clients):

