@@ -8,6 +8,7 @@
  * one write. */
 #include "connection.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,13 @@ void sb_connection_flush(sb_connection_t *self)
             }
         }
         self->output_length = 0;
+    }
+    size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *) &self->handle);
+    if (unsent > self->limits.max_output) {
+        sb_log_warn("client does not read its replies, disconnecting",
+                    "serial=%" PRIu64 " unsent_bytes=%zu", self->serial, unsent);
+        sb_connection_close(self);
+        return;
     }
     if (self->quitting && !self->shutting_down) {
         /* The shutdown waits for queued writes, then on_shutdown closes. */

@@ -5,7 +5,8 @@
  * order their requests arrived; tagged slots are written as soon as they
  * are answered. While a connection has `max_inflight` slots open, its
  * input is not read, so a client that pipelines without reading its
- * replies cannot grow the gateway's memory. */
+ * replies cannot grow the gateway's memory; and one whose unsent output
+ * passes `max_output` (it does not read) is disconnected. */
 #ifndef SB_CONNECTION_H
 #define SB_CONNECTION_H
 
@@ -20,6 +21,7 @@ typedef struct sb_reply_slot sb_reply_slot_t;
 typedef struct {
     size_t max_line;          /* longest request line, in bytes */
     size_t max_inflight;      /* open reply slots before input is paused */
+    size_t max_output;        /* unsent bytes before the client counts as not reading */
 } sb_connection_limits_t;
 
 /* What a connection asks of the gateway that owns it. */

@@ -18,6 +18,8 @@ static const sb_option_spec_t s_specs[] = {
       "longest request line; longer ones get ERR too-long" },
     { "max-inflight", SB_OPTION_INT, "gateway-tcp.max_inflight", "128", 1, 100000, "N",
       "requests a client may have unanswered before its input is paused" },
+    { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
+      "unsent output to a client before it is disconnected as not reading" },
 };
 
 static const sb_program_t s_program = {
@@ -40,6 +42,7 @@ int main(int argc, char **argv)
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .max_line = (size_t) sb_options_int(options, "max-line"),
         .max_inflight = (size_t) sb_options_int(options, "max-inflight"),
+        .max_output = (size_t) sb_options_int(options, "max-output"),
         .config = sb_options_config(options),
     };
     sb_tcp_gateway_t *gateway = sb_tcp_gateway_new(&settings);

@@ -259,7 +259,8 @@ static void on_connection(uv_stream_t *listener, int status)
     sb_tcp_gateway_t *self = listener->data;
     if (status < 0)
         return;
-    sb_connection_limits_t limits = { self->settings.max_line, self->settings.max_inflight };
+    sb_connection_limits_t limits = { self->settings.max_line, self->settings.max_inflight,
+                                      self->settings.max_output };
     uint64_t serial = self->next_serial++;
     sb_connection_t *connection = sb_connection_accept(listener, serial, &limits,
                                                        &s_connection_events, self);

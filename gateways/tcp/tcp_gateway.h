@@ -16,6 +16,7 @@ typedef struct {
     size_t max_connections;
     size_t max_line;
     size_t max_inflight;
+    size_t max_output;
     const sb_config_t *config;  /* [command NAME] sections: service and timeout */
 } sb_tcp_gateway_settings_t;
 

@@ -55,6 +55,23 @@ timeout = 0.5
     assert client.request("echo alive") == "OK alive"
 
 
+def test_late_reply_after_timeout_is_not_sent(components, clients):
+    """Every request ends in exactly one reply: the worker's late answer to
+    a request that already got ERR timeout is dropped."""
+    config = """
+[command sleep]
+timeout = 0.5
+"""
+    hub = components(config, pools={"default": 1})
+    client = clients(hub.port)
+    client.send("sleep 1.2", "echo next")
+    assert re.match(r"^ERR timeout\b", client.read_line(timeout=5))
+    # `echo next` waits for the only worker, i.e. for the late `slept 1.2`.
+    assert client.read_line(timeout=5) == "OK next"
+    assert client.request("ping") == "OK pong"
+    assert client.read_available(0.1) == [], "extra reply after the timeout"
+
+
 def test_service_nobody_offers_gets_no_service(components, clients):
     config = """
 [command ghost]
@@ -149,6 +166,33 @@ def test_killed_worker_is_replaced(components, clients):
     client = clients(hub.port)
     for n in range(6):
         assert client.request("echo after-kill %d" % n, timeout=5) == "OK after-kill %d" % n
+
+
+def test_max_line_flag(components, clients):
+    hub = components(gateway_args=["--max-line", "16"], pools={"default": 1})
+    client = clients(hub.port)
+    exactly = "echo " + "a" * 11           # 16 bytes
+    over = "echo " + "b" * 12              # 17 bytes
+    client.send(exactly, over, "ping")
+    assert client.read_line() == "OK " + "a" * 11
+    assert re.match(r"^ERR too-long\b", client.read_line())
+    assert client.read_line() == "OK pong"
+
+
+def test_client_leaving_with_requests_in_flight(components, clients):
+    hub = components(SLOW_POOL, pools={"default": 1, "slow": 1})
+    leaver = clients(hub.port)
+    leaver.send("sleep 0.3", "@t sleep 0.3", "echo gone")
+    watcher = clients(hub.port)
+    wait_until(lambda: int(stats_of(watcher)["in_flight"]) >= 2, 5, "requests in flight")
+    leaver.close()
+    # Their replies come back to a connection that is gone, and are dropped.
+    wait_until(lambda: int(stats_of(watcher)["in_flight"]) == 0, 5,
+               "the orphaned requests to finish")
+    assert hub.gateway.alive() and hub.broker.alive()
+    assert watcher.request("echo still fine") == "OK still fine"
+    assert watcher.request("sleep 0", timeout=5) == "OK slept 0"
+    assert watcher.read_available(0.1) == [], "a reply for the closed client leaked here"
 
 
 def test_new_connections_use_fresh_client_ids(components):

@@ -30,3 +30,11 @@ def test_untagged_reply_waits_for_earlier_untagged_but_not_tagged_ones(hub, clie
     # long before `sleep 0.5` but must wait for it.
     assert client.read_lines(2) == ["@quick OK pong", "@t OK tagged"]
     assert client.read_lines(2, timeout=5) == ["OK slept 0.5", "OK after"]
+
+
+def test_long_pipeline_beyond_the_inflight_limit(hub, clients):
+    """1000 requests in one write: far more than the gateway's default
+    in-flight limit (128), so its backpressure pauses and resumes reading."""
+    client = clients(hub.port)
+    client.send(*["echo %d" % n for n in range(1000)])
+    assert client.read_lines(1000, timeout=10) == ["OK %d" % n for n in range(1000)]
