@@ -31,6 +31,7 @@ typedef struct {
     long restart_at_ms;        /* when pid is 0: when to start it again */
     sb_backoff_t restart_backoff;
     bool removed;              /* stopping for good: not restarted */
+    long kill_at_ms;           /* removed and still running: SIGKILL then */
 } child_t;
 
 struct sb_supervisor {
@@ -43,6 +44,7 @@ struct sb_supervisor {
     sb_signal_fn *signal_handler;
     void *signal_arg;
     bool stopping;
+    bool fast_stop;            /* SIGINT/SIGQUIT kill at once */
 };
 
 static const int s_handled_signals[] = {
@@ -147,7 +149,15 @@ int sb_supervisor_add(sb_supervisor_t *self, const char *label, int stop_rank,
 
 int sb_supervisor_size(const sb_supervisor_t *self)
 {
-    return self->child_count;
+    int kept = 0;
+    for (int i = 0; i < self->child_count; i++)
+        kept += !self->children[i].removed;
+    return kept;
+}
+
+void sb_supervisor_set_fast_stop(sb_supervisor_t *self, bool fast)
+{
+    self->fast_stop = fast;
 }
 
 static child_t *find_child(sb_supervisor_t *self, pid_t pid)
@@ -195,14 +205,17 @@ static void reap_children(sb_supervisor_t *self)
             continue;
         }
         long ran_ms = now_ms() - child->started_at_ms;
+        bool on_purpose = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         long delay = 0;
-        if (ran_ms >= HEALTHY_RUN_MS)
+        if (ran_ms >= HEALTHY_RUN_MS || on_purpose)
             sb_backoff_reset(&child->restart_backoff);
         else
             delay = sb_backoff_next_delay(&child->restart_backoff);
         child->restart_at_ms = now_ms() + delay;
-        sb_log_warn("child died, restarting", "child=%s child_pid=%d %s ran_ms=%ld restart_in_ms=%ld",
-                    child->label, (int) pid, how, ran_ms, delay);
+        sb_log(on_purpose ? SB_LOG_INFO : SB_LOG_WARN,
+               on_purpose ? "child exited, restarting" : "child died, restarting",
+               "child=%s child_pid=%d %s ran_ms=%ld restart_in_ms=%ld",
+               child->label, (int) pid, how, ran_ms, delay);
     }
     compact_children(self);
 }
@@ -217,14 +230,17 @@ static void restart_due_children(sb_supervisor_t *self)
     }
 }
 
-/* Milliseconds until the next planned restart, or -1 when none is planned. */
+/* Milliseconds until the next planned restart or kill, or -1 when none is planned. */
 static int next_restart_timeout(const sb_supervisor_t *self)
 {
     long soonest = -1, now = now_ms();
     for (int i = 0; i < self->child_count; i++) {
         const child_t *child = &self->children[i];
-        if (child->pid == 0 && !child->removed) {
-            long wait = child->restart_at_ms > now ? child->restart_at_ms - now : 0;
+        /* A kept child may be waiting to restart; a removed one to be killed. */
+        long due = child->removed ? child->kill_at_ms : child->restart_at_ms;
+        bool waiting = child->removed ? child->pid > 0 : child->pid == 0;
+        if (waiting) {
+            long wait = due > now ? due - now : 0;
             if (soonest < 0 || wait < soonest)
                 soonest = wait;
         }
@@ -292,37 +308,79 @@ static int highest_live_rank(const sb_supervisor_t *self)
     return highest;
 }
 
-bool sb_supervisor_remove_last(sb_supervisor_t *self)
+/* Stops a child for good: SIGTERM now, SIGKILL if it outlives the graceful timeout. */
+static void retire(sb_supervisor_t *self, child_t *child)
 {
-    if (self->child_count == 0)
-        return false;
-    child_t *child = &self->children[self->child_count - 1];
     child->removed = true;
+    child->kill_at_ms = now_ms() + self->graceful_timeout_ms;
     if (child->pid > 0)
         kill(child->pid, SIGTERM);
-    compact_children(self);   /* drops it now if it was waiting to restart */
-    return true;
 }
 
-static void stop_all(sb_supervisor_t *self)
+bool sb_supervisor_remove_last(sb_supervisor_t *self)
+{
+    for (int i = self->child_count - 1; i >= 0; i--)
+        if (!self->children[i].removed) {
+            sb_log_info("removing child", "child=%s", self->children[i].label);
+            retire(self, &self->children[i]);
+            compact_children(self);   /* drops it now if it was waiting to restart */
+            return true;
+        }
+    return false;
+}
+
+void sb_supervisor_restart_all(sb_supervisor_t *self)
+{
+    int count = self->child_count;
+    for (int i = 0; i < count; i++) {
+        if (self->children[i].removed)
+            continue;
+        child_t old = self->children[i];   /* sb_supervisor_add may move the array */
+        retire(self, &self->children[i]);
+        sb_supervisor_add(self, old.label, old.stop_rank, old.start, old.arg);
+    }
+    compact_children(self);
+}
+
+/* Removed children that ignore SIGTERM past the graceful timeout. */
+static void kill_overdue_children(sb_supervisor_t *self)
+{
+    long now = now_ms();
+    for (int i = 0; i < self->child_count; i++) {
+        child_t *child = &self->children[i];
+        if (child->removed && child->pid > 0 && child->kill_at_ms <= now) {
+            sb_log_warn("child did not stop in time, killing", "child=%s child_pid=%d",
+                        child->label, (int) child->pid);
+            kill(child->pid, SIGKILL);
+            child->kill_at_ms = now + 1000;
+        }
+    }
+}
+
+static void stop_all(sb_supervisor_t *self, bool fast)
 {
     self->stopping = true;
+    if (fast)
+        self->graceful_timeout_ms = 0;
     for (int rank; (rank = highest_live_rank(self)) >= 0;)
         stop_rank(self, rank);
 }
 
 int sb_supervisor_run(sb_supervisor_t *self)
 {
+    int signo;
     for (;;) {
-        int signo = wait_signal(self, next_restart_timeout(self));
-        if (signo == SIGTERM || signo == SIGINT || signo == SIGQUIT) {
-            sb_log_info("stopping", "supervisor=%s signal=%s", self->name, strsignal(signo));
+        signo = wait_signal(self, next_restart_timeout(self));
+        if (signo == SIGTERM || signo == SIGINT || signo == SIGQUIT)
             break;
-        }
         if (signo != 0 && signo != SIGCHLD && self->signal_handler)
             self->signal_handler(self, signo, self->signal_arg);
         restart_due_children(self);
+        kill_overdue_children(self);
     }
-    stop_all(self);
+    bool fast = self->fast_stop && signo != SIGTERM;
+    sb_log_info("stopping", "supervisor=%s signal=%s mode=%s", self->name, strsignal(signo),
+                fast ? "fast" : "graceful");
+    stop_all(self, fast);
     return 0;
 }

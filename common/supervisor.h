@@ -5,7 +5,9 @@
  * child that dies, braking crash loops with exponential backoff, and on
  * SIGTERM or SIGINT stops the children rank by rank (highest first): each
  * rank gets SIGTERM, then SIGKILL once the graceful timeout has passed.
- * Signals are read from a signalfd, so no work happens in signal handlers. */
+ * Signals are read from a signalfd, so no work happens in signal handlers.
+ * A child that exits with status 0 stopped on purpose (a worker recycled
+ * after --max-requests) and is restarted at once, without the brake. */
 #ifndef SB_SUPERVISOR_H
 #define SB_SUPERVISOR_H
 
@@ -34,13 +36,22 @@ int sb_supervisor_add(sb_supervisor_t *self, const char *label, int stop_rank,
                       sb_child_start_fn *start, void *arg);
 
 /* Stops the child added last (SIGTERM, then SIGKILL after the graceful
- * timeout) and forgets it; false when there is none. */
+ * timeout) and does not restart it; false when there is none. */
 bool sb_supervisor_remove_last(sb_supervisor_t *self);
 
-/* How many children are being kept. */
+/* Rolling restart: starts a fresh copy of every child (its start function
+ * is called again, so it sees changed settings), then stops the old ones
+ * gracefully. */
+void sb_supervisor_restart_all(sb_supervisor_t *self);
+
+/* How many children are being kept (not counting ones being stopped). */
 int sb_supervisor_size(const sb_supervisor_t *self);
 
-/* Runs until SIGTERM or SIGINT, then stops every child. Returns 0. */
+/* SIGINT and SIGQUIT stop the children at once (SIGKILL) instead of
+ * gracefully: how sb-workers reads them. Off by default. */
+void sb_supervisor_set_fast_stop(sb_supervisor_t *self, bool fast);
+
+/* Runs until SIGTERM, SIGINT or SIGQUIT, then stops every child. Returns 0. */
 int sb_supervisor_run(sb_supervisor_t *self);
 
 /* fork() for a child start function: in the child, signals are back to

@@ -2,7 +2,11 @@
  *
  * The master opens no ZeroMQ context: it reads its settings, forks N
  * workers (worker.c) and supervises them (common/supervisor.c): a worker
- * that dies is replaced, SIGTERM stops them all after their command. */
+ * that dies is replaced. Signals: TERM stops the workers after their
+ * command (bounded by --graceful-timeout), INT and QUIT stop them at once,
+ * HUP re-reads the settings and replaces every worker (rolling restart),
+ * TTIN and TTOU add or remove one worker; that count survives HUP. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -27,6 +31,8 @@ static const sb_option_spec_t s_specs[] = {
       "SECONDS", "how often each worker tells the broker it is alive" },
     { "heartbeat-liveness", SB_OPTION_INT, "workers.heartbeat_liveness", "3", 1, 100, "N",
       "intervals of broker silence before a worker reconnects" },
+    { "max-requests", SB_OPTION_INT, "workers.max_requests", "0", 0, 1000000000, "N",
+      "a worker exits after this many requests and is replaced (0: never)" },
     { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",
       "longest `sleep` a client may ask for" },
 };
@@ -45,12 +51,74 @@ static int pool_size(const sb_options_t *options, const char *service)
     return config && config->workers >= 0 ? config->workers : DEFAULT_WORKERS;
 }
 
+/* What the master keeps between signals: the settings workers are forked
+ * with (replaced on HUP) and the command line to re-read them from. */
+typedef struct {
+    int argc;
+    char **argv;
+    sb_options_t *options;
+    sb_worker_settings_t settings;
+    int added;                  /* workers added by TTIN so far, for labels */
+} pool_t;
+
+static void take_settings(pool_t *pool, sb_options_t *options)
+{
+    sb_options_destroy(&pool->options);   /* forked workers have their own copies */
+    pool->options = options;
+    pool->settings = (sb_worker_settings_t) {
+        .broker = sb_options_text(options, "broker"),
+        .service = sb_options_text(options, "service"),
+        .limits = { .max_sleep_ms = sb_options_int(options, "max-sleep") },
+        .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
+        .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
+        .max_requests = sb_options_int(options, "max-requests"),
+    };
+}
+
 static pid_t start_worker(void *arg)
 {
+    pool_t *pool = arg;
     pid_t pid = sb_supervisor_fork();
     if (pid == 0)
-        _exit(sb_worker_run(arg));
+        _exit(sb_worker_run(&pool->settings));
     return pid;
+}
+
+static void add_worker(sb_supervisor_t *supervisor, pool_t *pool)
+{
+    char label[96];
+    snprintf(label, sizeof label, "worker-%s-%d", pool->settings.service, ++pool->added);
+    sb_supervisor_add(supervisor, label, 0, start_worker, pool);
+}
+
+/* HUP: settings are read again from the same command line, environment
+ * and file; a bad file keeps the running settings. */
+static void reload(sb_supervisor_t *supervisor, pool_t *pool)
+{
+    int exit_code;
+    sb_options_t *options = sb_options_load(&s_program, pool->argc, pool->argv, &exit_code);
+    if (!options) {
+        sb_log_error("reload failed, keeping the running settings", NULL);
+        return;
+    }
+    take_settings(pool, options);
+    sb_log_info("rolling restart", "service=%s workers=%d", pool->settings.service,
+                sb_supervisor_size(supervisor));
+    sb_supervisor_restart_all(supervisor);
+}
+
+static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
+{
+    pool_t *pool = arg;
+    if (signo == SIGHUP)
+        reload(supervisor, pool);
+    else if (signo == SIGTTIN)
+        add_worker(supervisor, pool);
+    else if (signo == SIGTTOU)
+        sb_supervisor_remove_last(supervisor);
+    if (signo == SIGTTIN || signo == SIGTTOU)
+        sb_log_info("pool resized", "service=%s workers=%d", pool->settings.service,
+                    sb_supervisor_size(supervisor));
 }
 
 int main(int argc, char **argv)
@@ -59,27 +127,21 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&s_program, argc, argv, &exit_code);
     if (!options)
         return exit_code;
-    sb_worker_settings_t settings = {
-        .broker = sb_options_text(options, "broker"),
-        .service = sb_options_text(options, "service"),
-        .limits = { .max_sleep_ms = sb_options_int(options, "max-sleep") },
-        .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
-        .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
-    };
-    int workers = pool_size(options, settings.service);
+    pool_t pool = { .argc = argc, .argv = argv };
+    take_settings(&pool, options);
+    int workers = pool_size(options, pool.settings.service);
     sb_supervisor_t *supervisor = sb_supervisor_new("sb-workers",
                                                     sb_options_int(options, "graceful-timeout"));
     if (!supervisor)
         return 1;
-    sb_log_info("starting worker pool", "service=%s workers=%d broker=%s", settings.service,
-                workers, settings.broker);
-    for (int i = 0; i < workers; i++) {
-        char label[96];
-        snprintf(label, sizeof label, "worker-%s-%d", settings.service, i + 1);
-        sb_supervisor_add(supervisor, label, 0, start_worker, &settings);
-    }
+    sb_supervisor_set_fast_stop(supervisor, true);
+    sb_supervisor_set_signal_handler(supervisor, on_signal, &pool);
+    sb_log_info("starting worker pool", "service=%s workers=%d broker=%s",
+                pool.settings.service, workers, pool.settings.broker);
+    for (int i = 0; i < workers; i++)
+        add_worker(supervisor, &pool);
     sb_supervisor_run(supervisor);
     sb_supervisor_destroy(&supervisor);
-    sb_options_destroy(&options);
+    sb_options_destroy(&pool.options);
     return 0;
 }

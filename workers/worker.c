@@ -31,6 +31,7 @@ typedef struct {
     zsock_t *link;
     sb_job_t *job;                   /* the command running, if any */
     uint64_t job_request_id;
+    long requests_done;
     sb_command_result_t result;      /* big: kept here, not on the stack */
     int64_t next_heartbeat_ms;
     int64_t broker_expires_ms;       /* reconnect if nothing is heard by then */
@@ -96,6 +97,7 @@ static void set_watchdog(long milliseconds)
 
 static void send_result(worker_t *self, uint64_t request_id)
 {
+    self->requests_done++;
     sb_envelope_t reply = {
         .type = SB_ENVELOPE_REPLY, .id = request_id, .ok = self->result.ok,
         .code = (char *) self->result.code, .text = self->result.text,
@@ -194,6 +196,13 @@ static bool tick(worker_t *self)
     return true;
 }
 
+/* --max-requests: the worker leaves (status 0) and the master forks a fresh one. */
+static bool recycle_due(const worker_t *self)
+{
+    return self->settings->max_requests > 0
+           && self->requests_done >= self->settings->max_requests;
+}
+
 int sb_worker_run(const sb_worker_settings_t *settings)
 {
     zsys_handler_set(NULL);
@@ -202,7 +211,7 @@ int sb_worker_run(const sb_worker_settings_t *settings)
     worker_t self = { .settings = settings };
     bool linked = connect_and_register(&self);
     /* A stop waits for the command in hand: its client gets its answer. */
-    while (linked && (!s_stop_requested || self.job)) {
+    while (linked && (!(s_stop_requested || recycle_due(&self)) || self.job)) {
         zmq_pollitem_t item = { zsock_resolve(self.link), 0, ZMQ_POLLIN, 0 };
         if (zmq_poll(&item, 1, poll_timeout_ms(&self)) < 0 && errno != EINTR)
             break;

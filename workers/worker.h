@@ -11,6 +11,7 @@ typedef struct {
     sb_command_limits_t limits;
     long heartbeat_interval_ms;     /* how often the worker says it is alive */
     long heartbeat_liveness;        /* intervals of broker silence before reconnecting */
+    long max_requests;              /* leave after this many (0: never), to be replaced */
 } sb_worker_settings_t;
 
 /* Runs in a freshly forked child; returns the process exit code. SIGTERM
