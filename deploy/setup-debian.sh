@@ -7,7 +7,7 @@ set -euo pipefail
 
 SB_RUN_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
                  libuv1-dev libinih-dev libsqlite3-dev libcmocka-dev netcat-openbsd)
-SB_TEST_PACKAGES=(python3 python3-pytest clang libclang-rt-14-dev redis-server)
+SB_TEST_PACKAGES=(python3 python3-pytest python3-zmq python3-msgpack clang libclang-rt-14-dev redis-server)
 
 sb_missing_packages() {
     local package
