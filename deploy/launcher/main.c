@@ -232,6 +232,7 @@ int main(int argc, char **argv)
                 launch.runtime_dir, launch.config_path ? launch.config_path : "none");
     sb_supervisor_t *supervisor = sb_supervisor_new("switchboard",
                                                     sb_options_int(options, "graceful-timeout"));
+    int status = supervisor ? 0 : 1;
     if (supervisor) {
         add_children(supervisor, &launch, options, config);
         sb_supervisor_run(supervisor);
@@ -241,5 +242,5 @@ int main(int argc, char **argv)
     sb_log_info("hub stopped", NULL);
     sb_config_destroy(&default_config);
     sb_options_destroy(&options);
-    return supervisor ? 0 : 1;
+    return status;
 }

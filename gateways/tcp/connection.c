@@ -147,7 +147,8 @@ void sb_connection_write_line(sb_connection_t *self, const char *line)
 static void on_written(uv_write_t *request, int status)
 {
     write_t *write = (write_t *) request;
-    (void) status;   /* a failed write shows up as a read error and closes the connection */
+    if (status < 0 && status != UV_ECANCELED)
+        sb_connection_close(request->handle->data);
     free(write->data);
     free(write);
 }
@@ -166,6 +167,10 @@ void sb_connection_flush(sb_connection_t *self)
     if (self->output_length > 0) {
         uv_buf_t buffer = uv_buf_init(self->output, (unsigned) self->output_length);
         int sent = uv_try_write((uv_stream_t *) &self->handle, &buffer, 1);
+        if (sent < 0 && sent != UV_EAGAIN) {   /* the client is gone */
+            sb_connection_close(self);
+            return;
+        }
         size_t done = sent > 0 ? (size_t) sent : 0;
         if (done < self->output_length) {
             write_t *write = malloc(sizeof *write);

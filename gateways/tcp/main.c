@@ -1,5 +1,6 @@
 /* main.c — sb-gateway-tcp: settings, then the loop of tcp_gateway.c. */
 #include <czmq.h>
+#include <signal.h>
 
 #include "log.h"
 #include "options.h"
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
     if (!options)
         return exit_code;
     zsys_handler_set(NULL);   /* libuv handles SIGTERM and SIGINT */
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     zsys_init();
     sb_tcp_gateway_settings_t settings = {
         .listen = sb_options_text(options, "listen"),

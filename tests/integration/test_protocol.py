@@ -80,6 +80,18 @@ def test_nothing_after_quit_is_answered(hub, clients):
     client.expect_eof()
 
 
+def test_half_closed_client_gets_every_reply_then_eof(hub, clients):
+    """What `printf 'echo hi\\nsleep 0.2\\n' | nc` does: send, shut down the
+    sending side, read until the server closes."""
+    client = clients(hub.port)
+    client.send("echo hi", "sleep 0.2", "@t ping")
+    client.sock.shutdown(socket.SHUT_WR)
+    replies = client.read_lines(3, timeout=5)
+    assert [line for line in replies if not line.startswith("@")] == ["OK hi", "OK slept 0.2"]
+    assert "@t OK pong" in replies, replies
+    client.expect_eof()
+
+
 def test_quoting(hub, clients):
     client = clients(hub.port)
     # Quoted arguments keep their spaces; `\"` and `\\` are escapes inside quotes.
@@ -119,8 +131,10 @@ def test_line_split_across_writes(hub, clients):
 
 def test_crlf_line_endings_are_accepted(hub, clients):
     client = clients(hub.port)
-    client.send_raw(b"ping\r\necho crlf\r\n@c hello ann\r\n")
-    assert client.read_lines(3) == ["OK pong", "OK crlf", "@c OK Hello ANN"]
+    client.send_raw(b"ping\r\necho crlf\r\nhello ann\r\n")
+    assert client.read_lines(3) == ["OK pong", "OK crlf", "OK Hello ANN"]
+    client.send_raw(b"@c echo tagged\r\n")
+    assert client.read_line() == "@c OK tagged"
 
 
 def test_empty_lines_are_ignored(hub, clients):
