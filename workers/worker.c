@@ -225,5 +225,7 @@ int sb_worker_run(const sb_worker_settings_t *settings)
         zsock_destroy(&self.link);
     }
     zsys_shutdown();
-    return 0;
+    /* A worker that could not even make its socket failed: the master's
+     * crash-loop brake must see that, not a clean exit. */
+    return linked || s_stop_requested || recycle_due(&self) ? 0 : 1;
 }
