@@ -131,7 +131,9 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     self->requests = zhashx_new();
     zhashx_set_destructor(self->requests, request_free);
     self->deadlines = sb_deadlines_new();
-    self->next_request_id = 1;
+    /* Ids continue from the clock, so a restarted broker never reuses the
+     * ids of the one before: a stale reply cannot match a new request. */
+    self->next_request_id = (uint64_t) zclock_time() * 1000;
     self->grace_ends_ms = zclock_mono() + settings->startup_grace_ms;
     self->next_heartbeat_ms = zclock_mono() + settings->heartbeat_interval_ms;
     sb_log_info("broker listening", "frontend=%s backend=%s", settings->frontend, settings->backend);

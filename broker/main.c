@@ -1,5 +1,6 @@
 /* main.c — sb-broker: settings, then the routing loop of broker.c. */
 #include <czmq.h>
+#include <signal.h>
 
 #include "broker.h"
 #include "log.h"
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
         .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
         .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
     };
+    signal(SIGHUP, SIG_IGN);   /* nothing to reload; a stray HUP must not stop routing */
     sb_broker_t *broker = sb_broker_new(&settings);
     if (!broker) {
         sb_options_destroy(&options);

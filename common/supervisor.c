@@ -108,6 +108,9 @@ pid_t sb_supervisor_fork(void)
     for (size_t i = 0; i < sizeof s_handled_signals / sizeof s_handled_signals[0]; i++)
         signal(s_handled_signals[i], SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A group of its own: a terminal's Ctrl-C reaches the supervisor
+     * alone, which then stops the children in order. */
+    setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)   /* the supervisor died before prctl took effect */
         _exit(1);
@@ -170,10 +173,11 @@ static child_t *find_child(sb_supervisor_t *self, pid_t pid)
 
 static void describe_status(int status, char *buffer, size_t size)
 {
+    char quoted[SB_LOG_QUOTE_MAX];
     if (WIFEXITED(status))
         snprintf(buffer, size, "exit_status=%d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
-        snprintf(buffer, size, "signal=%s", strsignal(WTERMSIG(status)));
+        snprintf(buffer, size, "signal=%s", sb_log_quote(quoted, strsignal(WTERMSIG(status))));
     else
         snprintf(buffer, size, "status=%d", status);
 }
@@ -277,7 +281,7 @@ static bool rank_alive(const sb_supervisor_t *self, int rank)
     return false;
 }
 
-static void signal_rank(sb_supervisor_t *self, int rank, int signo)
+void sb_supervisor_signal_rank(sb_supervisor_t *self, int rank, int signo)
 {
     for (int i = 0; i < self->child_count; i++)
         if (self->children[i].stop_rank == rank && self->children[i].pid > 0)
@@ -287,13 +291,15 @@ static void signal_rank(sb_supervisor_t *self, int rank, int signo)
 /* SIGTERM to every child of `rank`, SIGKILL to those left after the timeout. */
 static void stop_rank(sb_supervisor_t *self, int rank)
 {
-    signal_rank(self, rank, SIGTERM);
+    sb_supervisor_signal_rank(self, rank, SIGTERM);
     long deadline = now_ms() + self->graceful_timeout_ms;
     while (rank_alive(self, rank) && now_ms() < deadline)
         wait_signal(self, (int) (deadline - now_ms()));
     if (rank_alive(self, rank)) {
-        sb_log_warn("graceful stop timed out, killing", "supervisor=%s rank=%d", self->name, rank);
-        signal_rank(self, rank, SIGKILL);
+        if (self->graceful_timeout_ms > 0)
+            sb_log_warn("graceful stop timed out, killing", "supervisor=%s rank=%d",
+                        self->name, rank);
+        sb_supervisor_signal_rank(self, rank, SIGKILL);
         while (rank_alive(self, rank))
             wait_signal(self, 1000);
     }
@@ -379,8 +385,9 @@ int sb_supervisor_run(sb_supervisor_t *self)
         kill_overdue_children(self);
     }
     bool fast = self->fast_stop && signo != SIGTERM;
-    sb_log_info("stopping", "supervisor=%s signal=%s mode=%s", self->name, strsignal(signo),
-                fast ? "fast" : "graceful");
+    char quoted[SB_LOG_QUOTE_MAX];
+    sb_log_info("stopping", "supervisor=%s signal=%s mode=%s", self->name,
+                sb_log_quote(quoted, strsignal(signo)), fast ? "fast" : "graceful");
     stop_all(self, fast);
     return 0;
 }

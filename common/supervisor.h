@@ -44,6 +44,9 @@ bool sb_supervisor_remove_last(sb_supervisor_t *self);
  * gracefully. */
 void sb_supervisor_restart_all(sb_supervisor_t *self);
 
+/* Sends `signo` to every running child of `rank`. */
+void sb_supervisor_signal_rank(sb_supervisor_t *self, int rank, int signo);
+
 /* How many children are being kept (not counting ones being stopped). */
 int sb_supervisor_size(const sb_supervisor_t *self);
 

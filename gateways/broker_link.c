@@ -14,6 +14,10 @@ struct sb_broker_link {
     zsock_t *monitor;             /* PAIR receiving the socket's disconnect events */
     uv_poll_t *poll;              /* heap: freed by its close callback */
     uv_poll_t *monitor_poll;
+    uv_timer_t *heartbeat;        /* heap: freed by its close callback */
+    sb_broker_link_settings_t settings;
+    int64_t broker_expires_ms;    /* lost if nothing is heard by then */
+    bool broker_silent;           /* on_lost already told for this silence */
     const sb_broker_link_events_t *events;
     void *arg;
     uint64_t malformed;
@@ -48,10 +52,29 @@ static zsock_t *monitor_new(zsock_t *socket)
     return monitor;
 }
 
-sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
+static void broker_heard(sb_broker_link_t *self)
+{
+    self->broker_expires_ms = zclock_mono()
+                              + self->settings.heartbeat_interval_ms * self->settings.heartbeat_liveness;
+    self->broker_silent = false;
+}
+
+static void on_heartbeat_timer(uv_timer_t *timer)
+{
+    sb_broker_link_t *self = timer->data;
+    sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
+    sb_envelope_send(self->socket, NULL, &heartbeat);
+    if (!self->broker_silent && zclock_mono() >= self->broker_expires_ms) {
+        self->broker_silent = true;
+        sb_log_warn("broker silent, its requests are lost", NULL);
+        self->events->on_lost(self->arg);
+    }
+}
+
+sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_settings_t *settings,
                                      const sb_broker_link_events_t *events, void *arg)
 {
-    zsock_t *socket = sb_socket_new(ZMQ_DEALER, endpoint, SB_SOCKET_CONNECT_IMMEDIATE);
+    zsock_t *socket = sb_socket_new(ZMQ_DEALER, settings->endpoint, SB_SOCKET_CONNECT_IMMEDIATE);
     if (!socket)
         return NULL;
     zsock_t *monitor = monitor_new(socket);
@@ -64,8 +87,15 @@ sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
     self->monitor = monitor;
     self->events = events;
     self->arg = arg;
+    self->settings = *settings;
     self->poll = watch(loop, socket, self);
     self->monitor_poll = watch(loop, monitor, self);
+    broker_heard(self);
+    self->heartbeat = calloc(1, sizeof *self->heartbeat);
+    uv_timer_init(loop, self->heartbeat);
+    self->heartbeat->data = self;
+    uv_timer_start(self->heartbeat, on_heartbeat_timer, (uint64_t) settings->heartbeat_interval_ms,
+                   (uint64_t) settings->heartbeat_interval_ms);
     return self;
 }
 
@@ -83,6 +113,8 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
     uv_close((uv_handle_t *) self->poll, free_handle);
     uv_poll_stop(self->monitor_poll);
     uv_close((uv_handle_t *) self->monitor_poll, free_handle);
+    uv_timer_stop(self->heartbeat);
+    uv_close((uv_handle_t *) self->heartbeat, free_handle);
     zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
     zsock_destroy(&self->monitor);
     zsock_destroy(&self->socket);
@@ -121,8 +153,11 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         sb_envelope_t *env = NULL;
         const char *error = NULL;
         sb_recv_status_t status = sb_envelope_recv(self->socket, false, NULL, &env, &error);
-        if (status == SB_RECV_OK)
-            self->events->on_envelope(self->arg, env);
+        if (status == SB_RECV_OK) {
+            broker_heard(self);
+            if (env->type != SB_ENVELOPE_HEARTBEAT)
+                self->events->on_envelope(self->arg, env);
+        }
         else if (status == SB_RECV_MALFORMED) {
             self->malformed++;
             sb_log_warn("malformed envelope from broker, dropped", "error=\"%s\"", error);

@@ -9,7 +9,7 @@
  *
  * A socket monitor reports when the connection to the broker drops, so a
  * gateway answers its requests in flight at once instead of at their
- * deadlines. */
+ * deadlines; heartbeats find a broker that hangs without dropping it. */
 #ifndef SB_BROKER_LINK_H
 #define SB_BROKER_LINK_H
 
@@ -28,8 +28,14 @@ typedef struct {
     void (*on_lost)(void *arg);
 } sb_broker_link_events_t;
 
+typedef struct {
+    const char *endpoint;           /* the broker's frontend */
+    long heartbeat_interval_ms;     /* how often the broker is asked if it is alive */
+    long heartbeat_liveness;        /* intervals without an answer before it counts as lost */
+} sb_broker_link_settings_t;
+
 /* Connects to the broker's frontend; NULL with errno on failure. */
-sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const char *endpoint,
+sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_settings_t *settings,
                                      const sb_broker_link_events_t *events, void *arg);
 
 /* Stops watching and closes the socket (the uv handle closes asynchronously). */

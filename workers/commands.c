@@ -166,3 +166,9 @@ bool sb_job_finish(sb_job_t **job_p, int64_t now_ms, sb_command_result_t *result
     *job_p = NULL;
     return true;
 }
+
+void sb_job_cancel(sb_job_t **job_p)
+{
+    free(*job_p);
+    *job_p = NULL;
+}

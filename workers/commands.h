@@ -38,5 +38,8 @@ int64_t sb_job_due_ms(const sb_job_t *job);
  * *job_p to NULL and returns true. */
 bool sb_job_finish(sb_job_t **job_p, int64_t now_ms, sb_command_result_t *result);
 
+/* Abandons a running job (its requester is gone); NULL-safe. */
+void sb_job_cancel(sb_job_t **job_p);
+
 
 #endif

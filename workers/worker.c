@@ -53,6 +53,17 @@ static void install_stop_handler(void)
     sigaction(SIGINT, &action, NULL);
 }
 
+/* Past the broker's deadline by this much, a command is stuck. */
+#define WATCHDOG_MARGIN_MS 250
+
+static void set_watchdog(long milliseconds)
+{
+    struct itimerval timer = {
+        .it_value = { .tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000 },
+    };
+    setitimer(ITIMER_REAL, &timer, NULL);
+}
+
 static void send_envelope(worker_t *self, const sb_envelope_t *env)
 {
     if (sb_envelope_send(self->link, NULL, env) < 0)
@@ -67,9 +78,16 @@ static void broker_heard(worker_t *self)
                               + settings->heartbeat_interval_ms * settings->heartbeat_liveness;
 }
 
-/* (Re)makes the link and registers; false if the socket cannot be made. */
+/* (Re)makes the link and registers; false if the socket cannot be made.
+ * READY means idle: a command still running belongs to a broker that is
+ * gone (or has given up on this worker) and is abandoned. */
 static bool connect_and_register(worker_t *self)
 {
+    if (self->job) {
+        sb_log_warn("abandoning the command in hand", "service=%s", self->settings->service);
+        sb_job_cancel(&self->job);
+        set_watchdog(0);
+    }
     zsock_destroy(&self->link);
     self->link = sb_socket_new(ZMQ_DEALER, self->settings->broker, SB_SOCKET_CONNECT);
     if (!self->link) {
@@ -82,17 +100,6 @@ static bool connect_and_register(worker_t *self)
     broker_heard(self);
     self->next_heartbeat_ms = zclock_mono() + self->settings->heartbeat_interval_ms;
     return true;
-}
-
-/* Past the broker's deadline by this much, a command is stuck. */
-#define WATCHDOG_MARGIN_MS 250
-
-static void set_watchdog(long milliseconds)
-{
-    struct itimerval timer = {
-        .it_value = { .tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000 },
-    };
-    setitimer(ITIMER_REAL, &timer, NULL);
 }
 
 static void send_result(worker_t *self, uint64_t request_id)

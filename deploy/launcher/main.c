@@ -4,9 +4,11 @@
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
  * (gateway, then workers, then broker) and removes the runtime directory.
+ * SIGHUP is passed on to the worker pools: a rolling restart of them all.
  * The programs are found beside this executable. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "supervisor.h"
 
 #define MAX_ARGS 24
+#define MAX_PROGRAMS 64
 
 static const sb_option_spec_t s_specs[] = {
     { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
@@ -51,6 +54,8 @@ typedef struct {
     char backend[PATH_MAX + 16];
     const char *config_path;
     const char *log_level;
+    program_t *programs[MAX_PROGRAMS];   /* owned: freed when the hub stops */
+    int program_count;
 } launch_t;
 
 /* ---------------------------------------------------------------- programs */
@@ -61,10 +66,15 @@ static void program_arg(program_t *program, const char *arg)
         program->argv[program->argc++] = strdup(arg);
 }
 
-/* A child program with the settings every child shares. */
-static program_t *program_new(const launch_t *launch, const char *name)
+/* A child program with the settings every child shares; `launch` keeps it. */
+static program_t *program_new(launch_t *launch, const char *name)
 {
+    if (launch->program_count == MAX_PROGRAMS) {
+        sb_log_error("too many programs to start", "max=%d", MAX_PROGRAMS);
+        exit(2);
+    }
     program_t *program = calloc(1, sizeof *program);
+    launch->programs[launch->program_count++] = program;
     snprintf(program->path, sizeof program->path, "%s/%s", launch->bin_dir, name);
     program_arg(program, name);
     program_arg(program, "--log-level");
@@ -74,6 +84,16 @@ static program_t *program_new(const launch_t *launch, const char *name)
         program_arg(program, launch->config_path);
     }
     return program;
+}
+
+static void programs_free(launch_t *launch)
+{
+    for (int i = 0; i < launch->program_count; i++) {
+        for (int arg = 0; arg < launch->programs[i]->argc; arg++)
+            free(launch->programs[i]->argv[arg]);
+        free(launch->programs[i]);
+    }
+    launch->program_count = 0;
 }
 
 static pid_t start_program(void *arg)
@@ -156,7 +176,7 @@ static void remove_runtime_dir(const launch_t *launch)
 
 enum { RANK_BROKER, RANK_WORKERS, RANK_GATEWAYS };   /* stopped highest first */
 
-static void add_pool(sb_supervisor_t *supervisor, const launch_t *launch, const char *service,
+static void add_pool(sb_supervisor_t *supervisor, launch_t *launch, const char *service,
                      long workers)
 {
     program_t *pool = program_new(launch, "sb-workers");
@@ -175,7 +195,7 @@ static void add_pool(sb_supervisor_t *supervisor, const launch_t *launch, const 
     sb_supervisor_add(supervisor, label, RANK_WORKERS, start_program, pool);
 }
 
-static void add_children(sb_supervisor_t *supervisor, const launch_t *launch,
+static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
                          const sb_options_t *options, const sb_config_t *config)
 {
     program_t *broker = program_new(launch, "sb-broker");
@@ -199,6 +219,15 @@ static void add_children(sb_supervisor_t *supervisor, const launch_t *launch,
     program_arg(gateway, "--broker");
     program_arg(gateway, launch->frontend);
     sb_supervisor_add(supervisor, "sb-gateway-tcp", RANK_GATEWAYS, start_program, gateway);
+}
+
+static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
+{
+    (void) arg;
+    if (signo == SIGHUP) {
+        sb_log_info("passing SIGHUP to the worker pools", NULL);
+        sb_supervisor_signal_rank(supervisor, RANK_WORKERS, SIGHUP);
+    }
 }
 
 int main(int argc, char **argv)
@@ -234,11 +263,13 @@ int main(int argc, char **argv)
                                                     sb_options_int(options, "graceful-timeout"));
     int status = supervisor ? 0 : 1;
     if (supervisor) {
+        sb_supervisor_set_signal_handler(supervisor, on_signal, NULL);
         add_children(supervisor, &launch, options, config);
         sb_supervisor_run(supervisor);
         sb_supervisor_destroy(&supervisor);
     }
     remove_runtime_dir(&launch);
+    programs_free(&launch);
     sb_log_info("hub stopped", NULL);
     sb_config_destroy(&default_config);
     sb_options_destroy(&options);

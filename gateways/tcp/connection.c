@@ -405,3 +405,15 @@ void sb_connection_start(sb_connection_t *self)
 {
     handle_input(self);
 }
+
+void sb_connection_finish(sb_connection_t *self)
+{
+    if (self->closed || self->quitting)
+        return;
+    if (self->reading)
+        uv_read_stop((uv_stream_t *) &self->handle);
+    self->reading = false;
+    self->input_ended = true;
+    if (!self->handling_input)
+        handle_input(self);
+}

@@ -60,6 +60,10 @@ void sb_connection_write_line(sb_connection_t *self, const char *line);
 /* Sends buffered output; called by the owner before the loop sleeps. */
 void sb_connection_flush(sb_connection_t *self);
 
+/* Stops reading; closes once every request already read is answered and
+ * its reply written (a graceful stop of the gateway). */
+void sb_connection_finish(sb_connection_t *self);
+
 /* Closes at once, dropping unsent output. */
 void sb_connection_close(sb_connection_t *self);
 

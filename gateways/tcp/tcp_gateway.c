@@ -39,6 +39,8 @@ struct sb_tcp_gateway {
     uv_tcp_t listener;
     uv_prepare_t before_sleep;
     uv_signal_t stop_signals[2];
+    uv_timer_t drain_timer;
+    bool stopping;
     sb_broker_link_t *link;
     zhashx_t *connections;        /* serial -> sb_connection_t */
     zhashx_t *pending;            /* request id -> pending_t */
@@ -243,6 +245,8 @@ static void on_output(void *owner, sb_connection_t *connection)
     zlistx_add_end(self->with_output, connection);
 }
 
+static void finish_stop(sb_tcp_gateway_t *self);
+
 static void on_closed(void *owner, sb_connection_t *connection)
 {
     sb_tcp_gateway_t *self = owner;
@@ -250,6 +254,8 @@ static void on_closed(void *owner, sb_connection_t *connection)
     void *handle;
     while ((handle = zlistx_find(self->with_output, connection)))
         zlistx_delete(self->with_output, handle);
+    if (self->stopping && zhashx_size(self->connections) == 0)
+        finish_stop(self);
 }
 
 static const sb_connection_events_t s_connection_events = { on_line, on_closed, on_output };
@@ -297,27 +303,53 @@ static void before_sleep(uv_prepare_t *prepare)
         sb_connection_flush(connection);
 }
 
-static void close_connection_item(void *item)
+/* Calls `action` on every connection; safe when the action closes it. */
+static void for_each_connection(sb_tcp_gateway_t *self, void (*action)(sb_connection_t *))
 {
-    sb_connection_close(item);
+    zlistx_t *open = zhashx_values(self->connections);
+    zlistx_set_destructor(open, NULL);
+    for (sb_connection_t *connection = zlistx_first(open); connection;
+         connection = zlistx_next(open))
+        action(connection);
+    zlistx_destroy(&open);
+}
+
+/* Every client is gone (or the drain timed out): close what is left, so uv_run returns. */
+static void finish_stop(sb_tcp_gateway_t *self)
+{
+    if (!self->link)
+        return;
+    uv_close((uv_handle_t *) &self->drain_timer, NULL);
+    uv_prepare_stop(&self->before_sleep);
+    uv_close((uv_handle_t *) &self->before_sleep, NULL);
+    sb_broker_link_destroy(&self->link);
+}
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+    sb_tcp_gateway_t *self = timer->data;
+    sb_log_warn("drain timed out, closing clients", "connections=%zu",
+                zhashx_size(self->connections));
+    for_each_connection(self, sb_connection_close);
 }
 
 static void on_stop_signal(uv_signal_t *signal, int signo)
 {
     sb_tcp_gateway_t *self = signal->data;
-    sb_log_info("stopping", "signal=%s connections=%zu", strsignal(signo),
+    char quoted[SB_LOG_QUOTE_MAX];
+    sb_log_info("stopping", "signal=%s connections=%zu", sb_log_quote(quoted, strsignal(signo)),
                 zhashx_size(self->connections));
+    self->stopping = true;
     uv_close((uv_handle_t *) &self->listener, NULL);
-    uv_prepare_stop(&self->before_sleep);
     for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
-    uv_close((uv_handle_t *) &self->before_sleep, NULL);
-    zlistx_t *open = zhashx_values(self->connections);
-    zlistx_set_destructor(open, NULL);
-    for (void *item = zlistx_first(open); item; item = zlistx_next(open))
-        close_connection_item(item);
-    zlistx_destroy(&open);
-    sb_broker_link_destroy(&self->link);
+    uv_timer_init(self->loop, &self->drain_timer);
+    self->drain_timer.data = self;
+    uv_timer_start(&self->drain_timer, on_drain_timeout, (uint64_t) self->settings.drain_timeout_ms, 0);
+    if (zhashx_size(self->connections) == 0)
+        finish_stop(self);
+    else
+        for_each_connection(self, sb_connection_finish);
 }
 
 static bool listen_on(sb_tcp_gateway_t *self)
@@ -352,7 +384,10 @@ sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)
     self->with_output = zlistx_new();
     self->next_serial = 1;
     self->next_request_id = 1;
-    self->link = sb_broker_link_new(self->loop, settings->broker, &s_link_events, self);
+    sb_broker_link_settings_t link_settings = {
+        settings->broker, settings->heartbeat_interval_ms, settings->heartbeat_liveness,
+    };
+    self->link = sb_broker_link_new(self->loop, &link_settings, &s_link_events, self);
     if (!self->link) {
         sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->broker,
                      zmq_strerror(errno));

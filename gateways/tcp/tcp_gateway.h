@@ -12,11 +12,14 @@
 typedef struct {
     const char *listen;         /* HOST:PORT */
     const char *broker;         /* the broker's frontend endpoint */
+    long heartbeat_interval_ms;
+    long heartbeat_liveness;
     const char *name;           /* prefix of client ids: "tcp" gives tcp-1, tcp-2, ... */
     size_t max_connections;
     size_t max_line;
     size_t max_inflight;
     size_t max_output;
+    long drain_timeout_ms;      /* on SIGTERM, how long clients get their last replies */
     const sb_config_t *config;  /* [command NAME] sections: service and timeout */
 } sb_tcp_gateway_settings_t;
 
@@ -26,7 +29,9 @@ typedef struct sb_tcp_gateway sb_tcp_gateway_t;
 sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings);
 void sb_tcp_gateway_destroy(sb_tcp_gateway_t **self_p);
 
-/* Serves until SIGTERM or SIGINT. */
+/* Serves until SIGTERM or SIGINT; then accepts and reads no more, lets
+ * every client have the replies to what it already asked (bounded by the
+ * drain timeout) and returns. */
 void sb_tcp_gateway_run(sb_tcp_gateway_t *self);
 
 #endif

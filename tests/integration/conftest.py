@@ -270,6 +270,26 @@ def processes(request, tmp_path):
     problems = manager.stop_all()
     if problems:
         print("warning: needed SIGKILL to stop: %s" % ", ".join(problems))
+    reports = sanitizer_reports(manager)
+    if reports:
+        pytest.fail("sanitizer reports in process logs:\n" + "\n".join(reports), pytrace=False)
+
+
+# What ASan, LSan and UBSan print; any of these in a log fails the test, so
+# the sanitizer build checks every process the suite starts, children included.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_reports(manager):
+    reports = []
+    for proc in manager.procs:
+        text = proc.log_text()
+        for marker in SANITIZER_MARKERS:
+            at = text.find(marker)
+            if at >= 0:
+                reports.append("%s: %s" % (proc.name, text[max(0, at - 200):at + 1500]))
+                break
+    return reports
 
 
 # --------------------------------------------------------------------- client
