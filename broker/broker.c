@@ -366,9 +366,34 @@ static void handle_backend(sb_broker_t *self, zframe_t **routing_id, sb_envelope
 
 /* ---------------------------------------------------------------- requests */
 
+/* `stats broker` on a gateway: the broker's own counters and queues. */
+static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id)
+{
+    char text[2048];
+    const broker_counters_t *c = &self->counters;
+    int used = snprintf(text, sizeof text,
+                        "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
+                        " busy=%" PRIu64 " no_service=%" PRIu64 " malformed=%" PRIu64
+                        " unmatched_replies=%" PRIu64 " in_flight=%zu providers=%zu",
+                        c->requests, c->replies, c->timeouts, c->busy, c->no_service,
+                        c->malformed, c->unmatched_replies, zhashx_size(self->requests),
+                        zhashx_size(self->providers));
+    for (service_t *service = zhashx_first(self->services); service && used > 0
+         && (size_t) used < sizeof text; service = zhashx_next(self->services))
+        used += snprintf(text + used, sizeof text - (size_t) used,
+                         " queue_%.32s=%zu idle_%.32s=%zu", service->name,
+                         zlistx_size(service->waiting), service->name, zlistx_size(service->idle));
+    request_t local = { .gateway = gateway, .gateway_request_id = id };
+    answer(self, &local, true, NULL, text);
+}
+
 static void accept_request(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
     sb_envelope_t *env = *env_p;
+    if (strcmp(env->service, SB_BROKER_SERVICE) == 0) {
+        answer_stats(self, *gateway, env->id);
+        return;
+    }
     service_t *service = zhashx_lookup(self->services, env->service);
     if ((!service || !service->offered) && self->grace_over) {
         char text[256];

@@ -10,6 +10,9 @@
  * dies, the broker gives it to another (unless `[command] retry` says no). */
 #define SB_RETRY_SAFE_COMMANDS "echo hello time"
 
+/* The service name the broker answers itself (`stats broker`). */
+#define SB_BROKER_SERVICE "$broker"
+
 /* How many times a retry-safe request is given to another worker. */
 #define SB_MAX_RETRIES 2
 

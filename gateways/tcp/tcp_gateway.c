@@ -115,10 +115,22 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
     sb_connection_answer(connection, slot, "OK", names, false);
 }
 
+static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                           sb_reply_slot_t *slot, const sb_cmdline_t *request,
+                           const char *service);
+
+/* `stats`: this gateway's counters; `stats broker`: the broker's. */
 static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                       const sb_cmdline_t *request)
 {
-    (void) request;
+    if (request->argc == 2 && strcmp(request->argv[1], "broker") == 0) {
+        send_to_broker(self, connection, slot, request, SB_BROKER_SERVICE);
+        return;
+    }
+    if (request->argc != 1) {
+        sb_connection_answer(connection, slot, "ERR bad-args", "usage: stats [broker]", false);
+        return;
+    }
     char text[512];
     const gateway_counters_t *c = &self->counters;
     snprintf(text, sizeof text,
@@ -133,10 +145,14 @@ static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
 
 /* ---------------------------------------------------------------- remote commands */
 
+/* Sends a request to `service`, or to the service the config assigns the command when NULL. */
 static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
-                           sb_reply_slot_t *slot, const sb_cmdline_t *request)
+                           sb_reply_slot_t *slot, const sb_cmdline_t *request,
+                           const char *service)
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
+    if (!service)
+        service = command ? command->service : SB_DEFAULT_SERVICE;
     bool retry = command && command->retry >= 0 ? command->retry
                                                 : list_has_word(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
     char client[64];
@@ -145,7 +161,7 @@ static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
     sb_envelope_t envelope = {
         .type = SB_ENVELOPE_REQUEST,
         .id = self->next_request_id++,
-        .service = command ? command->service : SB_DEFAULT_SERVICE,
+        .service = (char *) service,
         .command = request->argv[0],
         .argc = request->argc - 1,
         .argv = request->argv + 1,
@@ -232,7 +248,7 @@ static void on_line(void *owner, sb_connection_t *connection, const char *line, 
     if (local)
         local(self, connection, slot, request);
     else
-        send_to_broker(self, connection, slot, request);
+        send_to_broker(self, connection, slot, request, NULL);
     free(tag);
     sb_cmdline_destroy(&request);
 }
