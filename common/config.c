@@ -38,8 +38,8 @@ typedef struct {
     sb_config_t *config;
     FILE *file;
     int line;
-    char *error;         /* the first problem found */
-    int error_line;
+    char *errors;        /* every problem found, one per line */
+    size_t errors_length;
 } parse_state_t;
 
 sb_config_t *sb_config_new(void)
@@ -62,6 +62,8 @@ void sb_config_destroy(sb_config_t **self_p)
     for (size_t i = 0; i < self->command_count; i++) {
         free(self->commands[i].name);
         free(self->commands[i].service);
+        free(self->commands[i].exec);
+        free(self->commands[i].description);
     }
     free(self->values);
     free(self->services);
@@ -74,20 +76,27 @@ void sb_config_destroy(sb_config_t **self_p)
 static int fail(parse_state_t *state, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+static bool parse_int(const char *text, long min, long max, long *out);
+
+/* Records a problem at the current line and goes on: one reading of the
+ * file reports all of them. Returns 1 so inih carries on too. */
 static int fail(parse_state_t *state, const char *format, ...)
 {
-    /* Debian's inih goes on after a handler error: keep the first one. */
-    if (state->error)
-        return 0;
     char reason[512];
     va_list args;
     va_start(args, format);
     vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
-    if (asprintf(&state->error, "%s:%d: %s", state->config->path, state->line, reason) < 0)
-        state->error = NULL;
-    state->error_line = state->line;
-    return 0;
+    char line[768];
+    int length = snprintf(line, sizeof line, "%s%s:%d: %s", state->errors ? "\n" : "",
+                          state->config->path, state->line, reason);
+    char *grown = realloc(state->errors, state->errors_length + (size_t) length + 1);
+    if (grown) {
+        memcpy(grown + state->errors_length, line, (size_t) length + 1);
+        state->errors = grown;
+        state->errors_length += (size_t) length;
+    }
+    return 1;
 }
 
 /* Grows an array by one zeroed element; returns it, or NULL when out of memory. */
@@ -141,7 +150,7 @@ static sb_service_config_t *service_entry(sb_config_t *self, const char *name)
     return entry;
 }
 
-static sb_command_config_t *command_entry(sb_config_t *self, const char *name)
+static sb_command_config_t *command_entry(sb_config_t *self, const char *name, int line)
 {
     for (size_t i = 0; i < self->command_count; i++)
         if (strcmp(self->commands[i].name, name) == 0)
@@ -152,6 +161,7 @@ static sb_command_config_t *command_entry(sb_config_t *self, const char *name)
         entry->name = strdup(name);
         entry->service = strdup(SB_DEFAULT_SERVICE);
         entry->retry = -1;
+        entry->line = line;
     }
     return entry;
 }
@@ -171,18 +181,24 @@ static int handle_service(parse_state_t *state, const char *name, const char *ke
     return 1;
 }
 
+static int set_text(char **field, const char *value)
+{
+    free(*field);
+    *field = strdup(value);
+    return 1;
+}
+
 static int handle_command(parse_state_t *state, const char *name, const char *key,
                           const char *value)
 {
-    sb_command_config_t *command = command_entry(state->config, name);
+    sb_command_config_t *command = command_entry(state->config, name, state->line);
     if (!command)
         return fail(state, "out of memory");
     if (strcmp(key, "service") == 0) {
         if (*value == '\0' || strchr(value, ' '))
             return fail(state, "service must be one word, not '%s'", value);
-        free(command->service);
-        command->service = strdup(value);
-        return 1;
+        command->service_line = state->line;
+        return set_text(&command->service, value);
     }
     if (strcmp(key, "timeout") == 0) {
         char *end;
@@ -199,8 +215,23 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         command->retry = yes;
         return 1;
     }
-    return fail(state, "unknown key '%s' in [command %s] (known: service, timeout, retry)",
-                key, name);
+    if (strcmp(key, "exec") == 0) {
+        if (*value == '\0')
+            return fail(state, "exec must name a program");
+        command->exec_line = state->line;
+        return set_text(&command->exec, value);
+    }
+    if (strcmp(key, "max_output") == 0) {
+        long bytes;
+        if (!parse_int(value, 1, 16 * 1024 * 1024, &bytes))
+            return fail(state, "max_output must be bytes from 1 to 16777216, not '%s'", value);
+        command->max_output = (size_t) bytes;
+        return 1;
+    }
+    if (strcmp(key, "description") == 0)
+        return set_text(&command->description, value);
+    return fail(state, "unknown key '%s' in [command %s] (known: service, timeout, retry, exec, "
+                "max_output, description)", key, name);
 }
 
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
@@ -229,8 +260,6 @@ static int handle_entry(void *user, const char *section, const char *key, const 
 {
     parse_state_t *state = user;
     const char *name;
-    if (state->error)
-        return 0;
     if (split_section(section, "service", &name))
         return handle_service(state, name, key, value);
     if (split_section(section, "command", &name))
@@ -239,7 +268,42 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
         return fail(state, "'%s' is outside any [section]", key);
-    return fail(state, "unknown section [%s]", section);
+    return 1;   /* an unknown section: reported once, at its header */
+}
+
+static bool is_program_section(const char *section);
+static bool split_section(const char *section, const char *kind, const char **name_out);
+
+/* Whether a [section] header names one this file may have. */
+static bool is_known_section(const char *text, size_t length)
+{
+    char section[128];
+    const char *name;
+    snprintf(section, sizeof section, "%.*s", (int) length, text);
+    return is_program_section(section) || split_section(section, "service", &name)
+           || split_section(section, "command", &name);
+}
+
+/* inih reports only the first line it cannot read; every one is reported
+ * here: a line must be blank, a comment, a [section] or a key = value. */
+static void check_syntax(parse_state_t *state, char *line)
+{
+    const char *start = line + strspn(line, " \t");
+    if (*start == '\0' || *start == '\n' || *start == '\r' || *start == ';' || *start == '#')
+        return;
+    if (*start == '[') {
+        const char *end = strchr(start, ']');
+        if (!end)
+            fail(state, "section header without ']'");
+        else if (!is_known_section(start + 1, (size_t) (end - start - 1)))
+            fail(state, "unknown section [%.*s]", (int) (end - start - 1), start + 1);
+        return;
+    }
+    const char *equals = strpbrk(start, "=:");
+    if (!equals || equals == start)
+        fail(state, "expected 'key = value'");
+    if (!equals || equals == start)
+        line[0] = '\0';   /* inih would stop at it: it is reported, so skip it */
 }
 
 /* inih reads into a fixed buffer: a longer line would come in pieces,
@@ -254,8 +318,13 @@ static char *read_counted_line(char *buffer, int size, void *stream)
     size_t length = strlen(line);
     if (length == (size_t) size - 1 && line[length - 1] != '\n' && !feof(state->file)) {
         fail(state, "line longer than %d bytes", size - 2);
-        return NULL;
+        int skipped;
+        while ((skipped = fgetc(state->file)) != EOF && skipped != '\n')
+            ;
+        line[0] = '\0';   /* inih sees a blank line */
+        return line;
     }
+    check_syntax(state, line);
     return line;
 }
 
@@ -273,14 +342,10 @@ sb_config_t *sb_config_load(const char *path, char **error_out)
     }
     int result = ini_parse_stream(read_counted_line, &state, handle_entry, &state);
     fclose(state.file);
-    if (result != 0 || state.error) {
-        /* inih's own result is the first syntax error; a handler error may come first. */
-        if (result > 0 && (!state.error || result < state.error_line)) {
-            free(state.error);
-            if (asprintf(&state.error, "%s:%d: syntax error", path, result) < 0)
-                state.error = NULL;
-        }
-        *error_out = state.error;
+    if (result != 0 && !state.errors)   /* a syntax error check_syntax did not foresee */
+        fail(&state, "cannot read this line (inih reports line %d)", result);
+    if (state.errors) {
+        *error_out = state.errors;
         sb_config_destroy(&self);
         return NULL;
     }
@@ -338,4 +403,15 @@ const sb_command_config_t *sb_config_command(const sb_config_t *self, const char
         if (strcmp(self->commands[i].name, name) == 0)
             return &self->commands[i];
     return NULL;
+}
+
+size_t sb_config_value_count(const sb_config_t *self)
+{
+    return self->value_count;
+}
+
+sb_config_value_t sb_config_value_at(const sb_config_t *self, size_t index)
+{
+    const config_value_t *value = &self->values[index];
+    return (sb_config_value_t) { value->section, value->key, value->value, value->line };
 }

@@ -8,7 +8,7 @@
  *   service = slow
  *   timeout = 30
  *
- * Loading reports the first problem with its line number. */
+ * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
 #define SB_CONFIG_H
 
@@ -23,11 +23,25 @@ typedef struct {
     int workers;             /* -1 when the file does not say */
 } sb_service_config_t;
 
+/* One program-section setting as written in the file. */
+typedef struct {
+    const char *section;
+    const char *key;
+    const char *value;
+    int line;
+} sb_config_value_t;
+
 typedef struct {
     char *name;
     char *service;           /* SB_DEFAULT_SERVICE when the file does not say */
     uint32_t timeout_ms;     /* 0 when the file does not say: the broker's default */
     int retry;               /* 1 yes, 0 no, -1 when the file does not say */
+    char *exec;              /* external program and fixed arguments, or NULL (built in) */
+    size_t max_output;       /* bytes of an external program's output kept; 0: the default */
+    char *description;       /* for `help NAME`, or NULL */
+    int line;                /* where the section starts, for messages */
+    int service_line;        /* where `service` is set (0: not set) */
+    int exec_line;
 } sb_command_config_t;
 
 typedef struct sb_config sb_config_t;
@@ -35,8 +49,8 @@ typedef struct sb_config sb_config_t;
 /* An empty configuration: every program runs on its defaults. */
 sb_config_t *sb_config_new(void);
 
-/* Reads `path`; NULL with *error_out (malloc'd: free it) naming the file,
- * the line and the problem. */
+/* Reads `path`; NULL with *error_out (malloc'd: free it) holding every
+ * problem found, one "FILE:LINE: reason" per line. */
 sb_config_t *sb_config_load(const char *path, char **error_out);
 
 void sb_config_destroy(sb_config_t **self_p);
@@ -46,6 +60,10 @@ const char *sb_config_value(const sb_config_t *self, const char *section, const 
 
 /* Line of the file where `section.key` was set (0 when unset), for errors. */
 int sb_config_value_line(const sb_config_t *self, const char *section, const char *key);
+
+/* Every program-section setting in file order (for validation). */
+size_t sb_config_value_count(const sb_config_t *self);
+sb_config_value_t sb_config_value_at(const sb_config_t *self, size_t index);
 
 size_t sb_config_service_count(const sb_config_t *self);
 const sb_service_config_t *sb_config_service_at(const sb_config_t *self, size_t index);

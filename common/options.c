@@ -192,6 +192,16 @@ static int resolve(sb_options_t *self, option_value_t *value)
     return 0;
 }
 
+/* One "PROGRAM: error: ..." line per problem. */
+static void print_problems(const char *program, const char *problems)
+{
+    for (const char *line = problems; *line;) {
+        size_t length = strcspn(line, "\n");
+        fprintf(stderr, "%s: error: %.*s\n", program, (int) length, line);
+        line += length + (line[length] == '\n');
+    }
+}
+
 static int load_config(sb_options_t *self)
 {
     option_value_t *path = find(self, "config");
@@ -205,7 +215,7 @@ static int load_config(sb_options_t *self)
     char *error = NULL;
     self->config = sb_config_load(path->text, &error);
     if (!self->config) {
-        fprintf(stderr, "%s: error: %s\n", self->program->name, error ? error : "out of memory");
+        print_problems(self->program->name, error ? error : "out of memory");
         free(error);
         return 2;
     }

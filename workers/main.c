@@ -13,34 +13,13 @@
 
 #include "log.h"
 #include "options.h"
+#include "programs.h"
 #include "supervisor.h"
 #include "worker.h"
 
 #define DEFAULT_WORKERS 2
 
-static const sb_option_spec_t s_specs[] = {
-    { "service", SB_OPTION_TEXT, NULL, "default", 0, 0, "NAME",
-      "the service this pool serves" },
-    { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
-      "number of worker processes (else [service NAME] workers, else 2)" },
-    { "broker", SB_OPTION_TEXT, "workers.broker", "tcp://127.0.0.1:7101", 0, 0, "ENDPOINT",
-      "the broker's backend endpoint" },
-    { "graceful-timeout", SB_OPTION_SECONDS, "workers.graceful_timeout", "30", 0, 86400000,
-      "SECONDS", "on SIGTERM, how long workers may finish their command before SIGKILL" },
-    { "heartbeat-interval", SB_OPTION_SECONDS, "workers.heartbeat_interval", "1", 10, 600000,
-      "SECONDS", "how often each worker tells the broker it is alive" },
-    { "heartbeat-liveness", SB_OPTION_INT, "workers.heartbeat_liveness", "3", 1, 100, "N",
-      "intervals of broker silence before a worker reconnects" },
-    { "max-requests", SB_OPTION_INT, "workers.max_requests", "0", 0, 1000000000, "N",
-      "a worker exits after this many requests and is replaced (0: never)" },
-    { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",
-      "longest `sleep` a client may ask for" },
-};
 
-static const sb_program_t s_program = {
-    "sb-workers", "Pre-forks a pool of workers that serve one service's commands.",
-    s_specs, sizeof s_specs / sizeof s_specs[0],
-};
 
 /* --workers, else the pool size the config file gives the service, else the default. */
 static int pool_size(const sb_options_t *options, const char *service)
@@ -96,7 +75,7 @@ static void add_worker(sb_supervisor_t *supervisor, pool_t *pool)
 static void reload(sb_supervisor_t *supervisor, pool_t *pool)
 {
     int exit_code;
-    sb_options_t *options = sb_options_load(&s_program, pool->argc, pool->argv, &exit_code);
+    sb_options_t *options = sb_options_load(&sb_program_workers, pool->argc, pool->argv, &exit_code);
     if (!options) {
         sb_log_error("reload failed, keeping the running settings", NULL);
         return;
@@ -124,7 +103,7 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 int main(int argc, char **argv)
 {
     int exit_code;
-    sb_options_t *options = sb_options_load(&s_program, argc, argv, &exit_code);
+    sb_options_t *options = sb_options_load(&sb_program_workers, argc, argv, &exit_code);
     if (!options)
         return exit_code;
     pool_t pool = { .argc = argc, .argv = argv };

@@ -18,27 +18,13 @@
 
 #include "log.h"
 #include "options.h"
+#include "programs.h"
 #include "supervisor.h"
 
 #define MAX_ARGS 24
 #define MAX_PROGRAMS 64
 
-static const sb_option_spec_t s_specs[] = {
-    { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
-      "where the TCP gateway listens" },
-    { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
-      "size of the `default` pool (else [service default] workers, else 2)" },
-    { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
-      "where the ipc:// sockets live (default: $XDG_RUNTIME_DIR or /tmp, per launch)" },
-    { "graceful-timeout", SB_OPTION_SECONDS, "launcher.graceful_timeout", "35", 0, 3600000,
-      "SECONDS", "how long each child may take to stop before SIGKILL (longer than the "
-      "pools' own --graceful-timeout, so they finish their commands first)" },
-};
 
-static const sb_program_t s_program = {
-    "switchboard", "Runs the whole hub on this machine: broker, worker pools and TCP gateway.",
-    s_specs, sizeof s_specs / sizeof s_specs[0],
-};
 
 typedef struct {
     char path[PATH_MAX + 64];
@@ -233,7 +219,7 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 int main(int argc, char **argv)
 {
     int exit_code;
-    sb_options_t *options = sb_options_load(&s_program, argc, argv, &exit_code);
+    sb_options_t *options = sb_options_load(&sb_program_launcher, argc, argv, &exit_code);
     if (!options)
         return exit_code;
     /* The children are configured by flags; SWITCHBOARD_WORKERS meant the

@@ -602,7 +602,7 @@ static void test_invalid_config_file(void **state)
     fixture_t *f = *state;
     const char *path = write_ini(f, "[broker]\nqueue_max = 1\n[nowhere]\nx = 1\n");
     char where[128];
-    snprintf(where, sizeof where, "%s:4: unknown section [nowhere]", path);
+    snprintf(where, sizeof where, "%s:3: unknown section [nowhere]", path);
     expect_exit(f, 2, where, "--config", path, NULL);
 }
 

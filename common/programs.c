@@ -1,0 +1,100 @@
+/* programs.c — the settings of every switchboard program (see programs.h).
+ * A setting's ini key "section.key" is where the config file sets it. */
+#include "programs.h"
+
+static const sb_option_spec_t s_broker_specs[] = {
+    { "frontend", SB_OPTION_TEXT, "broker.frontend", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "where gateways connect (bound)" },
+    { "backend", SB_OPTION_TEXT, "broker.backend", "tcp://127.0.0.1:7101", 0, 0, "ENDPOINT",
+      "where worker pools and other providers connect (bound)" },
+    { "request-timeout", SB_OPTION_SECONDS, "broker.request_timeout", "30", 1, 86400000, "SECONDS",
+      "deadline of a request whose command sets none" },
+    { "max-timeout", SB_OPTION_SECONDS, "broker.max_timeout", "3600", 1, 86400000, "SECONDS",
+      "longest deadline any request may ask for" },
+    { "queue-max", SB_OPTION_INT, "broker.queue_max", "1000", 0, 1000000, "N",
+      "requests waiting per service before ERR busy" },
+    { "startup-grace", SB_OPTION_SECONDS, "broker.startup_grace", "2", 0, 600000, "SECONDS",
+      "after start, how long a service may take to appear before ERR no-service" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "broker.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the broker and providers exchange heartbeats" },
+    { "heartbeat-liveness", SB_OPTION_INT, "broker.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals of silence after which a provider is dead" },
+};
+
+const sb_program_t sb_program_broker = {
+    "sb-broker", "Routes requests from gateways to worker pools by service name, and replies back.",
+    s_broker_specs, sizeof s_broker_specs / sizeof s_broker_specs[0],
+};
+
+static const sb_option_spec_t s_workers_specs[] = {
+    { "service", SB_OPTION_TEXT, NULL, "default", 0, 0, "NAME",
+      "the service this pool serves" },
+    { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
+      "number of worker processes (else [service NAME] workers, else 2)" },
+    { "broker", SB_OPTION_TEXT, "workers.broker", "tcp://127.0.0.1:7101", 0, 0, "ENDPOINT",
+      "the broker's backend endpoint" },
+    { "graceful-timeout", SB_OPTION_SECONDS, "workers.graceful_timeout", "30", 0, 86400000,
+      "SECONDS", "on SIGTERM, how long workers may finish their command before SIGKILL" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "workers.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often each worker tells the broker it is alive" },
+    { "heartbeat-liveness", SB_OPTION_INT, "workers.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals of broker silence before a worker reconnects" },
+    { "max-requests", SB_OPTION_INT, "workers.max_requests", "0", 0, 1000000000, "N",
+      "a worker exits after this many requests and is replaced (0: never)" },
+    { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",
+      "longest `sleep` a client may ask for" },
+};
+
+const sb_program_t sb_program_workers = {
+    "sb-workers", "Pre-forks a pool of workers that serve one service's commands.",
+    s_workers_specs, sizeof s_workers_specs / sizeof s_workers_specs[0],
+};
+
+static const sb_option_spec_t s_gateway_tcp_specs[] = {
+    { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
+      "address clients connect to" },
+    { "broker", SB_OPTION_TEXT, "gateway-tcp.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "the broker's frontend endpoint" },
+    { "name", SB_OPTION_TEXT, "gateway-tcp.name", "tcp", 0, 0, "NAME",
+      "prefix of client ids (unique per gateway)" },
+    { "max-connections", SB_OPTION_INT, "gateway-tcp.max_connections", "1024", 1, 1000000, "N",
+      "clients served at once; more are refused with ERR busy" },
+    { "max-line", SB_OPTION_INT, "gateway-tcp.max_line", "65536", 16, 200000, "BYTES",
+      "longest request line; longer ones get ERR too-long" },
+    { "max-inflight", SB_OPTION_INT, "gateway-tcp.max_inflight", "128", 1, 100000, "N",
+      "requests a client may have unanswered before its input is paused" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-tcp.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the gateway checks that the broker is alive" },
+    { "heartbeat-liveness", SB_OPTION_INT, "gateway-tcp.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals without an answer before the broker counts as lost" },
+    { "drain-timeout", SB_OPTION_SECONDS, "gateway-tcp.drain_timeout", "5", 0, 3600000, "SECONDS",
+      "on SIGTERM, how long clients may wait for replies to what they asked" },
+    { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
+      "unsent output to a client before it is disconnected as not reading" },
+};
+
+const sb_program_t sb_program_gateway_tcp = {
+    "sb-gateway-tcp", "Serves the line protocol over TCP (nc, telnet, scripts).",
+    s_gateway_tcp_specs, sizeof s_gateway_tcp_specs / sizeof s_gateway_tcp_specs[0],
+};
+
+static const sb_option_spec_t s_launcher_specs[] = {
+    { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
+      "where the TCP gateway listens" },
+    { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
+      "size of the `default` pool (else [service default] workers, else 2)" },
+    { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
+      "where the ipc:// sockets live (default: $XDG_RUNTIME_DIR or /tmp, per launch)" },
+    { "graceful-timeout", SB_OPTION_SECONDS, "launcher.graceful_timeout", "35", 0, 3600000,
+      "SECONDS", "how long each child may take to stop before SIGKILL (longer than the "
+      "pools' own --graceful-timeout, so they finish their commands first)" },
+};
+
+const sb_program_t sb_program_launcher = {
+    "switchboard", "Runs the whole hub on this machine: broker, worker pools and TCP gateway.",
+    s_launcher_specs, sizeof s_launcher_specs / sizeof s_launcher_specs[0],
+};
+
+const sb_program_t *const sb_programs[] = {
+    &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_launcher, NULL,
+};
