@@ -297,8 +297,8 @@ static void test_unknown_section(void **state)
     expect_error(f, "[broker]\nqueue_max = 1\n\n[brokr]\nqueue_max = 2\n", 4,
                  "unknown section [brokr]");
     /* "service" / "command" without a name is not a pool or a command. */
-    expect_error(f, "# pools\n[service]\nworkers = 1\n", 3, "unknown section [service]");
-    expect_error(f, "[commandx y]\ntimeout = 1\n", 2, "unknown section [commandx y]");
+    expect_error(f, "# pools\n[service]\nworkers = 1\n", 2, "unknown section [service]");
+    expect_error(f, "[commandx y]\ntimeout = 1\n", 1, "unknown section [commandx y]");
 }
 
 static void test_unknown_key_in_command(void **state)
