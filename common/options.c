@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_check.h"
 #include "log.h"
 #include "sb_version.h"
 
@@ -29,13 +30,14 @@ struct sb_options {
 };
 
 /* Settings every program has, ahead of its own. */
-static const sb_option_spec_t s_common_specs[] = {
+const sb_option_spec_t sb_common_specs[] = {
     { "config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
       "INI config file (see README, Configuration)" },
     { "log-level", SB_OPTION_TEXT, "log.level", "info", 0, 0, "LEVEL",
       "debug, info, warn or error" },
 };
-#define COMMON_COUNT (sizeof s_common_specs / sizeof s_common_specs[0])
+#define COMMON_COUNT (sizeof sb_common_specs / sizeof sb_common_specs[0])
+const size_t sb_common_spec_count = COMMON_COUNT;
 
 static void print_help(const sb_options_t *self)
 {
@@ -85,10 +87,9 @@ static bool parse_seconds(const char *text, long *ms_out)
 }
 
 /* Checks `text` against the spec and stores it; false with `reason` filled when it does not fit. */
-static bool assign(option_value_t *value, const char *text, const char *source,
-                   char *reason, size_t reason_size)
+bool sb_option_parse(const sb_option_spec_t *spec, const char *text, long *number_out,
+                     char *reason, size_t reason_size)
 {
-    const sb_option_spec_t *spec = value->spec;
     long number = 0;
     if (*text == '\0') {
         snprintf(reason, reason_size, "must not be empty");
@@ -110,6 +111,16 @@ static bool assign(option_value_t *value, const char *text, const char *source,
                  spec->min / 1000.0, spec->max / 1000.0, text);
         return false;
     }
+    *number_out = number;
+    return true;
+}
+
+static bool assign(option_value_t *value, const char *text, const char *source,
+                   char *reason, size_t reason_size)
+{
+    long number;
+    if (!sb_option_parse(value->spec, text, &number, reason, reason_size))
+        return false;
     free(value->text);
     value->text = strdup(text);
     value->number = number;
@@ -214,7 +225,9 @@ static int load_config(sb_options_t *self)
     }
     char *error = NULL;
     self->config = sb_config_load(path->text, &error);
-    if (!self->config) {
+    if (self->config)
+        error = sb_config_check(self->config, self->program);
+    if (error || !self->config) {
         print_problems(self->program->name, error ? error : "out of memory");
         free(error);
         return 2;
@@ -243,7 +256,7 @@ sb_options_t *sb_options_load(const sb_program_t *program, int argc, char **argv
     self->count = COMMON_COUNT + program->spec_count;
     self->values = calloc(self->count, sizeof *self->values);
     for (size_t i = 0; i < self->count; i++)
-        self->values[i].spec = i < COMMON_COUNT ? &s_common_specs[i]
+        self->values[i].spec = i < COMMON_COUNT ? &sb_common_specs[i]
                                                 : &program->specs[i - COMMON_COUNT];
     int status = scan_flags(self, argc, argv);
     if (status == 0)

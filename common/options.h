@@ -40,6 +40,10 @@ typedef struct {
 
 typedef struct sb_options sb_options_t;
 
+/* The settings every program has (--config, --log-level). */
+extern const sb_option_spec_t sb_common_specs[];
+extern const size_t sb_common_spec_count;
+
 /* Parses argv, the environment and the config file. Returns NULL when the
  * program should exit at once: after --help or --version (*exit_code 0) or
  * after printing an error to stderr (*exit_code 2). Also initialises the
@@ -48,6 +52,11 @@ sb_options_t *sb_options_load(const sb_program_t *program, int argc, char **argv
                               int *exit_code);
 
 void sb_options_destroy(sb_options_t **self_p);
+
+/* Checks `text` as a value of `spec`; its number (INT, SECONDS in ms) in
+ * *number_out, or false with `reason` filled. */
+bool sb_option_parse(const sb_option_spec_t *spec, const char *text, long *number_out,
+                     char *reason, size_t reason_size);
 
 /* Typed values by setting name; asking for an undeclared name aborts. */
 const char *sb_options_text(const sb_options_t *self, const char *name);

@@ -79,6 +79,8 @@ const sb_program_t sb_program_gateway_tcp = {
 };
 
 static const sb_option_spec_t s_launcher_specs[] = {
+    { "check-config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
+      "check FILE, print every problem with its line, and exit (0: valid)" },
     { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "where the TCP gateway listens" },
     { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "config_check.h"
 #include "options.h"
 #include "programs.h"
 #include "supervisor.h"
@@ -207,6 +208,27 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
     sb_supervisor_add(supervisor, "sb-gateway-tcp", RANK_GATEWAYS, start_program, gateway);
 }
 
+/* --check-config FILE: the same checks every program makes before it starts. */
+static int check_config(const char *path)
+{
+    char *problems = NULL;
+    sb_config_t *config = sb_config_load(path, &problems);
+    if (config)
+        problems = sb_config_check(config, NULL);
+    sb_config_destroy(&config);
+    if (!problems) {
+        printf("%s: ok\n", path);
+        return 0;
+    }
+    for (const char *line = problems; *line;) {
+        size_t length = strcspn(line, "\n");
+        fprintf(stderr, "switchboard: error: %.*s\n", (int) length, line);
+        line += length + (line[length] == '\n');
+    }
+    free(problems);
+    return 1;
+}
+
 static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 {
     (void) arg;
@@ -222,6 +244,11 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_launcher, argc, argv, &exit_code);
     if (!options)
         return exit_code;
+    if (sb_options_text(options, "check-config")) {
+        int status = check_config(sb_options_text(options, "check-config"));
+        sb_options_destroy(&options);
+        return status;
+    }
     /* The children are configured by flags; SWITCHBOARD_WORKERS meant the
      * default pool and must not resize every pool through the environment. */
     unsetenv("SWITCHBOARD_WORKERS");

@@ -1,0 +1,140 @@
+/* config_check.c — checks a loaded config against what the programs read
+ * (see config_check.h). Problems are collected, not stopped at, so one run
+ * shows them all. */
+#include "config_check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmdline.h"
+#include "programs.h"
+
+typedef struct {
+    const sb_config_t *config;
+    const sb_program_t *program;   /* checked too, beside every known one */
+    char *text;
+    size_t length;
+} problems_t;
+
+static void add_problem(problems_t *problems, int line, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_problem(problems_t *problems, int line, const char *format, ...)
+{
+    char reason[512], entry[768];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(reason, sizeof reason, format, args);
+    va_end(args);
+    int length = snprintf(entry, sizeof entry, "%s%s:%d: %s", problems->text ? "\n" : "",
+                          sb_config_path(problems->config), line, reason);
+    char *grown = realloc(problems->text, problems->length + (size_t) length + 1);
+    if (!grown)
+        return;
+    memcpy(grown + problems->length, entry, (size_t) length + 1);
+    problems->text = grown;
+    problems->length += (size_t) length;
+}
+
+static const sb_option_spec_t *find_in(const sb_option_spec_t *specs, size_t count,
+                                       const char *ini_key)
+{
+    for (size_t i = 0; i < count; i++)
+        if (specs[i].ini_key && strcmp(specs[i].ini_key, ini_key) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+/* The setting a "section.key" of the file is, in any program. */
+static const sb_option_spec_t *find_setting(const problems_t *problems, const char *ini_key)
+{
+    const sb_option_spec_t *spec = find_in(sb_common_specs, sb_common_spec_count, ini_key);
+    if (!spec && problems->program)
+        spec = find_in(problems->program->specs, problems->program->spec_count, ini_key);
+    for (const sb_program_t *const *program = sb_programs; *program && !spec; program++)
+        spec = find_in((*program)->specs, (*program)->spec_count, ini_key);
+    return spec;
+}
+
+static void check_program_values(problems_t *problems)
+{
+    for (size_t i = 0; i < sb_config_value_count(problems->config); i++) {
+        sb_config_value_t value = sb_config_value_at(problems->config, i);
+        char ini_key[160], reason[256];
+        snprintf(ini_key, sizeof ini_key, "%s.%s", value.section, value.key);
+        const sb_option_spec_t *spec = find_setting(problems, ini_key);
+        long number;
+        if (!spec)
+            add_problem(problems, value.line, "unknown key '%s' in [%s]", value.key, value.section);
+        else if (!sb_option_parse(spec, value.value, &number, reason, sizeof reason))
+            add_problem(problems, value.line, "%s %s", ini_key, reason);
+    }
+}
+
+char **sb_exec_argv(const char *exec, size_t *argc_out, const char **reason_out)
+{
+    sb_cmdline_status_t status;
+    sb_cmdline_t *parsed = sb_cmdline_parse(exec, strlen(exec), &status, NULL);
+    if (!parsed || parsed->tag) {
+        *reason_out = parsed ? "must not start with '@'" : sb_cmdline_status_text(status);
+        sb_cmdline_destroy(&parsed);
+        return NULL;
+    }
+    char **argv = calloc(parsed->argc + 1, sizeof *argv);
+    for (size_t i = 0; i < parsed->argc; i++)
+        argv[i] = strdup(parsed->argv[i]);
+    *argc_out = parsed->argc;
+    sb_cmdline_destroy(&parsed);
+    return argv;
+}
+
+void sb_exec_argv_free(char ***argv_p)
+{
+    if (!*argv_p)
+        return;
+    for (char **arg = *argv_p; *arg; arg++)
+        free(*arg);
+    free(*argv_p);
+    *argv_p = NULL;
+}
+
+static void check_exec(problems_t *problems, const sb_command_config_t *command)
+{
+    size_t argc;
+    const char *reason;
+    char **argv = sb_exec_argv(command->exec, &argc, &reason);
+    if (!argv)
+        add_problem(problems, command->exec_line, "exec: %s", reason);
+    else if (argv[0][0] != '/')
+        add_problem(problems, command->exec_line, "exec: '%s' must be an absolute path", argv[0]);
+    else if (access(argv[0], X_OK) != 0)
+        add_problem(problems, command->exec_line, "exec: '%s' is missing or not executable",
+                    argv[0]);
+    sb_exec_argv_free(&argv);
+}
+
+static void check_commands(problems_t *problems)
+{
+    const sb_config_t *config = problems->config;
+    for (size_t i = 0; i < sb_config_command_count(config); i++) {
+        const sb_command_config_t *command = sb_config_command_at(config, i);
+        if (command->exec)
+            check_exec(problems, command);
+        if (strcmp(command->service, SB_DEFAULT_SERVICE) != 0
+            && !sb_config_service(config, command->service))
+            add_problem(problems, command->service_line ? command->service_line : command->line,
+                        "command '%s' is assigned to service '%s', which has no [service %s] pool",
+                        command->name, command->service, command->service);
+    }
+}
+
+char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
+{
+    problems_t problems = { .config = config, .program = program };
+    check_program_values(&problems);
+    check_commands(&problems);
+    return problems.text;
+}
