@@ -74,7 +74,12 @@ timeout = 0.5
 
 
 def test_service_nobody_offers_gets_no_service(components, clients):
+    # A pool section with no workers: valid config (the check wants a pool
+    # for every service), yet no provider ever offers the service.
     config = """
+[service nowhere]
+workers = 0
+
 [command ghost]
 service = nowhere
 """
