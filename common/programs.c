@@ -39,6 +39,9 @@ static const sb_option_spec_t s_workers_specs[] = {
       "SECONDS", "how often each worker tells the broker it is alive" },
     { "heartbeat-liveness", SB_OPTION_INT, "workers.heartbeat_liveness", "3", 1, 100, "N",
       "intervals of broker silence before a worker reconnects" },
+    { "store", SB_OPTION_TEXT, "store.path", NULL, 0, 0, "FILE",
+      "SQLite file of account balances, shared by every pool (default: "
+      "/var/lib/switchboard/switchboard.db as root, else ~/.local/share/switchboard/)" },
     { "max-requests", SB_OPTION_INT, "workers.max_requests", "0", 0, 1000000000, "N",
       "a worker exits after this many requests and is replaced (0: never)" },
     { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",

@@ -1,10 +1,8 @@
-/* protocol.h — names the line protocol (§3.1, docs/protocol.md) shares
- * between processes: the commands the stock worker pool serves, so a
- * gateway can list them in `help` without asking a worker. */
+/* protocol.h — names the processes agree on beyond the envelope
+ * (docs/protocol.md): which commands are safe to run twice, and the
+ * service the broker answers itself. */
 #ifndef SB_PROTOCOL_H
 #define SB_PROTOCOL_H
-
-#define SB_WORKER_COMMANDS "echo hello sleep time"
 
 /* Commands that may run twice without harm: when the worker running one
  * dies, the broker gives it to another (unless `[command] retry` says no). */

@@ -40,6 +40,26 @@ typedef struct {
     int added;                  /* workers added by TTIN so far, for labels */
 } pool_t;
 
+/* --store, else a file in the data folder: the system's when run as root,
+ * the user's otherwise. */
+static const char *store_path(const sb_options_t *options)
+{
+    static char path[4096];
+    const char *given = sb_options_text(options, "store");
+    const char *data_home = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    if (given)
+        return given;
+    if (geteuid() == 0)
+        return "/var/lib/switchboard/switchboard.db";
+    if (data_home && *data_home)
+        snprintf(path, sizeof path, "%s/switchboard/switchboard.db", data_home);
+    else
+        snprintf(path, sizeof path, "%s/.local/share/switchboard/switchboard.db",
+                 home && *home ? home : "/tmp");
+    return path;
+}
+
 static void take_settings(pool_t *pool, sb_options_t *options)
 {
     sb_options_destroy(&pool->options);   /* forked workers have their own copies */
@@ -47,7 +67,11 @@ static void take_settings(pool_t *pool, sb_options_t *options)
     pool->settings = (sb_worker_settings_t) {
         .broker = sb_options_text(options, "broker"),
         .service = sb_options_text(options, "service"),
-        .limits = { .max_sleep_ms = sb_options_int(options, "max-sleep") },
+        .commands = {
+            .max_sleep_ms = sb_options_int(options, "max-sleep"),
+            .config = sb_options_config(options),
+            .store_path = store_path(options),
+        },
         .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
         .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
         .max_requests = sb_options_int(options, "max-requests"),

@@ -28,6 +28,7 @@
 
 typedef struct {
     const sb_worker_settings_t *settings;
+    sb_command_context_t commands;   /* this worker's: it owns the store it opens */
     zsock_t *link;
     sb_job_t *job;                   /* the command running, if any */
     uint64_t job_request_id;
@@ -123,8 +124,7 @@ static void start_request(worker_t *self, const sb_envelope_t *request)
     }
     if (request->timeout_ms)
         set_watchdog((long) request->timeout_ms + WATCHDOG_MARGIN_MS);
-    self->job = sb_command_start(&self->settings->limits, request->command, request->argc,
-                                 request->argv, &self->result);
+    self->job = sb_command_start(&self->commands, request, &self->result);
     if (self->job)
         self->job_request_id = request->id;
     else {
@@ -183,7 +183,7 @@ static long poll_timeout_ms(const worker_t *self)
     return left > 0 ? (long) left : 0;
 }
 
-/* Heartbeats, finished jobs and broker silence: what time alone brings. */
+/* Heartbeats, finished jobs and broker silence: what time (or a job's output) brings. */
 static bool tick(worker_t *self)
 {
     int64_t now = zclock_mono();
@@ -215,12 +215,16 @@ int sb_worker_run(const sb_worker_settings_t *settings)
     zsys_handler_set(NULL);
     zsys_init();
     install_stop_handler();
-    worker_t self = { .settings = settings };
+    worker_t self = { .settings = settings, .commands = settings->commands };
     bool linked = connect_and_register(&self);
     /* A stop waits for the command in hand: its client gets its answer. */
     while (linked && (!(s_stop_requested || recycle_due(&self)) || self.job)) {
-        zmq_pollitem_t item = { zsock_resolve(self.link), 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll(&item, 1, poll_timeout_ms(&self)) < 0 && errno != EINTR)
+        zmq_pollitem_t items[3] = { { zsock_resolve(self.link), 0, ZMQ_POLLIN, 0 } };
+        int fds[2];
+        size_t fd_count = self.job ? sb_job_fds(self.job, fds) : 0;
+        for (size_t i = 0; i < fd_count; i++)
+            items[1 + i] = (zmq_pollitem_t) { NULL, fds[i], ZMQ_POLLIN, 0 };
+        if (zmq_poll(items, 1 + (int) fd_count, poll_timeout_ms(&self)) < 0 && errno != EINTR)
             break;
         if (!drain(&self) || !tick(&self))
             linked = connect_and_register(&self);
@@ -231,6 +235,8 @@ int sb_worker_run(const sb_worker_settings_t *settings)
         zsock_set_linger(self.link, 200);   /* let the goodbye reach the broker */
         zsock_destroy(&self.link);
     }
+    sb_job_cancel(&self.job);
+    sb_store_destroy(&self.commands.store);
     zsys_shutdown();
     /* A worker that could not even make its socket failed: the master's
      * crash-loop brake must see that, not a clean exit. */

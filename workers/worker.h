@@ -8,7 +8,7 @@
 typedef struct {
     const char *broker;             /* the broker's backend endpoint */
     const char *service;
-    sb_command_limits_t limits;
+    sb_command_context_t commands;  /* each worker starts from a copy */
     long heartbeat_interval_ms;     /* how often the worker says it is alive */
     long heartbeat_liveness;        /* intervals of broker silence before reconnecting */
     long max_requests;              /* leave after this many (0: never), to be replaced */

@@ -264,13 +264,14 @@ static void write_ready_slots(sb_connection_t *self)
     }
 }
 
-/* "[@TAG ]STATUS[ TEXT]\n" with any line break in TEXT folded to a space. */
+/* "[@TAG ]STATUS[ TEXT]\n" (or "[@TAG ]TEXT\n" without a status) with any
+ * line break in TEXT folded to a space. */
 static char *format_reply(const char *tag, const char *status, const char *text)
 {
-    size_t length = (tag ? strlen(tag) + 2 : 0) + strlen(status) + strlen(text) + 3;
+    size_t length = (tag ? strlen(tag) + 2 : 0) + (status ? strlen(status) : 0) + strlen(text) + 3;
     char *line = malloc(length);
     int used = snprintf(line, length, "%s%s%s%s%s", tag ? "@" : "", tag ? tag : "",
-                        tag ? " " : "", status, *text ? " " : "");
+                        tag ? " " : "", status ? status : "", status && *text ? " " : "");
     char *out = line + used;
     for (const char *c = text; *c; c++)
         *out++ = (*c == '\n' || *c == '\r') ? ' ' : *c;

@@ -47,8 +47,8 @@ void sb_connection_start(sb_connection_t *self);
 /* Opens a reply slot for the request being handled; `tag` (copied) may be NULL. */
 sb_reply_slot_t *sb_connection_open_slot(sb_connection_t *self, const char *tag);
 
-/* Answers a slot with `status` ("OK" or "ERR code") and `text` (may be
- * empty); newlines in text are folded into spaces so every reply stays one
+/* Answers a slot with `status` ("OK" or "ERR code"; NULL writes `text`
+ * alone) and `text` (may be empty); newlines in text are folded into spaces so every reply stays one
  * line. The slot is freed once written. `close_after`: this is the last
  * reply (quit). */
 void sb_connection_answer(sb_connection_t *self, sb_reply_slot_t *slot, const char *status,

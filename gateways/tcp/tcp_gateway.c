@@ -23,11 +23,26 @@
 #include "protocol.h"
 #include "sb_version.h"
 
+/* How a reply from the broker is written to the client. */
+typedef enum {
+    REPLY_PLAIN,                  /* OK TEXT / ERR CODE MESSAGE */
+    REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
+} reply_style_t;
+
 typedef struct {
     uint64_t serial;              /* connection that asked */
     sb_reply_slot_t *slot;
     int64_t started_us;
+    reply_style_t style;
 } pending_t;
+
+/* A command for the broker: argv[0] is its name. */
+typedef struct {
+    size_t argc;
+    char **argv;
+    const char *service;          /* NULL: the one the config assigns the command */
+    reply_style_t style;
+} remote_request_t;
 
 typedef struct {
     uint64_t accepted, refused, requests, replies, errors, unmatched_replies;
@@ -80,11 +95,25 @@ static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
 static const struct {
     const char *name;
     local_command_fn *run;
+    const char *description;
 } s_local_commands[] = {
-    { "ping", run_ping },
-    { "help", run_help },
-    { "quit", run_quit },
-    { "stats", run_stats },
+    { "ping", run_ping, "ping: answers pong" },
+    { "help", run_help, "help [NAME]: the command names, or what NAME does" },
+    { "quit", run_quit, "quit: answers bye and closes the connection" },
+    { "stats", run_stats, "stats [broker]: counters and latency of this gateway, or of the broker" },
+};
+
+/* What the stock worker commands do, for `help NAME`. */
+static const struct {
+    const char *name;
+    const char *description;
+} s_worker_commands[] = {
+    { "echo", "echo ARGS...: answers its arguments" },
+    { "hello", "hello NAME: answers Hello NAME, upper-cased" },
+    { "sleep", "sleep SECONDS: waits, then answers slept SECONDS" },
+    { "time", "time: the current time, ISO 8601 UTC" },
+    { "account", "account NAME deposit|withdraw [AMOUNT] | account NAME balance: shared balances; "
+                 "also NAME:dp and NAME:wd" },
 };
 #define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
 
@@ -98,12 +127,40 @@ static bool list_has_word(const char *list, const char *word)
     return false;
 }
 
+/* `help NAME`: a configured command's description first (it may replace a built-in). */
+static const char *describe(const sb_tcp_gateway_t *self, const char *name)
+{
+    const sb_command_config_t *command = sb_config_command(self->settings.config, name);
+    if (command && command->description)
+        return command->description;
+    if (command && command->exec)
+        return "an external command (no description in the config)";
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
+        if (strcmp(s_local_commands[i].name, name) == 0)
+            return s_local_commands[i].description;
+    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
+        if (strcmp(s_worker_commands[i].name, name) == 0)
+            return s_worker_commands[i].description;
+    return NULL;
+}
+
 static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                      const sb_cmdline_t *request)
 {
-    (void) request;
+    if (request->argc == 2) {
+        const char *description = describe(self, request->argv[1]);
+        if (description)
+            sb_connection_answer(connection, slot, "OK", description, false);
+        else
+            sb_connection_answer(connection, slot, "ERR unknown-command", "no such command", false);
+        return;
+    }
     char names[4096];
-    size_t used = (size_t) snprintf(names, sizeof names, "%s", SB_WORKER_COMMANDS);
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
+        used += (size_t) snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "",
+                                  s_worker_commands[i].name);
     for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
         used += (size_t) snprintf(names + used, sizeof names - used, " %s", s_local_commands[i].name);
     const sb_config_t *config = self->settings.config;
@@ -116,15 +173,15 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
 }
 
 static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
-                           sb_reply_slot_t *slot, const sb_cmdline_t *request,
-                           const char *service);
+                           sb_reply_slot_t *slot, const remote_request_t *request);
 
 /* `stats`: this gateway's counters; `stats broker`: the broker's. */
 static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                       const sb_cmdline_t *request)
 {
     if (request->argc == 2 && strcmp(request->argv[1], "broker") == 0) {
-        send_to_broker(self, connection, slot, request, SB_BROKER_SERVICE);
+        remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+        send_to_broker(self, connection, slot, &remote);
         return;
     }
     if (request->argc != 1) {
@@ -145,12 +202,11 @@ static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
 
 /* ---------------------------------------------------------------- remote commands */
 
-/* Sends a request to `service`, or to the service the config assigns the command when NULL. */
 static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
-                           sb_reply_slot_t *slot, const sb_cmdline_t *request,
-                           const char *service)
+                           sb_reply_slot_t *slot, const remote_request_t *request)
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
+    const char *service = request->service;
     if (!service)
         service = command ? command->service : SB_DEFAULT_SERVICE;
     bool retry = command && command->retry >= 0 ? command->retry
@@ -176,9 +232,33 @@ static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
         return;
     }
     pending_t *pending = malloc(sizeof *pending);
-    *pending = (pending_t) { sb_connection_serial(connection), slot, zclock_usecs() };
+    *pending = (pending_t) { sb_connection_serial(connection), slot, zclock_usecs(), request->style };
     zhashx_insert(self->pending, sb_id_map_key(envelope.id), pending);
     self->counters.requests++;
+}
+
+/* The classic bank server's answers: "jack's money: 3" while there is
+ * money, "jack has no money!!" when there is none (or not enough). */
+static void answer_bank_style(sb_connection_t *connection, sb_reply_slot_t *slot,
+                              const sb_envelope_t *env)
+{
+    char name[80], line[160];
+    long long balance = 0;
+    /* Replies are "NAME BALANCE" or ERR insufficient-funds "NAME has no money". */
+    int fields = env->text ? sscanf(env->text, "%79s %lld", name, &balance) : 0;
+    bool answered = env->ok ? fields == 2
+                            : fields >= 1 && strcmp(env->code, "insufficient-funds") == 0;
+    if (answered && env->ok && balance > 0)
+        snprintf(line, sizeof line, "%s's money: %lld", name, balance);
+    else if (answered)
+        snprintf(line, sizeof line, "%s has no money!!", name);
+    else {
+        char status[64];
+        snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
+        sb_connection_answer(connection, slot, status, env->text, false);
+        return;
+    }
+    sb_connection_answer(connection, slot, NULL, line, false);
 }
 
 static void on_broker_envelope(void *arg, const sb_envelope_t *env)
@@ -192,7 +272,9 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     }
     zhashx_delete(self->pending, sb_id_map_key(env->id));
     sb_connection_t *connection = zhashx_lookup(self->connections, sb_id_map_key(pending->serial));
-    if (connection) {
+    if (connection && pending->style == REPLY_BANK)
+        answer_bank_style(connection, pending->slot, env);
+    else if (connection) {
         char status[64];
         snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
         sb_connection_answer(connection, pending->slot, status, env->text, false);
@@ -227,6 +309,23 @@ static const sb_broker_link_events_t s_link_events = { on_broker_envelope, on_br
 
 /* ---------------------------------------------------------------- lines */
 
+/* `jack:dp` and `jack:wd`, the classic bank protocol: aliases of
+ * `account jack deposit` and `account jack withdraw`. */
+static bool send_bank_alias(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                            sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    const char *colon = strrchr(request->argv[0], ':');
+    if (request->argc != 1 || !colon || colon == request->argv[0]
+        || (strcmp(colon, ":dp") != 0 && strcmp(colon, ":wd") != 0))
+        return false;
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int) (colon - request->argv[0]), request->argv[0]);
+    char *argv[] = { "account", name, strcmp(colon, ":dp") == 0 ? "deposit" : "withdraw", NULL };
+    remote_request_t remote = { 3, argv, NULL, REPLY_BANK };
+    send_to_broker(self, connection, slot, &remote);
+    return true;
+}
+
 static void on_line(void *owner, sb_connection_t *connection, const char *line, size_t length)
 {
     sb_tcp_gateway_t *self = owner;
@@ -247,8 +346,10 @@ static void on_line(void *owner, sb_connection_t *connection, const char *line, 
             local = s_local_commands[i].run;
     if (local)
         local(self, connection, slot, request);
-    else
-        send_to_broker(self, connection, slot, request, NULL);
+    else if (!send_bank_alias(self, connection, slot, request)) {
+        remote_request_t remote = { request->argc, request->argv, NULL, REPLY_PLAIN };
+        send_to_broker(self, connection, slot, &remote);
+    }
     free(tag);
     sb_cmdline_destroy(&request);
 }

@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -635,7 +636,8 @@ def test_pipelining_client_is_paused_at_the_inflight_cap(components, clients):
     from it at --max-inflight, its memory stays flat, other clients are
     served as usual. Its requests go to a pool with one worker and a long
     sleep, so they stay in flight (echo would be answered as fast as it is
-    read and never reach the cap)."""
+    read and never reach the cap); their 2 s deadline ends them after the
+    client is gone, which lets the gateway notice that it left."""
     cap = 8
     config = """
 [service stuck]
@@ -643,7 +645,7 @@ workers = 1
 
 [command sleep]
 service = stuck
-timeout = 60
+timeout = 2
 """
     c = components(config, broker_args=["--queue-max", "100000"],
                    gateway_args=["--max-inflight", str(cap)], pools={"default": 1, "stuck": 1})
@@ -687,12 +689,17 @@ timeout = 60
         print("paused at in_flight=%d (peak %d); gateway RSS %+.1f MB" % (
             cap, peak, growth))
     finally:
+        # Reset (not FIN after 40 MB of unsent data): the client is gone.
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         try:
             hog.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         hog.close()
         sender.join(10)
+    # Once its requests end (ERR timeout at 2 s), the gateway lets go of it.
+    wait_until(lambda: stats_of(monitor)["connections"] == "2", 6,
+               "the gateway to drop the departed pipelining client")
     assert c.gateway.alive()
 
 
@@ -707,7 +714,7 @@ def test_client_that_never_reads_is_disconnected(components, clients):
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.settimeout(5)
     slow.connect(("127.0.0.1", c.port))
-    payload = ("echo " + "x" * 10240 + "\n").encode() * 200
+    payload = ("echo " + "x" * 10240 + "\n").encode() * 1000
     outcome = {}
 
     def flood():

@@ -1,0 +1,124 @@
+/* store.c — account balances in SQLite (see store.h). */
+#include "store.h"
+
+#include <stdbool.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+/* How long a worker waits for another to release the database. */
+#define BUSY_TIMEOUT_MS 10000
+
+struct sb_store {
+    sqlite3 *db;
+    sqlite3_stmt *deposit;
+    sqlite3_stmt *withdraw;
+    sqlite3_stmt *balance;
+};
+
+static const char *s_schema =
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = NORMAL;"
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    "  name TEXT PRIMARY KEY,"
+    "  balance INTEGER NOT NULL CHECK (balance >= 0));";
+
+/* The folder of `path`, made if missing (one level: the data dir itself). */
+static void make_parent(const char *path)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s", path);
+    char *slash = strrchr(folder, '/');
+    if (slash && slash != folder) {
+        *slash = '\0';
+        mkdir(folder, 0750);
+    }
+}
+
+static bool prepare(sb_store_t *self, const char *sql, sqlite3_stmt **statement)
+{
+    return sqlite3_prepare_v2(self->db, sql, -1, statement, NULL) == SQLITE_OK;
+}
+
+sb_store_t *sb_store_open(const char *path, char *error, size_t error_size)
+{
+    make_parent(path);
+    sb_store_t *self = calloc(1, sizeof *self);
+    bool ok = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+              == SQLITE_OK;
+    if (ok) {
+        sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+        ok = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) == SQLITE_OK
+             && prepare(self, "INSERT INTO accounts (name, balance) VALUES (?1, ?2)"
+                              " ON CONFLICT (name) DO UPDATE SET balance = balance + ?2"
+                              " RETURNING balance", &self->deposit)
+             && prepare(self, "UPDATE accounts SET balance = balance - ?2"
+                              " WHERE name = ?1 AND balance >= ?2 RETURNING balance",
+                        &self->withdraw)
+             && prepare(self, "SELECT balance FROM accounts WHERE name = ?1", &self->balance);
+    }
+    if (!ok) {
+        snprintf(error, error_size, "%s: %s", path,
+                 self->db ? sqlite3_errmsg(self->db) : "cannot open");
+        sb_store_destroy(&self);
+    }
+    return self;
+}
+
+void sb_store_destroy(sb_store_t **self_p)
+{
+    sb_store_t *self = *self_p;
+    if (!self)
+        return;
+    sqlite3_finalize(self->deposit);
+    sqlite3_finalize(self->withdraw);
+    sqlite3_finalize(self->balance);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Runs one statement for `account` and `amount`; the balance it returns,
+ * if it returns a row. */
+static sb_store_status_t run(sb_store_t *self, sqlite3_stmt *statement, const char *account,
+                             int64_t amount, bool *has_row, int64_t *balance)
+{
+    sqlite3_reset(statement);
+    sqlite3_bind_text(statement, 1, account, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 2, amount);
+    int step = sqlite3_step(statement);
+    *has_row = step == SQLITE_ROW;
+    if (*has_row) {
+        *balance = sqlite3_column_int64(statement, 0);
+        step = sqlite3_step(statement);
+    }
+    sqlite3_reset(statement);
+    if (step != SQLITE_DONE) {
+        char quoted[SB_LOG_QUOTE_MAX], reason[SB_LOG_QUOTE_MAX];
+        sb_log_error("account store failed", "account=%s error=%s",
+                     sb_log_quote(quoted, account), sb_log_quote(reason, sqlite3_errmsg(self->db)));
+        return SB_STORE_FAILED;
+    }
+    return SB_STORE_OK;
+}
+
+sb_store_status_t sb_store_change(sb_store_t *self, const char *account, int64_t delta,
+                                  int64_t *balance_out)
+{
+    bool has_row;
+    *balance_out = 0;
+    if (delta > 0)
+        return run(self, self->deposit, account, delta, &has_row, balance_out);
+    if (delta == 0)
+        return run(self, self->balance, account, 0, &has_row, balance_out);
+    sb_store_status_t status = run(self, self->withdraw, account, -delta, &has_row, balance_out);
+    if (status != SB_STORE_OK || has_row)
+        return status;
+    /* Nothing withdrawn: the balance is too small (or the account new). */
+    run(self, self->balance, account, 0, &has_row, balance_out);
+    return SB_STORE_INSUFFICIENT;
+}
