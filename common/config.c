@@ -216,9 +216,9 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         return 1;
     }
     if (strcmp(key, "exec") == 0) {
+        command->exec_line = state->line;   /* given, even if bad: not "missing" */
         if (*value == '\0')
             return fail(state, "exec must name a program");
-        command->exec_line = state->line;
         return set_text(&command->exec, value);
     }
     if (strcmp(key, "max_output") == 0) {
@@ -330,6 +330,14 @@ static char *read_counted_line(char *buffer, int size, void *stream)
 
 sb_config_t *sb_config_load(const char *path, char **error_out)
 {
+    sb_config_t *self = sb_config_read(path, error_out);
+    if (*error_out)
+        sb_config_destroy(&self);
+    return self;
+}
+
+sb_config_t *sb_config_read(const char *path, char **error_out)
+{
     *error_out = NULL;
     sb_config_t *self = sb_config_new();
     parse_state_t state = { .config = self, .file = fopen(path, "r") };
@@ -344,11 +352,7 @@ sb_config_t *sb_config_load(const char *path, char **error_out)
     fclose(state.file);
     if (result != 0 && !state.errors)   /* a syntax error check_syntax did not foresee */
         fail(&state, "cannot read this line (inih reports line %d)", result);
-    if (state.errors) {
-        *error_out = state.errors;
-        sb_config_destroy(&self);
-        return NULL;
-    }
+    *error_out = state.errors;
     return self;
 }
 

@@ -53,6 +53,10 @@ sb_config_t *sb_config_new(void);
  * problem found, one "FILE:LINE: reason" per line. */
 sb_config_t *sb_config_load(const char *path, char **error_out);
 
+/* Like sb_config_load, but keeps what could be read despite problems (for
+ * checking it further); NULL only when the file cannot be opened. */
+sb_config_t *sb_config_read(const char *path, char **error_out);
+
 void sb_config_destroy(sb_config_t **self_p);
 
 /* Value of `key` in a program section such as [broker]; NULL when unset. */

@@ -11,6 +11,7 @@
 
 #include "cmdline.h"
 #include "programs.h"
+#include "protocol.h"
 
 typedef struct {
     const sb_config_t *config;
@@ -123,6 +124,10 @@ static void check_commands(problems_t *problems)
         const sb_command_config_t *command = sb_config_command_at(config, i);
         if (command->exec)
             check_exec(problems, command);
+        else if (!command->exec_line && !sb_word_list_has(SB_WORKER_BUILTINS, command->name))
+            add_problem(problems, command->line,
+                        "command '%s' has no exec and is not a built-in command (%s)",
+                        command->name, SB_WORKER_BUILTINS);
         if (strcmp(command->service, SB_DEFAULT_SERVICE) != 0
             && !sb_config_service(config, command->service))
             add_problem(problems, command->service_line ? command->service_line : command->line,
@@ -137,4 +142,60 @@ char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
     check_program_values(&problems);
     check_commands(&problems);
     return problems.text;
+}
+
+/* The line number in "PATH:LINE: reason" (0 when there is none). */
+static long problem_line(const char *problem, size_t path_length)
+{
+    return strtol(problem + path_length + 1, NULL, 10);
+}
+
+/* Problems from reading and from checking, merged into line order. */
+static char *sorted_problems(const char *path, char *first, char *second)
+{
+    char *all = NULL;
+    if (asprintf(&all, "%s%s%s", first ? first : "", first && second ? "\n" : "",
+                 second ? second : "") < 0)
+        return NULL;
+    size_t count = 1, path_length = strlen(path);
+    for (char *c = all; *c; c++)
+        count += *c == '\n';
+    char **lines = calloc(count, sizeof *lines);
+    size_t n = 0;
+    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n"))
+        lines[n++] = line;
+    for (size_t i = 1; i < n; i++)   /* insertion sort: stable, and lists are short */
+        for (size_t j = i; j > 0 && problem_line(lines[j - 1], path_length)
+                                        > problem_line(lines[j], path_length); j--) {
+            char *kept = lines[j];
+            lines[j] = lines[j - 1];
+            lines[j - 1] = kept;
+        }
+    size_t length = 0;
+    char *sorted = malloc(strlen(first ? first : "") + strlen(second ? second : "") + n + 2);
+    for (size_t i = 0; i < n; i++)
+        length += (size_t) sprintf(sorted + length, "%s%s", i ? "\n" : "", lines[i]);
+    sorted[length] = '\0';
+    free(lines);
+    free(all);
+    return sorted;
+}
+
+char *sb_config_verify(const char *path, const sb_program_t *program, sb_config_t **config_out)
+{
+    *config_out = NULL;
+    char *read_problems = NULL;
+    sb_config_t *config = sb_config_read(path, &read_problems);
+    if (!config)
+        return read_problems;
+    char *check_problems = sb_config_check(config, program);
+    if (!read_problems && !check_problems) {
+        *config_out = config;
+        return NULL;
+    }
+    char *problems = sorted_problems(path, read_problems, check_problems);
+    free(read_problems);
+    free(check_problems);
+    sb_config_destroy(&config);
+    return problems;
 }

@@ -14,6 +14,10 @@
  * NULL, against `program`'s too. */
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program);
 
+/* Reads and checks `path`: every problem of both kinds, in line order
+ * (free() it), or NULL with the config in *config_out. */
+char *sb_config_verify(const char *path, const sb_program_t *program, sb_config_t **config_out);
+
 /* Splits an `exec` value into argv (quoted like a request line, §3.1):
  * a NULL-terminated array to free() with sb_exec_argv_free, or NULL with
  * a reason when it is not a command line. */

@@ -223,10 +223,7 @@ static int load_config(sb_options_t *self)
         self->config = sb_config_new();
         return 0;
     }
-    char *error = NULL;
-    self->config = sb_config_load(path->text, &error);
-    if (self->config)
-        error = sb_config_check(self->config, self->program);
+    char *error = sb_config_verify(path->text, self->program, &self->config);
     if (error || !self->config) {
         print_problems(self->program->name, error ? error : "out of memory");
         free(error);

@@ -4,6 +4,12 @@
 #ifndef SB_PROTOCOL_H
 #define SB_PROTOCOL_H
 
+#include <stdbool.h>
+
+/* The commands the stock worker runs itself; a [command] section without
+ * `exec` must name one of these (or it would run nothing). */
+#define SB_WORKER_BUILTINS "echo hello sleep time account"
+
 /* Commands that may run twice without harm: when the worker running one
  * dies, the broker gives it to another (unless `[command] retry` says no). */
 #define SB_RETRY_SAFE_COMMANDS "echo hello time"
@@ -13,5 +19,8 @@
 
 /* How many times a retry-safe request is given to another worker. */
 #define SB_MAX_RETRIES 2
+
+/* Whether `word` is one of the space-separated words of `list`. */
+bool sb_word_list_has(const char *list, const char *word);
 
 #endif

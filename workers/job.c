@@ -32,6 +32,7 @@ struct sb_job {
     /* program */
     char name[64];
     pid_t pid;                    /* 0 once reaped */
+    pid_t group;                  /* its process group: outlives it while children remain */
     int status;
     int fds[2];                   /* stdout, stderr read ends; -1 once at EOF */
     char *output;
@@ -124,6 +125,7 @@ sb_job_t *sb_job_process(const sb_process_spec_t *spec, sb_command_result_t *res
     job->due_ms = spec->deadline_ms;
     snprintf(job->name, sizeof job->name, "%s", spec->name);
     job->pid = pid;
+    job->group = pid;
     job->fds[OUT] = out[0];
     job->fds[ERR] = err[0];
     job->max_output = spec->max_output;
@@ -188,6 +190,8 @@ static void read_pipe(sb_job_t *job, int which)
         if (got <= 0) {   /* end of file, or an error that ends it the same way */
             close(job->fds[which]);
             job->fds[which] = -1;
+            if (which == ERR && job->error_length > 0)
+                log_errors(job, "\n", 1);   /* a last line without its newline */
             return;
         }
         if (which == OUT)
@@ -197,12 +201,14 @@ static void read_pipe(sb_job_t *job, int which)
     }
 }
 
+/* The program may be gone already while children it left hold its pipes
+ * open: the group is killed either way. */
 static void kill_group(sb_job_t *job)
 {
-    if (job->pid <= 0)
-        return;
-    kill(-job->pid, SIGKILL);
-    waitpid(job->pid, &job->status, 0);
+    if (job->group > 0)
+        kill(-job->group, SIGKILL);
+    if (job->pid > 0)
+        waitpid(job->pid, &job->status, 0);
     job->pid = 0;
 }
 

@@ -211,10 +211,8 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
 /* --check-config FILE: the same checks every program makes before it starts. */
 static int check_config(const char *path)
 {
-    char *problems = NULL;
-    sb_config_t *config = sb_config_load(path, &problems);
-    if (config)
-        problems = sb_config_check(config, NULL);
+    sb_config_t *config = NULL;
+    char *problems = sb_config_verify(path, NULL, &config);
     sb_config_destroy(&config);
     if (!problems) {
         printf("%s: ok\n", path);
@@ -262,8 +260,8 @@ int main(int argc, char **argv)
     sb_config_t *default_config = NULL;
     const sb_config_t *config = sb_options_config(options);
     if (!launch.config_path && (launch.config_path = default_config_path(&launch))) {
-        char *error = NULL;
-        config = default_config = sb_config_load(launch.config_path, &error);
+        char *error = sb_config_verify(launch.config_path, &sb_program_launcher, &default_config);
+        config = default_config;
         if (!config) {
             fprintf(stderr, "switchboard: error: %s\n", error);
             free(error);

@@ -117,16 +117,6 @@ static const struct {
 };
 #define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
 
-/* Whether `word` is one of the space-separated words of `list`. */
-static bool list_has_word(const char *list, const char *word)
-{
-    size_t length = strlen(word);
-    for (const char *at = list; (at = strstr(at, word)); at += length)
-        if ((at == list || at[-1] == ' ') && (at[length] == ' ' || at[length] == '\0'))
-            return true;
-    return false;
-}
-
 /* `help NAME`: a configured command's description first (it may replace a built-in). */
 static const char *describe(const sb_tcp_gateway_t *self, const char *name)
 {
@@ -166,7 +156,7 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
     const sb_config_t *config = self->settings.config;
     for (size_t i = 0; i < sb_config_command_count(config) && used < sizeof names; i++) {
         const char *name = sb_config_command_at(config, i)->name;
-        if (!list_has_word(names, name))
+        if (!sb_word_list_has(names, name))
             used += (size_t) snprintf(names + used, sizeof names - used, " %s", name);
     }
     sb_connection_answer(connection, slot, "OK", names, false);
@@ -210,7 +200,7 @@ static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
     if (!service)
         service = command ? command->service : SB_DEFAULT_SERVICE;
     bool retry = command && command->retry >= 0 ? command->retry
-                                                : list_has_word(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
+                                                : sb_word_list_has(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
     char client[64];
     snprintf(client, sizeof client, "%s-%" PRIu64, self->settings.name,
              sb_connection_serial(connection));

@@ -80,7 +80,7 @@ def test_service_nobody_offers_gets_no_service(components, clients):
 [service nowhere]
 workers = 0
 
-[command ghost]
+[command hello]
 service = nowhere
 """
     hub = components(config, broker_args=["--startup-grace", "0.2"], pools={"default": 1})
@@ -88,9 +88,9 @@ service = nowhere
     # Wait past the broker's start-up grace (a condition on the clock, not a sleep).
     wait_until(lambda: time.monotonic() - broker_started > 0.5, 5, "the start-up grace to pass")
     client = clients(hub.port)
-    reply = client.request("ghost boo", timeout=3)
+    reply = client.request("hello boo", timeout=3)
     assert re.match(r"^ERR no-service\b", reply), reply
-    reply = client.request("@g ghost", timeout=3)
+    reply = client.request("@g hello you", timeout=3)
     assert re.match(r"^@g ERR no-service\b", reply), reply
     assert client.request("echo fine") == "OK fine"
 

@@ -61,31 +61,21 @@ def log_records(proc, msg=None):
     return records
 
 
-def wakes(pid):
-    """How many times the main thread of `pid` went to sleep and woke up
-    (voluntary context switches), or -1 if it is gone. An idle worker sleeps
-    in zmq_poll and only wakes for heartbeats (one per interval each way)
-    and for requests: a rise right after a request was sent means the
-    worker took it in. That is the only outside sign that a worker holds a
-    request: it logs nothing per request and `sleep` is a timer, not a
-    child process."""
-    try:
-        with open("/proc/%d/status" % pid) as status:
-            for line in status:
-                if line.startswith("voluntary_ctxt_switches:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return -1
+def send_held(client, lines, probe):
+    """Sends `lines`, then the tagged request `probe` for the same service,
+    and waits for the probe's reply. Run with broker --queue-max 0: the
+    broker takes the requests of one gateway in order, so when the probe
+    is refused `busy`, every line before it has been handed to a worker
+    (none is idle and none waits in the queue). Workers log nothing per
+    request, so this is the way to know a worker holds one."""
+    tag = probe.split()[0]
+    client.send(*lines, probe)
+    reply = client.read_line(timeout=5)
+    assert reply.startswith(tag + " ERR busy"), \
+        "probe %r: %r (expected busy: the workers should all hold a request)" % (probe, reply)
 
 
-def send_and_wait_taken(client, line, workers, timeout=2.0):
-    """Sends `line` (or lines) and waits until every worker in `workers`
-    has woken since: with one idle worker per request sent, each took one."""
-    before = {pid: wakes(pid) for pid in workers}
-    client.send(*([line] if isinstance(line, str) else line))
-    wait_until(lambda: all(wakes(pid) > before[pid] for pid in workers), timeout,
-               "workers %s to take the request(s) %r" % (workers, line))
+HOLDING = ["--queue-max", "0"]
 
 
 def vm_rss_kib(pid):
@@ -359,11 +349,11 @@ def test_killed_worker_holding_a_non_retry_request_answers_worker_died(component
     """`sleep` is not retry-safe: its client gets ERR worker-died within
     1.5 s of the SIGKILL (default heartbeat, 1 s) and the pool is back to
     its size within 2 s."""
-    c = components(SLOW_POOL, pools={"default": 1, "slow": 1})
+    c = components(SLOW_POOL, broker_args=HOLDING, pools={"default": 1, "slow": 1})
     master = c.pools["slow"].pid
     [worker] = children_of(master)
     client = clients(c.port)
-    send_and_wait_taken(client, "@s sleep 3", [worker])
+    send_held(client, ["@s sleep 3"], "@p sleep 0")
 
     os.kill(worker, signal.SIGKILL)
     killed = time.monotonic()
@@ -396,13 +386,13 @@ workers = 2
 service = slow
 retry = yes
 """
-    c = components(config, pools={"default": 1, "slow": 2})
+    c = components(config, broker_args=HOLDING, pools={"default": 1, "slow": 2})
     master = c.pools["slow"].pid
     workers = children_of(master)
     assert len(workers) == 2, workers
     client = clients(c.port)
     # Both workers busy, so whichever is killed held one of the two.
-    send_and_wait_taken(client, ["@a sleep 1", "@b sleep 1"], workers)
+    send_held(client, ["@a sleep 1", "@b sleep 1"], "@p sleep 0")
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
     killed = time.monotonic()
@@ -420,6 +410,36 @@ retry = yes
         [r["_line"] for r in queued]
     assert client.read_available(0.05) == [], "a duplicate reply"
     print("replies after the kill: %s" % {k: "%.2fs" % v for k, (_, v) in got.items()})
+
+
+def test_echo_hello_time_are_retry_safe_by_default(components, clients):
+    """No config: a worker that dies holding `echo`, `hello` or `time` does
+    not cost its client anything, the request runs on another worker. The
+    worker is stopped (SIGSTOP) first, so it can never answer itself."""
+    c = components(broker_args=HOLDING, pools={"default": 1})
+    master = c.pools["default"].pid
+    client = clients(c.port)
+    expected = {"echo": "OK once more", "hello": "OK Hello BOB"}
+    for number, (command, line) in enumerate(
+            [("echo", "echo once more"), ("hello", "hello bob"), ("time", "time")]):
+        worker = wait_until(lambda: (lambda kids: len(kids) == 1 and kids[0])(
+            children_of(master)), 5, "the pool's one worker")
+        wait_until(lambda: try_request(c.port, "echo ready", "OK ready"), 5,
+                   "the worker %d to be registered" % worker)
+        os.kill(worker, signal.SIGSTOP)
+        send_held(client, ["@c%d %s" % (number, line)], "@p%d echo probe" % number)
+        os.kill(worker, signal.SIGKILL)
+        reply = client.read_line(timeout=5)
+        tag, text = reply.split(" ", 1)
+        assert tag == "@c%d" % number, reply
+        if command == "time":
+            assert re.match(r"^OK \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", text), reply
+        else:
+            assert text == expected[command], reply
+        queued = [r for r in log_records(c.broker, "request queued again")
+                  if r.get("command") == command]
+        assert [r.get("retries") for r in queued] == ["1"], [r["_line"] for r in queued]
+    assert client.read_available(0.05) == [], "a duplicate reply"
 
 
 # --------------------------------------------------------------------- 4. watchdog
@@ -543,11 +563,13 @@ def test_every_request_gets_exactly_one_reply_while_workers_are_killed(component
     twice = {tag: lines for tag, lines in replies.items() if len(lines) > 1}
     strangers = [tag for tag in replies if not re.match(r"^@r\d+$", tag)
                  or int(tag[2:]) >= REQUESTS]
-    wrong, late, outcomes = [], [], collections.Counter()
+    wrong, late, outcomes, by_command = [], [], collections.Counter(), collections.Counter()
     for n in range(REQUESTS):
         for text, at in replies.get("@r%d" % n, [])[:1]:
             code = err_code(text)
             outcomes["OK" if code is None else "ERR " + code] += 1
+            command = _request_line(n)[0].split()[1]
+            by_command["%s %s" % (command, "OK" if code is None else "ERR " + code)] += 1
             _, check = _request_line(n)
             if code is None and not check(text):
                 wrong.append((n, text))
@@ -555,9 +577,13 @@ def test_every_request_gets_exactly_one_reply_while_workers_are_killed(component
                 wrong.append((n, text))
             if at - record["sent"][n] > REQUEST_TIMEOUT + 1.5:
                 late.append((n, text, round(at - record["sent"][n], 2)))
-    requeued = len(log_records(c.broker, "request queued again"))
-    print("exactly-once: %d requests in %.1fs, %d workers killed, %d requeued by the broker; "
-          "outcomes: %s" % (REQUESTS, took, len(kills), requeued, dict(sorted(outcomes.items()))))
+    requeues = collections.Counter(r.get("command")
+                                   for r in log_records(c.broker, "request queued again"))
+    requeued = sum(requeues.values())
+    print("exactly-once: %d requests in %.1fs, %d workers killed, %d requeued by the broker %s; "
+          "outcomes: %s; by command: %s" % (REQUESTS, took, len(kills), requeued, dict(requeues),
+                                            dict(sorted(outcomes.items())),
+                                            dict(sorted(by_command.items()))))
     assert record["errors"] == [], record["errors"]
     assert missing == [], "%d requests without a reply: %s" % (len(missing), missing[:20])
     assert twice == {}, "requests answered more than once: %s" % list(twice.items())[:10]
@@ -615,6 +641,13 @@ def test_broker_killed_under_the_launcher(hub, clients):
     recovered = time.monotonic() - killed
     wait_until(lambda: served("sleep 0", "OK slept 0"), 10,
                "the slow pool to serve again", ignore=(TimeoutError,))
+    # Both slow workers take requests again, including the one that was
+    # running `sleep 3` when the broker died (it must not re-register busy).
+    for _ in range(4):
+        served("sleep 0", "OK slept 0")
+    assert attempts[-4:] == ["OK slept 0"] * 4, attempts
+    assert not [a for a in attempts if err_code(a) == "busy"], \
+        "a worker still running the old command was handed new ones: %s" % attempts
     # The old worker's late `slept 3` must not reach us as a second reply.
     remaining = sent + 3.5 - time.monotonic()
     if remaining > 0:

@@ -4,7 +4,6 @@ rolling restart with the config re-read and no request failing, TTIN/TTOU
 add/remove a worker (the count survives HUP), a worker that dies at
 start-up is restarted with growing delays, --max-requests recycles."""
 import datetime
-import os
 import re
 import signal
 import threading
@@ -48,11 +47,8 @@ def log_time(record):
 
 
 def wakes(pid):
-    """Voluntary context switches of the main thread of `pid` (-1 if gone).
-    An idle worker sleeps in zmq_poll and wakes only for heartbeats (about
-    one per second each way at the default interval) and requests: a rise
-    right after a request was sent is the worker taking it in. Workers log
-    nothing per request and `sleep` is a timer, so there is no other sign."""
+    """Voluntary context switches of the main thread of `pid` (-1 if gone):
+    an idle worker sleeps in zmq_poll and wakes for heartbeats and requests."""
     try:
         with open("/proc/%d/status" % pid) as status:
             for line in status:
@@ -63,11 +59,20 @@ def wakes(pid):
     return -1
 
 
-def send_and_wait_taken(client, line, worker, timeout=2.0):
+HOLDING = ["--queue-max", "0"]
+
+
+def send_held(client, line, worker):
+    """Sends `line` and makes sure the pool's only worker has it before the
+    test signals the pool. Workers log nothing per request, so: the broker
+    (run with --queue-max 0) takes one gateway's requests in order, and a
+    probe right behind `line` refused `busy` proves `line` was handed to
+    the worker; the worker waking since proves it read something."""
     before = wakes(worker)
-    client.send(line)
-    wait_until(lambda: wakes(worker) > before, timeout,
-               "worker %d to take %r" % (worker, line))
+    client.send(line, "@probe sleep 0")
+    reply = client.read_line(timeout=5)
+    assert reply.startswith("@probe ERR busy"), "probe: %r (the worker should be busy)" % reply
+    wait_until(lambda: wakes(worker) > before, 2, "worker %d to take %r" % (worker, line))
 
 
 def only_worker(pool):
@@ -129,12 +134,12 @@ def replies_so_far(port):
 # --------------------------------------------------------------------- TERM
 
 def test_term_lets_the_command_in_hand_finish(components, clients):
-    c = components(SLOW_POOL, pools={"default": 1, "slow": 1},
+    c = components(SLOW_POOL, broker_args=HOLDING, pools={"default": 1, "slow": 1},
                    worker_args=("--graceful-timeout", "3"))
     pool = c.pools["slow"]
     worker = only_worker(pool)
     client = clients(c.port)
-    send_and_wait_taken(client, "sleep 1", worker)
+    send_held(client, "sleep 1", worker)
     pool.popen.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     assert client.read_line(timeout=4) == "OK slept 1"
@@ -155,12 +160,12 @@ def test_term_lets_the_command_in_hand_finish(components, clients):
 
 
 def test_term_is_bounded_by_the_graceful_timeout(components, clients):
-    c = components(SLOW_POOL, pools={"default": 1, "slow": 1},
+    c = components(SLOW_POOL, broker_args=HOLDING, pools={"default": 1, "slow": 1},
                    worker_args=("--graceful-timeout", "1"))
     pool = c.pools["slow"]
     worker = only_worker(pool)
     client = clients(c.port)
-    send_and_wait_taken(client, "sleep 5", worker)
+    send_held(client, "sleep 5", worker)
     pool.popen.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     status, took = wait_exit(pool, 4)
@@ -178,12 +183,12 @@ def test_term_is_bounded_by_the_graceful_timeout(components, clients):
 
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGQUIT], ids=["INT", "QUIT"])
 def test_int_and_quit_stop_at_once(components, clients, signo):
-    c = components(SLOW_POOL, pools={"default": 1, "slow": 1},
+    c = components(SLOW_POOL, broker_args=HOLDING, pools={"default": 1, "slow": 1},
                    worker_args=("--graceful-timeout", "10"))
     pool = c.pools["slow"]
     worker = only_worker(pool)
     client = clients(c.port)
-    send_and_wait_taken(client, "sleep 5", worker)
+    send_held(client, "sleep 5", worker)
     pool.popen.send_signal(signo)
     signalled = time.monotonic()
     status, took = wait_exit(pool, 5)

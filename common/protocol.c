@@ -1,0 +1,15 @@
+/* protocol.c — helpers for the names in protocol.h. */
+#include "protocol.h"
+
+#include <string.h>
+
+bool sb_word_list_has(const char *list, const char *word)
+{
+    size_t length = strlen(word);
+    if (length == 0)
+        return false;
+    for (const char *at = list; (at = strstr(at, word)); at += length)
+        if ((at == list || at[-1] == ' ') && (at[length] == ' ' || at[length] == '\0'))
+            return true;
+    return false;
+}
