@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -39,6 +40,23 @@ static void make_parent(const char *path)
     }
 }
 
+/* Several workers opening a new file together contend for switching it to
+ * WAL; SQLite answers BUSY at once there (the busy handler cannot help when
+ * waiting could deadlock), so the attempt is repeated for a while. */
+static bool apply_schema(sb_store_t *self)
+{
+    for (int waited_ms = 0; waited_ms < BUSY_TIMEOUT_MS; waited_ms += 20) {
+        int result = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL);
+        if (result == SQLITE_OK)
+            return true;
+        if (result != SQLITE_BUSY && result != SQLITE_LOCKED)
+            return false;
+        struct timespec pause = { 0, 20 * 1000000L };
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
 static bool prepare(sb_store_t *self, const char *sql, sqlite3_stmt **statement)
 {
     return sqlite3_prepare_v2(self->db, sql, -1, statement, NULL) == SQLITE_OK;
@@ -52,7 +70,7 @@ sb_store_t *sb_store_open(const char *path, char *error, size_t error_size)
               == SQLITE_OK;
     if (ok) {
         sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
-        ok = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) == SQLITE_OK
+        ok = apply_schema(self)
              && prepare(self, "INSERT INTO accounts (name, balance) VALUES (?1, ?2)"
                               " ON CONFLICT (name) DO UPDATE SET balance = balance + ?2"
                               " RETURNING balance", &self->deposit)
