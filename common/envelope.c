@@ -38,6 +38,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
+    F_TOPIC, F_DATA, F_FROM,
     F_COUNT
 } field_t;
 
@@ -50,6 +51,7 @@ static const struct {
     [F_SVC] = FIELD("svc"),   [F_CMD] = FIELD("cmd"),   [F_ARGS] = FIELD("args"),
     [F_CLI] = FIELD("cli"),   [F_TMO] = FIELD("tmo"),   [F_OK] = FIELD("ok"),
     [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
+    [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
 };
 #undef FIELD
 
@@ -57,6 +59,10 @@ static const char *const type_names[] = {
     [SB_ENVELOPE_REQUEST] = "request",     [SB_ENVELOPE_REPLY] = "reply",
     [SB_ENVELOPE_READY] = "ready",         [SB_ENVELOPE_HEARTBEAT] = "heartbeat",
     [SB_ENVELOPE_DISCONNECT] = "disconnect",
+    [SB_ENVELOPE_SUBSCRIBE] = "subscribe", [SB_ENVELOPE_UNSUBSCRIBE] = "unsubscribe",
+    [SB_ENVELOPE_PUBLISH] = "publish",     [SB_ENVELOPE_EVENT] = "event",
+    [SB_ENVELOPE_JOIN] = "join",           [SB_ENVELOPE_LEAVE] = "leave",
+    [SB_ENVELOPE_MESSAGE] = "message",
 };
 #define TYPE_COUNT (sizeof type_names / sizeof type_names[0])
 
@@ -93,6 +99,13 @@ static unsigned required_fields(sb_envelope_type_t type, bool ok)
     case SB_ENVELOPE_REQUEST: return always | BIT(F_ID) | BIT(F_SVC) | BIT(F_CMD);
     case SB_ENVELOPE_REPLY:   return always | BIT(F_ID) | BIT(F_OK) | (ok ? 0 : BIT(F_CODE));
     case SB_ENVELOPE_READY:   return always | BIT(F_SVC);
+    case SB_ENVELOPE_SUBSCRIBE:
+    case SB_ENVELOPE_UNSUBSCRIBE:
+    case SB_ENVELOPE_PUBLISH:
+    case SB_ENVELOPE_EVENT:   return always | BIT(F_TOPIC);
+    case SB_ENVELOPE_JOIN:
+    case SB_ENVELOPE_LEAVE:   return always | BIT(F_CLI);
+    case SB_ENVELOPE_MESSAGE: return always | BIT(F_CLI) | BIT(F_FROM);
     default:                  return always;
     }
 }
@@ -295,7 +308,7 @@ typedef struct {
     uint32_t timeout_ms;
     bool ok;
     bool retry;
-    slice_t str[F_COUNT];   /* F_SVC, F_CMD, F_CLI, F_CODE, F_TEXT */
+    slice_t str[F_COUNT];   /* the string fields */
     reader_t args;
     size_t argc;
 } view_t;
@@ -509,7 +522,9 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
     env->retry = v->retry;
     if (!copy_slice(v, F_SVC, &env->service) || !copy_slice(v, F_CMD, &env->command)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
-        || !copy_slice(v, F_TEXT, &env->text) || !copy_args(v, env))
+        || !copy_slice(v, F_TEXT, &env->text) || !copy_slice(v, F_TOPIC, &env->topic)
+        || !copy_slice(v, F_DATA, &env->data) || !copy_slice(v, F_FROM, &env->from)
+        || !copy_args(v, env))
         sb_envelope_destroy(&env);
     return env;
 }
@@ -540,6 +555,9 @@ void sb_envelope_destroy(sb_envelope_t **self_p)
     free(self->client);
     free(self->code);
     free(self->text);
+    free(self->topic);
+    free(self->data);
+    free(self->from);
     for (size_t i = 0; i < self->argc && self->argv; i++)
         free(self->argv[i]);
     free(self->argv);
@@ -626,6 +644,9 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
         put_bool(e, F_OK, env->ok);
     put_str(e, F_CODE, env->code);
     put_str(e, F_TEXT, env->text);
+    put_str(e, F_TOPIC, env->topic);
+    put_str(e, F_DATA, env->data);
+    put_str(e, F_FROM, env->from);
 }
 
 static bool encodable(const sb_envelope_t *env)
@@ -645,6 +666,9 @@ static bool encodable(const sb_envelope_t *env)
     present |= env->service ? BIT(F_SVC) : 0;
     present |= env->command ? BIT(F_CMD) : 0;
     present |= env->code ? BIT(F_CODE) : 0;
+    present |= env->client ? BIT(F_CLI) : 0;
+    present |= env->topic ? BIT(F_TOPIC) : 0;
+    present |= env->from ? BIT(F_FROM) : 0;
     present |= env->type == SB_ENVELOPE_REPLY ? BIT(F_OK) : 0;
     return check_required(env->type, env->ok, present) == NULL;
 }

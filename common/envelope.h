@@ -26,6 +26,13 @@ typedef enum {
     SB_ENVELOPE_READY,        /* provider -> broker: serves `service`, idle */
     SB_ENVELOPE_HEARTBEAT,    /* either way: still alive */
     SB_ENVELOPE_DISCONNECT,   /* provider -> broker: leaving on purpose */
+    SB_ENVELOPE_SUBSCRIBE,    /* gateway -> broker: send me events matching `topic` (a filter) */
+    SB_ENVELOPE_UNSUBSCRIBE,  /* gateway -> broker: no longer */
+    SB_ENVELOPE_PUBLISH,      /* gateway -> broker: an event on `topic` with `data` */
+    SB_ENVELOPE_EVENT,        /* broker -> gateway: an event its filters match */
+    SB_ENVELOPE_JOIN,         /* gateway -> broker: client `cli` connected (`text`: its address) */
+    SB_ENVELOPE_LEAVE,        /* gateway -> broker: client `cli` left */
+    SB_ENVELOPE_MESSAGE,      /* broker -> gateway: `text` from client `from` to client `cli` */
 } sb_envelope_type_t;
 
 /* A decoded envelope owns its strings; one built by hand for encoding may
@@ -40,6 +47,9 @@ typedef struct {
     char *client;           /* REQUEST: id of the client that asked (optional) */
     uint32_t timeout_ms;    /* REQUEST: deadline; 0 = the broker's default */
     bool retry;             /* REQUEST: safe to run again if its worker dies */
+    char *topic;            /* SUBSCRIBE, UNSUBSCRIBE: a filter; PUBLISH, EVENT: a topic */
+    char *data;             /* PUBLISH, EVENT: the payload */
+    char *from;             /* MESSAGE: the client that sent it */
     bool ok;                /* REPLY: true = OK, false = ERR */
     char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */
     char *text;             /* REPLY: result text when ok, message when not */
