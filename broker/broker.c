@@ -12,6 +12,7 @@
 #include <inttypes.h>
 
 #include "deadlines.h"
+#include "directory.h"
 #include "envelope_io.h"
 #include "log.h"
 #include "protocol.h"
@@ -56,6 +57,7 @@ struct service {
 typedef struct {
     uint64_t requests, replies, timeouts, busy, no_service;
     uint64_t malformed, unmatched_replies, undeliverable;
+    uint64_t published, events_sent, messages;
 } broker_counters_t;
 
 struct sb_broker {
@@ -66,6 +68,7 @@ struct sb_broker {
     zhashx_t *providers;        /* key -> provider_t */
     zhashx_t *requests;         /* id as text -> request_t */
     sb_deadlines_t *deadlines;
+    sb_directory_t *directory;  /* gateways, their clients and subscriptions */
     uint64_t next_request_id;
     int64_t grace_ends_ms;
     bool grace_over;
@@ -131,6 +134,7 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     self->requests = zhashx_new();
     zhashx_set_destructor(self->requests, request_free);
     self->deadlines = sb_deadlines_new();
+    self->directory = sb_directory_new(settings->heartbeat_interval_ms * settings->heartbeat_liveness);
     /* Ids continue from the clock, so a restarted broker never reuses the
      * ids of the one before: a stale reply cannot match a new request. */
     self->next_request_id = (uint64_t) zclock_time() * 1000;
@@ -149,6 +153,7 @@ void sb_broker_destroy(sb_broker_t **self_p)
     zhashx_destroy(&self->providers);
     zhashx_destroy(&self->services);
     sb_deadlines_destroy(&self->deadlines);
+    sb_directory_destroy(&self->directory);
     zsock_destroy(&self->backend);
     zsock_destroy(&self->frontend);
     free(self);
@@ -367,8 +372,10 @@ static void handle_backend(sb_broker_t *self, zframe_t **routing_id, sb_envelope
 /* ---------------------------------------------------------------- requests */
 
 /* `stats broker` on a gateway: the broker's own counters and queues. */
-static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id)
+static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                         const sb_envelope_t *request)
 {
+    (void) request;
     char text[2048];
     const broker_counters_t *c = &self->counters;
     int used = snprintf(text, sizeof text,
@@ -383,15 +390,110 @@ static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id)
         used += snprintf(text + used, sizeof text - (size_t) used,
                          " queue_%.32s=%zu idle_%.32s=%zu", service->name,
                          zlistx_size(service->waiting), service->name, zlistx_size(service->idle));
+    used += snprintf(text + used, sizeof text - (size_t) used,
+                     " gateways=%zu clients=%zu published=%" PRIu64 " events_sent=%" PRIu64
+                     " messages=%" PRIu64, sb_directory_gateway_count(self->directory),
+                     sb_directory_client_count(self->directory), c->published, c->events_sent,
+                     c->messages);
     request_t local = { .gateway = gateway, .gateway_request_id = id };
     answer(self, &local, true, NULL, text);
+}
+
+static void answer_local(sb_broker_t *self, zframe_t *gateway, uint64_t id, bool ok,
+                         const char *code, const char *text)
+{
+    request_t local = { .gateway = gateway, .gateway_request_id = id };
+    answer(self, &local, ok, code, text);
+}
+
+/* `clients`: every client of every gateway. */
+static void answer_clients(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                           const sb_envelope_t *request)
+{
+    (void) request;
+    char *list = sb_directory_client_list(self->directory);
+    answer_local(self, gateway, id, true, NULL, list);
+    free(list);
+}
+
+/* `client ID`: where a client is connected, and since when. */
+static void answer_client(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                          const sb_envelope_t *request)
+{
+    sb_client_info_t info;
+    if (request->argc != 1 || !sb_directory_client(self->directory, request->argv[0], &info)) {
+        answer_local(self, gateway, id, false, "no-such-client",
+                     request->argc == 1 ? "no client has that id" : "usage: client ID");
+        return;
+    }
+    char gateway_key[64], since[32], text[512];
+    sb_routing_id_text(info.gateway, gateway_key, sizeof gateway_key);
+    time_t seconds = (time_t) (info.since / 1000);
+    struct tm utc;
+    gmtime_r(&seconds, &utc);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    snprintf(text, sizeof text, "id=%s gateway=%s address=%s since=%s", info.id, gateway_key,
+             info.address, since);
+    answer_local(self, gateway, id, true, NULL, text);
+}
+
+/* `tell ID TEXT`: a direct message, wherever the client is connected. */
+static void answer_tell(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                        const sb_envelope_t *request)
+{
+    sb_client_info_t info;
+    if (request->argc < 2) {
+        answer_local(self, gateway, id, false, "bad-args", "usage: tell ID TEXT");
+        return;
+    }
+    if (!sb_directory_client(self->directory, request->argv[0], &info)) {
+        answer_local(self, gateway, id, false, "no-such-client", "no client has that id");
+        return;
+    }
+    char text[8192];
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 1; i < request->argc && used < sizeof text; i++)
+        used += (size_t) snprintf(text + used, sizeof text - used, "%s%s", i > 1 ? " " : "",
+                                  request->argv[i]);
+    sb_envelope_t message = {
+        .type = SB_ENVELOPE_MESSAGE, .client = (char *) info.id,
+        .from = request->client ? request->client : "unknown", .text = text,
+    };
+    if (sb_envelope_send(self->frontend, info.gateway, &message) < 0) {
+        answer_local(self, gateway, id, false, "no-such-client", "its gateway cannot be reached");
+        return;
+    }
+    self->counters.messages++;
+    answer_local(self, gateway, id, true, NULL, NULL);
+}
+
+static const struct {
+    const char *command;
+    void (*run)(sb_broker_t *self, zframe_t *gateway, uint64_t id, const sb_envelope_t *request);
+} s_broker_commands[] = {
+    { "stats", answer_stats },
+    { "clients", answer_clients },
+    { "client", answer_client },
+    { "tell", answer_tell },
+};
+
+/* A request for the broker's own service: answered here, never queued. */
+static void answer_broker_command(sb_broker_t *self, zframe_t *gateway, const sb_envelope_t *env)
+{
+    for (size_t i = 0; i < sizeof s_broker_commands / sizeof s_broker_commands[0]; i++)
+        if (strcmp(env->command, s_broker_commands[i].command) == 0) {
+            s_broker_commands[i].run(self, gateway, env->id, env);
+            return;
+        }
+    answer_local(self, gateway, env->id, false, "unknown-command", "not a broker command");
 }
 
 static void accept_request(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
     sb_envelope_t *env = *env_p;
     if (strcmp(env->service, SB_BROKER_SERVICE) == 0) {
-        answer_stats(self, *gateway, env->id);
+        answer_broker_command(self, *gateway, env);
         return;
     }
     service_t *service = zhashx_lookup(self->services, env->service);
@@ -448,21 +550,79 @@ static void compact_deadlines(sb_broker_t *self)
             sb_deadlines_add(self->deadlines, request->deadline_ms, request->id);
 }
 
+/* ---------------------------------------------------------------- events */
+
+typedef struct {
+    sb_broker_t *self;
+    const sb_envelope_t *event;
+} fan_out_t;
+
+static void send_event(void *arg, zframe_t *gateway)
+{
+    fan_out_t *fan_out = arg;
+    if (sb_envelope_send(fan_out->self->frontend, gateway, fan_out->event) == 0)
+        fan_out->self->counters.events_sent++;
+}
+
+/* An event goes once to every gateway with a matching filter. */
+static void publish(sb_broker_t *self, const char *topic, const char *data)
+{
+    sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = (char *) topic,
+                            .data = (char *) data };
+    fan_out_t fan_out = { self, &event };
+    self->counters.published++;
+    sb_directory_each_subscriber(self->directory, topic, send_event, &fan_out);
+}
+
+/* Joins and leaves are events too, on $sys/clients/ID. */
+static void publish_client_event(sb_broker_t *self, const char *client, const char *what)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "$sys/clients/%.128s", client);
+    publish(self, topic, what);
+}
+
+static void on_client_expired(void *arg, const char *client)
+{
+    publish_client_event(arg, client, "left");
+}
+
 static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
-    if ((*env_p)->type == SB_ENVELOPE_REQUEST) {
+    sb_envelope_t *env = *env_p;
+    sb_gateway_entry_t *entry = sb_directory_touch(self->directory, *gateway);
+    switch (env->type) {
+    case SB_ENVELOPE_REQUEST:
         accept_request(self, gateway, env_p);
         compact_deadlines(self);
-    }
-    else if ((*env_p)->type == SB_ENVELOPE_HEARTBEAT) {
+        break;
+    case SB_ENVELOPE_HEARTBEAT: {
         /* Gateways judge the broker alive by these answers. */
         sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
         sb_envelope_send(self->frontend, *gateway, &heartbeat);
+        break;
     }
-    else {
+    case SB_ENVELOPE_SUBSCRIBE:
+        sb_directory_subscribe(self->directory, entry, env->topic);
+        break;
+    case SB_ENVELOPE_UNSUBSCRIBE:
+        sb_directory_unsubscribe(self->directory, entry, env->topic);
+        break;
+    case SB_ENVELOPE_PUBLISH:
+        publish(self, env->topic, env->data ? env->data : "");
+        break;
+    case SB_ENVELOPE_JOIN:
+        if (sb_directory_join(self->directory, entry, env->client, env->text))
+            publish_client_event(self, env->client, "joined");
+        break;
+    case SB_ENVELOPE_LEAVE:
+        if (sb_directory_leave(self->directory, entry, env->client))
+            publish_client_event(self, env->client, "left");
+        break;
+    default:
         self->counters.malformed++;
         sb_log_warn("unexpected envelope from gateway, dropped", "type=%s",
-                    sb_envelope_type_name((*env_p)->type));
+                    sb_envelope_type_name(env->type));
     }
 }
 
@@ -537,6 +697,9 @@ static void heartbeat_providers(sb_broker_t *self)
             provider_remove(self, provider, "unreachable", false);
     }
     zlistx_destroy(&keys);
+    size_t gone = sb_directory_expire(self->directory, on_client_expired, self);
+    if (gone)
+        sb_log_warn("gateways silent, their clients forgotten", "gateways=%zu", gone);
 }
 
 static long poll_timeout_ms(sb_broker_t *self)

@@ -184,7 +184,8 @@ static sb_job_t *run_external(const sb_command_config_t *command, const sb_envel
         return answer(result, false, "internal", "bad exec for %s: %s", command->name, reason);
     char **argv = calloc(fixed + request->argc + 1, sizeof *argv);
     memcpy(argv, base, fixed * sizeof *argv);
-    memcpy(argv + fixed, request->argv, request->argc * sizeof *argv);
+    if (request->argc)   /* argv is NULL when there are no arguments */
+        memcpy(argv + fixed, request->argv, request->argc * sizeof *argv);
     char command_var[128], client_var[128];
     snprintf(command_var, sizeof command_var, "SWITCHBOARD_COMMAND=%s", command->name);
     snprintf(client_var, sizeof client_var, "SWITCHBOARD_CLIENT=%s",

@@ -1,0 +1,56 @@
+/* directory.h — what the broker knows about gateways: which are alive,
+ * which clients each has (for `clients` and `tell`), and which topic
+ * filters each has subscribed (so an event goes only to gateways with a
+ * client that wants it). Gateways report all of this themselves, and
+ * report it again after a broker restart, so nothing here is persistent. */
+#ifndef SB_DIRECTORY_H
+#define SB_DIRECTORY_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct sb_directory sb_directory_t;
+typedef struct sb_gateway_entry sb_gateway_entry_t;
+
+typedef struct {
+    const char *id;
+    const char *address;
+    int64_t since;            /* wall-clock ms when it joined */
+    zframe_t *gateway;        /* routing id of its gateway */
+} sb_client_info_t;
+
+sb_directory_t *sb_directory_new(long liveness_ms);
+void sb_directory_destroy(sb_directory_t **self_p);
+
+/* The gateway behind `routing_id`, made on first sight; alive for another liveness period. */
+sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id);
+
+void sb_directory_subscribe(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *filter);
+void sb_directory_unsubscribe(sb_directory_t *self, sb_gateway_entry_t *gateway,
+                              const char *filter);
+
+/* Records a client; false if the id is known already (a resync repeats it). */
+bool sb_directory_join(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *client,
+                       const char *address);
+/* Forgets a client; false if it was not known (for that gateway). */
+bool sb_directory_leave(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *client);
+
+bool sb_directory_client(const sb_directory_t *self, const char *client, sb_client_info_t *out);
+
+/* Space-separated ids of every client, sorted, into a new string (free() it). */
+char *sb_directory_client_list(const sb_directory_t *self);
+
+/* Calls `fn` once for each gateway with a filter matching `topic`. */
+void sb_directory_each_subscriber(sb_directory_t *self, const char *topic,
+                                  void (*fn)(void *arg, zframe_t *gateway), void *arg);
+
+/* Removes gateways silent past their liveness, calling `on_left` for each
+ * of their clients; returns how many gateways went. */
+size_t sb_directory_expire(sb_directory_t *self, void (*on_left)(void *arg, const char *client),
+                           void *arg);
+
+size_t sb_directory_gateway_count(const sb_directory_t *self);
+size_t sb_directory_client_count(const sb_directory_t *self);
+
+#endif
