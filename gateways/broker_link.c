@@ -44,7 +44,8 @@ static zsock_t *monitor_new(zsock_t *socket)
 {
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://broker-link-monitor-%p", (void *) socket);
-    if (zmq_socket_monitor(zsock_resolve(socket), endpoint, ZMQ_EVENT_DISCONNECTED) != 0)
+    if (zmq_socket_monitor(zsock_resolve(socket), endpoint,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
         return NULL;
     zsock_t *monitor = zsock_new(ZMQ_PAIR);
     if (monitor && zsock_connect(monitor, "%s", endpoint) != 0)
@@ -127,21 +128,19 @@ int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env)
     return sb_envelope_send(self->socket, NULL, env);
 }
 
-/* Each monitor event is two frames: event number and value, then the endpoint. */
-static bool read_disconnect_events(sb_broker_link_t *self)
+/* Each monitor event is two frames: event number and value, then the
+ * endpoint. Returns the next event's number, 0 when there is none. */
+static uint16_t next_monitor_event(sb_broker_link_t *self)
 {
-    bool lost = false;
-    while (zsock_events(self->monitor) & ZMQ_POLLIN) {
+    uint16_t number = 0;
+    while (number == 0 && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
         zmsg_t *event = zmsg_recv(self->monitor);
         zframe_t *head = event ? zmsg_first(event) : NULL;
-        if (head && zframe_size(head) >= 2) {
-            uint16_t number;
+        if (head && zframe_size(head) >= 2)
             memcpy(&number, zframe_data(head), sizeof number);
-            lost |= number == ZMQ_EVENT_DISCONNECTED;
-        }
         zmsg_destroy(&event);
     }
-    return lost;
+    return number;
 }
 
 void sb_broker_link_drain(sb_broker_link_t *self)
@@ -165,9 +164,15 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         sb_envelope_destroy(&env);
     }
     /* After the replies: any that arrived before the break are delivered first. */
-    if (read_disconnect_events(self)) {
-        sb_log_warn("connection to broker lost", NULL);
-        self->events->on_lost(self->arg);
+    for (uint16_t event; (event = next_monitor_event(self));) {
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            sb_log_warn("connection to broker lost", NULL);
+            self->events->on_lost(self->arg);
+        }
+        else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            sb_log_info("connected to broker", "broker=%s", self->settings.endpoint);
+            self->events->on_connected(self->arg);
+        }
     }
     self->draining = false;
 }

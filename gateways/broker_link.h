@@ -26,6 +26,9 @@ typedef struct {
     /* The connection to the broker broke (it died or restarted): nothing
      * sent before will be answered. ZeroMQ reconnects by itself. */
     void (*on_lost)(void *arg);
+    /* The connection to a broker is up (at start, or after a restart): the
+     * gateway tells it its clients and subscriptions again. */
+    void (*on_connected)(void *arg);
 } sb_broker_link_events_t;
 
 typedef struct {

@@ -144,6 +144,39 @@ void sb_connection_write_line(sb_connection_t *self, const char *line)
     append_output(self, "\n", 1);
 }
 
+static char *format_reply(const char *tag, const char *status, const char *text);
+
+void sb_connection_write_async(sb_connection_t *self, const char *kind, const char *word,
+                               const char *text)
+{
+    if (self->closed)
+        return;
+    char status[320];
+    snprintf(status, sizeof status, "%s %s", kind, word);
+    char *line = format_reply(NULL, status, text);
+    append_output(self, line, strlen(line));
+    free(line);
+}
+
+void sb_connection_peer(sb_connection_t *self, char *buffer, size_t size)
+{
+    struct sockaddr_storage address = { .ss_family = AF_INET };
+    int length = sizeof address;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&self->handle, (struct sockaddr *) &address, &length) == 0) {
+        if (address.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *) &address, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *) &address)->sin6_port);
+        }
+        else {
+            uv_ip4_name((struct sockaddr_in *) &address, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *) &address)->sin_port);
+        }
+    }
+    snprintf(buffer, size, address.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+}
+
 static void on_written(uv_write_t *request, int status)
 {
     write_t *write = (write_t *) request;

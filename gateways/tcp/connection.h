@@ -57,6 +57,15 @@ void sb_connection_answer(sb_connection_t *self, sb_reply_slot_t *slot, const ch
 /* Writes a line that answers no request (greeting, refusal). */
 void sb_connection_write_line(sb_connection_t *self, const char *line);
 
+/* Writes an asynchronous line, "KIND WORD TEXT" (EVENT TOPIC PAYLOAD, MSG
+ * FROM TEXT), at once: it waits for no reply. Line breaks in TEXT are
+ * folded into spaces. */
+void sb_connection_write_async(sb_connection_t *self, const char *kind, const char *word,
+                               const char *text);
+
+/* The client's address, "IP:PORT". */
+void sb_connection_peer(sb_connection_t *self, char *buffer, size_t size);
+
 /* Sends buffered output; called by the owner before the loop sleeps. */
 void sb_connection_flush(sb_connection_t *self);
 

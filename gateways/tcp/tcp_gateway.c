@@ -19,6 +19,8 @@
 #include "connection.h"
 #include "id_map.h"
 #include "latency.h"
+#include "presence.h"
+#include "topic.h"
 #include "log.h"
 #include "protocol.h"
 #include "sb_version.h"
@@ -57,6 +59,7 @@ struct sb_tcp_gateway {
     uv_timer_t drain_timer;
     bool stopping;
     sb_broker_link_t *link;
+    sb_presence_t *presence;      /* clients and subscriptions, as the broker knows them */
     zhashx_t *connections;        /* serial -> sb_connection_t */
     zhashx_t *pending;            /* request id -> pending_t */
     zlistx_t *with_output;        /* connections to flush before sleeping */
@@ -91,6 +94,14 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
                      const sb_cmdline_t *request);
 static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                       const sb_cmdline_t *request);
+static void run_sub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request);
+static void run_unsub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request);
+static void run_pub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request);
+static void run_broker_command(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                               sb_reply_slot_t *slot, const sb_cmdline_t *request);
 
 static const struct {
     const char *name;
@@ -101,6 +112,12 @@ static const struct {
     { "help", run_help, "help [NAME]: the command names, or what NAME does" },
     { "quit", run_quit, "quit: answers bye and closes the connection" },
     { "stats", run_stats, "stats [broker]: counters and latency of this gateway, or of the broker" },
+    { "sub", run_sub, "sub FILTER: receive EVENT lines for topics matching FILTER (+ one level, # the rest)" },
+    { "unsub", run_unsub, "unsub FILTER: stop receiving what sub FILTER asked for" },
+    { "pub", run_pub, "pub TOPIC PAYLOAD: send an event to every subscriber, on every gateway" },
+    { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
+    { "client", run_broker_command, "client ID: where a client is connected, and since when" },
+    { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },
 };
 
 /* What the stock worker commands do, for `help NAME`. */
@@ -165,6 +182,14 @@ static void run_help(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_rep
 static void send_to_broker(sb_tcp_gateway_t *self, sb_connection_t *connection,
                            sb_reply_slot_t *slot, const remote_request_t *request);
 
+/* clients, client ID, tell ID TEXT: the broker knows every gateway's clients. */
+static void run_broker_command(sb_tcp_gateway_t *self, sb_connection_t *connection,
+                               sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+    send_to_broker(self, connection, slot, &remote);
+}
+
 /* `stats`: this gateway's counters; `stats broker`: the broker's. */
 static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                       const sb_cmdline_t *request)
@@ -189,6 +214,86 @@ static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
              sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99));
     sb_connection_answer(connection, slot, "OK", text, false);
 }
+
+/* ---------------------------------------------------------------- pub/sub */
+
+/* Joins argv[from..] with single spaces: the payload of `pub`. */
+static void join_args(const sb_cmdline_t *request, size_t from, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = from; i < request->argc && used < size; i++)
+        used += (size_t) snprintf(out + used, size - used, "%s%s", i > from ? " " : "",
+                                  request->argv[i]);
+}
+
+static void run_sub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request)
+{
+    if (request->argc != 2 || !sb_topic_filter_is_valid(request->argv[1])) {
+        sb_connection_answer(connection, slot, "ERR bad-args",
+                             "usage: sub FILTER (levels split by /, + for one level, # for the rest)",
+                             false);
+        return;
+    }
+    sb_subscribe_result_t result = sb_presence_subscribe(self->presence,
+                                                         sb_connection_serial(connection),
+                                                         request->argv[1]);
+    if (result == SB_TOO_MANY_FILTERS)
+        sb_connection_answer(connection, slot, "ERR busy", "too many subscriptions", false);
+    else
+        sb_connection_answer(connection, slot, "OK", "", false);
+}
+
+static void run_unsub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request)
+{
+    if (request->argc != 2) {
+        sb_connection_answer(connection, slot, "ERR bad-args", "usage: unsub FILTER", false);
+        return;
+    }
+    if (sb_presence_unsubscribe(self->presence, sb_connection_serial(connection),
+                                request->argv[1]) == SB_NOT_SUBSCRIBED)
+        sb_connection_answer(connection, slot, "ERR bad-args", "not subscribed to that filter",
+                             false);
+    else
+        sb_connection_answer(connection, slot, "OK", "", false);
+}
+
+static void run_pub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request)
+{
+    if (request->argc < 2 || !sb_topic_is_valid(request->argv[1])) {
+        sb_connection_answer(connection, slot, "ERR bad-args",
+                             "usage: pub TOPIC PAYLOAD (a topic has no + or #)", false);
+        return;
+    }
+    char payload[SB_ENVELOPE_MAX_SIZE / 4];
+    join_args(request, 2, payload, sizeof payload);
+    if (sb_presence_publish(self->presence, request->argv[1], payload) < 0)
+        sb_connection_answer(connection, slot, "ERR unavailable",
+                             "the broker cannot be reached right now", false);
+    else
+        sb_connection_answer(connection, slot, "OK", "", false);
+}
+
+static void deliver_event(void *arg, uint64_t client, const char *topic, const char *data)
+{
+    sb_tcp_gateway_t *self = arg;
+    sb_connection_t *connection = zhashx_lookup(self->connections, sb_id_map_key(client));
+    if (connection)
+        sb_connection_write_async(connection, "EVENT", topic, data);
+}
+
+static void deliver_message(void *arg, uint64_t client, const char *from, const char *text)
+{
+    sb_tcp_gateway_t *self = arg;
+    sb_connection_t *connection = zhashx_lookup(self->connections, sb_id_map_key(client));
+    if (connection)
+        sb_connection_write_async(connection, "MSG", from, text);
+}
+
+static const sb_presence_events_t s_presence_events = { deliver_event, deliver_message };
 
 /* ---------------------------------------------------------------- remote commands */
 
@@ -254,6 +359,8 @@ static void answer_bank_style(sb_connection_t *connection, sb_reply_slot_t *slot
 static void on_broker_envelope(void *arg, const sb_envelope_t *env)
 {
     sb_tcp_gateway_t *self = arg;
+    if (sb_presence_handle(self->presence, env))
+        return;
     pending_t *pending = env->type == SB_ENVELOPE_REPLY
                              ? zhashx_lookup(self->pending, sb_id_map_key(env->id)) : NULL;
     if (!pending) {
@@ -295,7 +402,15 @@ static void on_broker_lost(void *arg)
         sb_log_warn("answered requests lost with the broker", "requests=%zu", lost);
 }
 
-static const sb_broker_link_events_t s_link_events = { on_broker_envelope, on_broker_lost };
+static void on_broker_connected(void *arg)
+{
+    sb_tcp_gateway_t *self = arg;
+    sb_presence_resync(self->presence);
+}
+
+static const sb_broker_link_events_t s_link_events = {
+    on_broker_envelope, on_broker_lost, on_broker_connected,
+};
 
 /* ---------------------------------------------------------------- lines */
 
@@ -357,7 +472,10 @@ static void finish_stop(sb_tcp_gateway_t *self);
 static void on_closed(void *owner, sb_connection_t *connection)
 {
     sb_tcp_gateway_t *self = owner;
-    zhashx_delete(self->connections, sb_id_map_key(sb_connection_serial(connection)));
+    uint64_t serial = sb_connection_serial(connection);
+    if (zhashx_lookup(self->connections, sb_id_map_key(serial)))
+        sb_presence_leave(self->presence, serial);
+    zhashx_delete(self->connections, sb_id_map_key(serial));
     void *handle;
     while ((handle = zlistx_find(self->with_output, connection)))
         zlistx_delete(self->with_output, handle);
@@ -391,6 +509,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     zhashx_insert(self->connections, sb_id_map_key(serial), connection);
     self->counters.accepted++;
+    char address[80];
+    sb_connection_peer(connection, address, sizeof address);
+    sb_presence_join(self->presence, serial, address);
     snprintf(line, sizeof line, "OK switchboard %s client=%s-%" PRIu64, SB_VERSION,
              self->settings.name, serial);
     sb_connection_write_line(connection, line);
@@ -501,6 +622,7 @@ sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)
         sb_tcp_gateway_destroy(&self);
         return NULL;
     }
+    self->presence = sb_presence_new(self->link, settings->name, 64, &s_presence_events, self);
     if (!listen_on(self)) {
         sb_tcp_gateway_destroy(&self);
         return NULL;
@@ -532,6 +654,7 @@ void sb_tcp_gateway_destroy(sb_tcp_gateway_t **self_p)
     }
     zhashx_destroy(&self->pending);
     zhashx_destroy(&self->connections);
+    sb_presence_destroy(&self->presence);
     zlistx_destroy(&self->with_output);
     free(self);
     *self_p = NULL;

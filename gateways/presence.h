@@ -1,0 +1,50 @@
+/* presence.h — a gateway's clients as the broker sees them: who is
+ * connected here (JOIN/LEAVE, for `clients` and `tell`), which topics they
+ * want (SUBSCRIBE/UNSUBSCRIBE once per distinct filter), and delivery of
+ * what the broker sends for them (EVENT, MESSAGE). After the broker
+ * restarts, everything is told to it again. Every gateway uses it, so a
+ * line from a TCP client reaches a browser and back. */
+#ifndef SB_PRESENCE_H
+#define SB_PRESENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker_link.h"
+#include "subscriptions.h"
+
+typedef struct sb_presence sb_presence_t;
+
+typedef struct {
+    void (*deliver_event)(void *arg, uint64_t client, const char *topic, const char *data);
+    void (*deliver_message)(void *arg, uint64_t client, const char *from, const char *text);
+} sb_presence_events_t;
+
+/* `name` prefixes client ids: "tcp" gives tcp-1, tcp-2, ... */
+sb_presence_t *sb_presence_new(sb_broker_link_t *link, const char *name, size_t max_filters,
+                               const sb_presence_events_t *events, void *arg);
+void sb_presence_destroy(sb_presence_t **self_p);
+
+/* The id the broker and other clients know `client` by. */
+void sb_presence_client_id(const sb_presence_t *self, uint64_t client, char *buffer,
+                           size_t size);
+
+void sb_presence_join(sb_presence_t *self, uint64_t client, const char *address);
+void sb_presence_leave(sb_presence_t *self, uint64_t client);
+
+sb_subscribe_result_t sb_presence_subscribe(sb_presence_t *self, uint64_t client,
+                                            const char *filter);
+sb_unsubscribe_result_t sb_presence_unsubscribe(sb_presence_t *self, uint64_t client,
+                                                const char *filter);
+
+/* Hands an event to the broker; -1 when the broker cannot take it now. */
+int sb_presence_publish(sb_presence_t *self, const char *topic, const char *data);
+
+/* EVENT and MESSAGE envelopes are delivered here (true); others are not ours. */
+bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env);
+
+/* Tells a (new) broker every client and filter. */
+void sb_presence_resync(sb_presence_t *self);
+
+#endif
