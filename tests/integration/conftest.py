@@ -570,3 +570,52 @@ def components(processes, tmp_path):
         return c
 
     return start
+
+
+# --------------------------------------------------------------------- shared by the test files
+
+# The `slow` pool of one worker that runs `sleep`, as many tests want it.
+SLOW_POOL = """
+[service slow]
+workers = 1
+
+[command sleep]
+service = slow
+"""
+
+_LOGFMT_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def log_records(proc, msg=None):
+    """The logfmt lines of a process as dicts (optionally only `msg=...`),
+    each with its raw line under "_line"."""
+    records = []
+    for line in proc.log_text().splitlines():
+        fields = {"_line": line}
+        for key, value in _LOGFMT_FIELD.findall(line):
+            if value.startswith('"'):
+                value = re.sub(r'\\(.)', r'\1', value[1:-1])
+            fields[key] = value
+        if msg is None or fields.get("msg") == msg:
+            records.append(fields)
+    return records
+
+
+@pytest.fixture
+def zctx():
+    """A ZeroMQ context for tests that talk to the broker's sockets directly."""
+    import zmq
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+def dealer(context, endpoint, identity):
+    """A DEALER with a fixed identity, connected to `endpoint`."""
+    import zmq
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.IDENTITY, identity)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 100000)
+    sock.connect(endpoint)
+    return sock

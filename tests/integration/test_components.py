@@ -6,14 +6,8 @@ import signal
 import time
 
 from conftest import GREETING_RE, Client, children_of, pid_alive, stats_of, wait_until
+from conftest import SLOW_POOL
 
-SLOW_POOL = """
-[service slow]
-workers = 1
-
-[command sleep]
-service = slow
-"""
 
 
 def test_components_answer_the_protocol(components, clients):

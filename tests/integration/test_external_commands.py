@@ -13,22 +13,9 @@ import time
 
 from conftest import (Proc, binary, children_of, clean_env, pid_alive, try_request,
                       wait_until)
+from conftest import log_records
 
-_LOGFMT_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
-
-def log_records(proc, msg):
-    """The logfmt lines of `proc` whose msg is `msg`, as dicts."""
-    records = []
-    for line in proc.log_text().splitlines():
-        fields = {"_line": line}
-        for key, value in _LOGFMT_FIELD.findall(line):
-            if value.startswith('"'):
-                value = re.sub(r'\\(.)', r'\1', value[1:-1])
-            fields[key] = value
-        if fields.get("msg") == msg:
-            records.append(fields)
-    return records
 
 
 def make_script(tmp_path, name, body):

@@ -4,29 +4,15 @@ wrong versions, empty and multi-frame messages, envelopes of a type the
 sender has no business sending. Each is dropped and counted, none is
 answered, and service continues."""
 import random
-import re
 import signal
 
 import msgpack
-import pytest
 import zmq
 
 from conftest import Client, stats_of, try_request, wait_until
+from conftest import log_records, dealer
 
-_LOGFMT_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
-
-def log_records(proc, msg=None):
-    records = []
-    for line in proc.log_text().splitlines():
-        fields = {"_line": line}
-        for key, value in _LOGFMT_FIELD.findall(line):
-            if value.startswith('"'):
-                value = re.sub(r'\\(.)', r'\1', value[1:-1])
-            fields[key] = value
-        if msg is None or fields.get("msg") == msg:
-            records.append(fields)
-    return records
 
 
 def pack(value):
@@ -96,20 +82,6 @@ def wrong_direction_for_gateway():
             pack({"v": 1, "t": "disconnect"})]
 
 
-@pytest.fixture
-def zctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
-
-
-def dealer(context, endpoint, identity):
-    sock = context.socket(zmq.DEALER)
-    sock.setsockopt(zmq.IDENTITY, identity)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 100000)
-    sock.connect(endpoint)
-    return sock
 
 
 def recv_envelope(sock, timeout):

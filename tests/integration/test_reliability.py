@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 import msgpack
-import pytest
 import zmq
 
 from conftest import (Client, binary, children_of, cmdline_of, pid_alive, stats_of, try_request,
                       wait_until)
+from conftest import SLOW_POOL, log_records, dealer
 
 HEARTBEAT = 0.2
 LIVENESS = 3
@@ -32,33 +32,11 @@ SILENCE_WINDOW = HEARTBEAT * LIVENESS
 FAST_HEARTBEATS = ["--heartbeat-interval", str(HEARTBEAT), "--heartbeat-liveness", str(LIVENESS)]
 WORKER_FAST_HEARTBEATS = ("--graceful-timeout", "1", *FAST_HEARTBEATS)
 
-SLOW_POOL = """
-[service slow]
-workers = 1
-
-[command sleep]
-service = slow
-"""
 
 
 # --------------------------------------------------------------------- local helpers
 
-_LOGFMT_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
-
-def log_records(proc, msg=None):
-    """The logfmt lines of a process as dicts (optionally only `msg=...`),
-    each with its raw line under "_line"."""
-    records = []
-    for line in proc.log_text().splitlines():
-        fields = {"_line": line}
-        for key, value in _LOGFMT_FIELD.findall(line):
-            if value.startswith('"'):
-                value = re.sub(r'\\(.)', r'\1', value[1:-1])
-            fields[key] = value
-        if msg is None or fields.get("msg") == msg:
-            records.append(fields)
-    return records
 
 
 def send_held(client, lines, probe):
@@ -135,19 +113,6 @@ class Tagged:
         return {tag: lines for tag, lines in self.replies.items() if len(lines) > 1}
 
 
-@pytest.fixture
-def zctx():
-    context = zmq.Context()
-    yield context
-    context.destroy(linger=0)
-
-
-def dealer(context, endpoint, identity):
-    sock = context.socket(zmq.DEALER)
-    sock.setsockopt(zmq.IDENTITY, identity)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(endpoint)
-    return sock
 
 
 def envelope(**fields):

@@ -12,34 +12,13 @@ import time
 import pytest
 
 from conftest import Client, binary, children_of, pid_alive, try_request, wait_until
+from conftest import SLOW_POOL, log_records
 
-SLOW_POOL = """
-[service slow]
-workers = 1
-
-[command sleep]
-service = slow
-"""
 
 
 # --------------------------------------------------------------------- local helpers
 
-_LOGFMT_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
-
-def log_records(proc, msg=None):
-    """The logfmt lines of a process as dicts (optionally only `msg=...`),
-    each with its raw line under "_line"."""
-    records = []
-    for line in proc.log_text().splitlines():
-        fields = {"_line": line}
-        for key, value in _LOGFMT_FIELD.findall(line):
-            if value.startswith('"'):
-                value = re.sub(r'\\(.)', r'\1', value[1:-1])
-            fields[key] = value
-        if msg is None or fields.get("msg") == msg:
-            records.append(fields)
-    return records
 
 
 def log_time(record):
