@@ -386,10 +386,12 @@ static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id,
                         c->malformed, c->unmatched_replies, zhashx_size(self->requests),
                         zhashx_size(self->providers));
     for (service_t *service = zhashx_first(self->services); service && used > 0
-         && (size_t) used < sizeof text; service = zhashx_next(self->services))
+         && (size_t) used < sizeof text - 160; service = zhashx_next(self->services))
         used += snprintf(text + used, sizeof text - (size_t) used,
                          " queue_%.32s=%zu idle_%.32s=%zu", service->name,
                          zlistx_size(service->waiting), service->name, zlistx_size(service->idle));
+    if (used < 0 || (size_t) used >= sizeof text - 160)
+        used = (int) (sizeof text - 160);   /* many services: their list is cut, the totals stay */
     used += snprintf(text + used, sizeof text - (size_t) used,
                      " gateways=%zu clients=%zu published=%" PRIu64 " events_sent=%" PRIu64
                      " messages=%" PRIu64, sb_directory_gateway_count(self->directory),
@@ -421,9 +423,12 @@ static void answer_client(sb_broker_t *self, zframe_t *gateway, uint64_t id,
                           const sb_envelope_t *request)
 {
     sb_client_info_t info;
-    if (request->argc != 1 || !sb_directory_client(self->directory, request->argv[0], &info)) {
-        answer_local(self, gateway, id, false, "no-such-client",
-                     request->argc == 1 ? "no client has that id" : "usage: client ID");
+    if (request->argc != 1) {
+        answer_local(self, gateway, id, false, "bad-args", "usage: client ID");
+        return;
+    }
+    if (!sb_directory_client(self->directory, request->argv[0], &info)) {
+        answer_local(self, gateway, id, false, "no-such-client", "no client has that id");
         return;
     }
     char gateway_key[64], since[32], text[512];
@@ -590,7 +595,14 @@ static void on_client_expired(void *arg, const char *client)
 static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
     sb_envelope_t *env = *env_p;
-    sb_gateway_entry_t *entry = sb_directory_touch(self->directory, *gateway);
+    bool is_new;
+    sb_gateway_entry_t *entry = sb_directory_touch(self->directory, *gateway, &is_new);
+    if (is_new && env->type != SB_ENVELOPE_JOIN && env->type != SB_ENVELOPE_SUBSCRIBE) {
+        /* A gateway this broker does not know (it was forgotten, or the
+         * broker restarted): asked to tell its clients and filters again. */
+        sb_envelope_t resync = { .type = SB_ENVELOPE_DISCONNECT };
+        sb_envelope_send(self->frontend, *gateway, &resync);
+    }
     switch (env->type) {
     case SB_ENVELOPE_REQUEST:
         accept_request(self, gateway, env_p);
@@ -674,6 +686,20 @@ static void end_grace(sb_broker_t *self)
     }
 }
 
+/* The broker itself did not run for a while (stopped, or starved of CPU):
+ * the silence it would see is its own, and what its peers sent meanwhile
+ * may not be read yet. Everyone gets a fresh liveness period. */
+static void forgive_own_pause(sb_broker_t *self, int64_t late_ms)
+{
+    sb_log_warn("broker was paused, not judging peers by it", "late_ms=%" PRId64, late_ms);
+    int64_t expires = zclock_mono() + self->settings.heartbeat_interval_ms
+                                          * self->settings.heartbeat_liveness;
+    for (provider_t *provider = zhashx_first(self->providers); provider;
+         provider = zhashx_next(self->providers))
+        provider->expires_ms = expires;
+    sb_directory_extend(self->directory);
+}
+
 /* Every interval: a heartbeat to each provider (a send to one that has
  * gone fails at once, which finds a killed worker within an interval),
  * and providers silent past their liveness are removed. */
@@ -682,6 +708,8 @@ static void heartbeat_providers(sb_broker_t *self)
     int64_t now = zclock_mono();
     if (now < self->next_heartbeat_ms)
         return;
+    if (now - self->next_heartbeat_ms > self->settings.heartbeat_interval_ms)
+        forgive_own_pause(self, now - self->next_heartbeat_ms);
     self->next_heartbeat_ms = now + self->settings.heartbeat_interval_ms;
     /* By key: removing one provider may remove others (a failed dispatch). */
     zlistx_t *keys = zhashx_keys(self->providers);

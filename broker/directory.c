@@ -67,11 +67,13 @@ void sb_directory_destroy(sb_directory_t **self_p)
     *self_p = NULL;
 }
 
-sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id)
+sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id,
+                                       bool *is_new)
 {
     char key[64];
     sb_routing_id_text(routing_id, key, sizeof key);
     sb_gateway_entry_t *gateway = zhashx_lookup(self->gateways, key);
+    *is_new = !gateway;
     if (!gateway) {
         gateway = calloc(1, sizeof *gateway);
         snprintf(gateway->key, sizeof gateway->key, "%s", key);
@@ -99,8 +101,18 @@ void sb_directory_unsubscribe(sb_directory_t *self, sb_gateway_entry_t *gateway,
 bool sb_directory_join(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *client,
                        const char *address)
 {
-    if (zhashx_lookup(self->clients, client))
-        return false;   /* known already: a resync after a restart, or a clash */
+    client_t *known = zhashx_lookup(self->clients, client);
+    if (known && known->gateway == gateway)
+        return false;   /* a resync repeats what the broker knows */
+    if (known) {
+        /* Ids are unique per gateway name: another gateway claiming one is
+         * that gateway restarted, and its old self is gone. */
+        known->gateway = gateway;
+        free(known->address);
+        known->address = strdup(address ? address : "");
+        known->since = zclock_time();
+        return true;
+    }
     client_t *entry = calloc(1, sizeof *entry);
     entry->id = strdup(client);
     entry->address = strdup(address ? address : "");
@@ -201,4 +213,12 @@ size_t sb_directory_gateway_count(const sb_directory_t *self)
 size_t sb_directory_client_count(const sb_directory_t *self)
 {
     return zhashx_size(self->clients);
+}
+
+void sb_directory_extend(sb_directory_t *self)
+{
+    int64_t expires = zclock_mono() + self->liveness_ms;
+    for (sb_gateway_entry_t *gateway = zhashx_first(self->gateways); gateway;
+         gateway = zhashx_next(self->gateways))
+        gateway->expires_ms = expires;
 }

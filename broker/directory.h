@@ -23,14 +23,22 @@ typedef struct {
 sb_directory_t *sb_directory_new(long liveness_ms);
 void sb_directory_destroy(sb_directory_t **self_p);
 
-/* The gateway behind `routing_id`, made on first sight; alive for another liveness period. */
-sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id);
+/* The gateway behind `routing_id`, made on first sight (*is_new); alive
+ * for another liveness period. */
+sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id,
+                                       bool *is_new);
+
+/* A fresh liveness period for every gateway (after the broker itself was
+ * stopped: their silence was its own). */
+void sb_directory_extend(sb_directory_t *self);
 
 void sb_directory_subscribe(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *filter);
 void sb_directory_unsubscribe(sb_directory_t *self, sb_gateway_entry_t *gateway,
                               const char *filter);
 
-/* Records a client; false if the id is known already (a resync repeats it). */
+/* Records a client; false if this gateway had it already (a resync repeats
+ * it). An id another gateway had moves to this one: that was a gateway
+ * restarted under the same name. */
 bool sb_directory_join(sb_directory_t *self, sb_gateway_entry_t *gateway, const char *client,
                        const char *address);
 /* Forgets a client; false if it was not known (for that gateway). */

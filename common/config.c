@@ -223,8 +223,8 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
     }
     if (strcmp(key, "max_output") == 0) {
         long bytes;
-        if (!parse_int(value, 1, 16 * 1024 * 1024, &bytes))
-            return fail(state, "max_output must be bytes from 1 to 16777216, not '%s'", value);
+        if (!parse_int(value, 1, 65536, &bytes))
+            return fail(state, "max_output must be bytes from 1 to 65536, not '%s'", value);
         command->max_output = (size_t) bytes;
         return 1;
     }

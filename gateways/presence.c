@@ -137,6 +137,10 @@ static void deliver_event(void *arg, uint64_t client)
 
 bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env)
 {
+    if (env->type == SB_ENVELOPE_DISCONNECT) {   /* the broker does not know us */
+        sb_presence_resync(self);
+        return true;
+    }
     if (env->type == SB_ENVELOPE_EVENT) {
         delivery_t delivery = { self, env };
         sb_subscriptions_each_client(self->subscriptions, env->topic, deliver_event, &delivery);

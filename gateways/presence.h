@@ -41,7 +41,9 @@ sb_unsubscribe_result_t sb_presence_unsubscribe(sb_presence_t *self, uint64_t cl
 /* Hands an event to the broker; -1 when the broker cannot take it now. */
 int sb_presence_publish(sb_presence_t *self, const char *topic, const char *data);
 
-/* EVENT and MESSAGE envelopes are delivered here (true); others are not ours. */
+/* EVENT and MESSAGE envelopes are delivered here, and DISCONNECT (the
+ * broker does not know this gateway) answered with a resync: true; other
+ * envelopes are not ours. */
 bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env);
 
 /* Tells a (new) broker every client and filter. */

@@ -208,6 +208,15 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
     sb_supervisor_add(supervisor, "sb-gateway-tcp", RANK_GATEWAYS, start_program, gateway);
 }
 
+static void print_problems(const char *problems)
+{
+    for (const char *line = problems; *line;) {
+        size_t length = strcspn(line, "\n");
+        fprintf(stderr, "switchboard: error: %.*s\n", (int) length, line);
+        line += length + (line[length] == '\n');
+    }
+}
+
 /* --check-config FILE: the same checks every program makes before it starts. */
 static int check_config(const char *path)
 {
@@ -218,11 +227,7 @@ static int check_config(const char *path)
         printf("%s: ok\n", path);
         return 0;
     }
-    for (const char *line = problems; *line;) {
-        size_t length = strcspn(line, "\n");
-        fprintf(stderr, "switchboard: error: %.*s\n", (int) length, line);
-        line += length + (line[length] == '\n');
-    }
+    print_problems(problems);
     free(problems);
     return 1;
 }
@@ -242,7 +247,9 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_launcher, argc, argv, &exit_code);
     if (!options)
         return exit_code;
-    if (sb_options_text(options, "check-config")) {
+    /* Only as a flag: an environment variable must not turn the hub into a checker. */
+    if (sb_options_text(options, "check-config")
+        && strcmp(sb_options_source(options, "check-config"), "flag") == 0) {
         int status = check_config(sb_options_text(options, "check-config"));
         sb_options_destroy(&options);
         return status;
@@ -252,21 +259,26 @@ int main(int argc, char **argv)
     unsetenv("SWITCHBOARD_WORKERS");
     launch_t launch = { .log_level = sb_options_text(options, "log-level") };
     launch.config_path = sb_options_text(options, "config");
-    if (!find_bin_dir(&launch)
-        || !prepare_runtime_dir(&launch, sb_options_text(options, "runtime-dir"))) {
+    if (!find_bin_dir(&launch)) {
         sb_options_destroy(&options);
         return 1;
     }
     sb_config_t *default_config = NULL;
     const sb_config_t *config = sb_options_config(options);
     if (!launch.config_path && (launch.config_path = default_config_path(&launch))) {
-        char *error = sb_config_verify(launch.config_path, &sb_program_launcher, &default_config);
+        char *problems = sb_config_verify(launch.config_path, &sb_program_launcher, &default_config);
         config = default_config;
         if (!config) {
-            fprintf(stderr, "switchboard: error: %s\n", error);
-            free(error);
+            print_problems(problems);
+            free(problems);
+            sb_options_destroy(&options);
             return 2;
         }
+    }
+    if (!prepare_runtime_dir(&launch, sb_options_text(options, "runtime-dir"))) {
+        sb_config_destroy(&default_config);
+        sb_options_destroy(&options);
+        return 1;
     }
     sb_log_info("starting hub", "tcp=%s runtime_dir=%s config=%s", sb_options_text(options, "tcp"),
                 launch.runtime_dir, launch.config_path ? launch.config_path : "none");

@@ -263,9 +263,11 @@ static void run_unsub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
 static void run_pub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request)
 {
-    if (request->argc < 2 || !sb_topic_is_valid(request->argv[1])) {
+    if (request->argc < 2 || !sb_topic_is_valid(request->argv[1])
+        || request->argv[1][0] == '$') {
         sb_connection_answer(connection, slot, "ERR bad-args",
-                             "usage: pub TOPIC PAYLOAD (a topic has no + or #)", false);
+                             "usage: pub TOPIC PAYLOAD (no + or #; topics starting with $ are "
+                             "the hub's own)", false);
         return;
     }
     char payload[SB_ENVELOPE_MAX_SIZE / 4];

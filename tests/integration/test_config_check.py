@@ -138,7 +138,7 @@ def test_check_config_reports_every_reading_problem(tmp_path):
         "%s:7: expected 'key = value'",
         "%s:9: timeout must be seconds between 0 and 86400, not 'soon'",
         "%s:10: retry must be yes or no, not 'maybe'",
-        "%s:11: max_output must be bytes from 1 to 16777216, not '0'",
+        "%s:11: max_output must be bytes from 1 to 65536, not '0'",
         "%s:12: unknown key 'colour' in [command lamp] (known: service, timeout, retry, exec, "
         "max_output, description)",
         "%s:13: service must be one word, not 'two words'",
