@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 
+#include "cmdline.h"
 #include "deadlines.h"
 #include "directory.h"
 #include "envelope_io.h"
@@ -456,11 +457,7 @@ static void answer_tell(sb_broker_t *self, zframe_t *gateway, uint64_t id,
         return;
     }
     char text[8192];
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t i = 1; i < request->argc && used < sizeof text; i++)
-        used += (size_t) snprintf(text + used, sizeof text - used, "%s%s", i > 1 ? " " : "",
-                                  request->argv[i]);
+    sb_cmdline_join(request->argc - 1, request->argv + 1, text, sizeof text);
     sb_envelope_t message = {
         .type = SB_ENVELOPE_MESSAGE, .client = (char *) info.id,
         .from = request->client ? request->client : "unknown", .text = text,

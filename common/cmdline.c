@@ -9,6 +9,7 @@
 #include "cmdline.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,4 +229,16 @@ const char *sb_cmdline_status_text(sb_cmdline_status_t status)
         return "too many arguments (at most " SB_STR(SB_CMDLINE_MAX_ARGS) ")";
     }
     return "unknown error";
+}
+
+void sb_cmdline_join(size_t argc, char *const *argv, char *out, size_t size)
+{
+    size_t used = 0;
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    for (size_t i = 0; i < argc && used + 1 < size; i++) {
+        int wrote = snprintf(out + used, size - used, "%s%s", i ? " " : "", argv[i]);
+        used += wrote > 0 ? (size_t) wrote : 0;
+    }
 }

@@ -39,6 +39,10 @@ sb_cmdline_t *sb_cmdline_parse(const char *line, size_t len,
 
 void sb_cmdline_destroy(sb_cmdline_t **self_p);
 
+/* Joins `argc` words with single spaces into `out` (cut to fit, always
+ * terminated): how `echo`, `pub` and `tell` turn arguments back into text. */
+void sb_cmdline_join(size_t argc, char *const *argv, char *out, size_t size);
+
 /* Human-readable reason for a status, for an `ERR bad-args` reply. */
 const char *sb_cmdline_status_text(sb_cmdline_status_t status);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmdline.h"
 #include "config_check.h"
 #include "log.h"
 
@@ -40,15 +41,6 @@ static sb_job_t *answer(sb_command_result_t *result, bool ok, const char *code,
     return NULL;
 }
 
-/* Joins arguments with single spaces, as the client would have typed them. */
-static void join(size_t argc, char **argv, char *out, size_t size)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < argc && used < size; i++)
-        used += (size_t) snprintf(out + used, size - used, "%s%s", i ? " " : "", argv[i]);
-}
-
 /* ---------------------------------------------------------------- built-ins */
 
 static sb_job_t *run_echo(sb_command_context_t *context, size_t argc, char **argv,
@@ -57,7 +49,7 @@ static sb_job_t *run_echo(sb_command_context_t *context, size_t argc, char **arg
     (void) context;
     result->ok = true;
     result->code = NULL;
-    join(argc, argv, result->text, sizeof result->text);
+    sb_cmdline_join(argc, argv, result->text, sizeof result->text);
     return NULL;
 }
 

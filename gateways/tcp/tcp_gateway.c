@@ -217,16 +217,6 @@ static void run_stats(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_re
 
 /* ---------------------------------------------------------------- pub/sub */
 
-/* Joins argv[from..] with single spaces: the payload of `pub`. */
-static void join_args(const sb_cmdline_t *request, size_t from, char *out, size_t size)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = from; i < request->argc && used < size; i++)
-        used += (size_t) snprintf(out + used, size - used, "%s%s", i > from ? " " : "",
-                                  request->argv[i]);
-}
-
 static void run_sub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request)
 {
@@ -271,7 +261,7 @@ static void run_pub(sb_tcp_gateway_t *self, sb_connection_t *connection, sb_repl
         return;
     }
     char payload[SB_ENVELOPE_MAX_SIZE / 4];
-    join_args(request, 2, payload, sizeof payload);
+    sb_cmdline_join(request->argc - 2, request->argv + 2, payload, sizeof payload);
     if (sb_presence_publish(self->presence, request->argv[1], payload) < 0)
         sb_connection_answer(connection, slot, "ERR unavailable",
                              "the broker cannot be reached right now", false);

@@ -406,9 +406,25 @@ static void test_status_text(void **state)
     assert_non_null(sb_cmdline_status_text((sb_cmdline_status_t)999));
 }
 
+/* sb_cmdline_join: words back into text, cut to fit and always terminated. */
+static void test_join(void **state)
+{
+    (void) state;
+    char *words[] = { "a b", "", "c" };
+    char out[16];
+    sb_cmdline_join(3, words, out, sizeof out);
+    assert_string_equal(out, "a b  c");
+    sb_cmdline_join(0, words, out, sizeof out);
+    assert_string_equal(out, "");
+    char small[4];
+    sb_cmdline_join(3, words, small, sizeof small);
+    assert_string_equal(small, "a b");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_separators),
         cmocka_unit_test(test_empty),
