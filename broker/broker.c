@@ -196,7 +196,8 @@ static void answer(sb_broker_t *self, request_t *request, bool ok, const char *c
         sb_log_warn("reply undeliverable, gateway gone", "request=%" PRIu64 " error=\"%s\"",
                     request->id, zmq_strerror(errno));
     }
-    self->counters.replies++;
+    if (request->id)   /* refusals and the broker's own answers are not replies to requests */
+        self->counters.replies++;
 }
 
 static void request_forget(sb_broker_t *self, request_t *request)
