@@ -53,6 +53,7 @@ struct service {
     zlistx_t *waiting;          /* request_t*: oldest first */
     size_t provider_count;
     bool offered;               /* some provider has registered for it */
+    bool requeued;              /* a request went back to its queue: dispatch after the batch */
 };
 
 typedef struct {
@@ -283,6 +284,7 @@ static void provider_remove(sb_broker_t *self, provider_t *provider, const char 
         request->retries += !graceful;
         request->provider = NULL;
         request->waiting_handle = zlistx_add_start(provider->service->waiting, request);
+        provider->service->requeued = true;
         sb_log_info("request queued again", "request=%" PRIu64 " command=%s retries=%d",
                     request->id, request->envelope->command, request->retries);
     }
@@ -294,9 +296,7 @@ static void provider_remove(sb_broker_t *self, provider_t *provider, const char 
     if (provider->idle_handle)
         zlistx_delete(provider->service->idle, provider->idle_handle);
     provider->service->provider_count--;
-    service_t *service = provider->service;
     zhashx_delete(self->providers, provider->key);
-    service_dispatch(self, service);
 }
 
 static void provider_register(sb_broker_t *self, zframe_t **routing_id, const char *key,
@@ -742,6 +742,19 @@ static long poll_timeout_ms(sb_broker_t *self)
 
 /* ---------------------------------------------------------------- loop */
 
+/* Requests queued again when their provider went are dispatched once the
+ * whole batch is read: other providers of the service may be leaving in
+ * the same batch, and should not be handed a request first. */
+static void dispatch_requeued(sb_broker_t *self)
+{
+    for (service_t *service = zhashx_first(self->services); service;
+         service = zhashx_next(self->services))
+        if (service->requeued) {
+            service->requeued = false;
+            service_dispatch(self, service);
+        }
+}
+
 static void log_malformed(sb_broker_t *self, const char *side, zframe_t *routing_id,
                           const char *error)
 {
@@ -792,6 +805,7 @@ void sb_broker_run(sb_broker_t *self)
             end_grace(self);
         expire_due_requests(self);
         heartbeat_providers(self);
+        dispatch_requeued(self);
     }
     sb_log_info("broker stopping", "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
                 " busy=%" PRIu64 " malformed=%" PRIu64, self->counters.requests,
