@@ -15,8 +15,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "router.h"   /* sb_reply_slot_t: the router answers through our slots */
+
 typedef struct sb_connection sb_connection_t;
-typedef struct sb_reply_slot sb_reply_slot_t;
 
 typedef struct {
     size_t max_line;          /* longest request line, in bytes */

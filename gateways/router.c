@@ -1,0 +1,503 @@
+/* router.c — a client's requests, whatever the gateway (see router.h).
+ *
+ * A request sent to the broker is remembered in `pending` by its id with
+ * the serial of its client, not a pointer to it: a client that leaves
+ * before its reply arrives leaves nothing dangling, and the late reply is
+ * simply dropped. */
+#include "router.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdline.h"
+#include "id_map.h"
+#include "latency.h"
+#include "log.h"
+#include "presence.h"
+#include "protocol.h"
+#include "topic.h"
+
+/* How a reply from the broker is written to the client. */
+typedef enum {
+    REPLY_PLAIN,                  /* OK TEXT / ERR CODE MESSAGE */
+    REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
+} reply_style_t;
+
+typedef struct {
+    uint64_t serial;              /* client that asked */
+    sb_reply_slot_t *slot;
+    int64_t started_us;
+    reply_style_t style;
+} pending_t;
+
+/* A command for the broker: argv[0] is its name. */
+typedef struct {
+    size_t argc;
+    char **argv;
+    const char *service;          /* NULL: the one the config assigns the command */
+    reply_style_t style;
+} remote_request_t;
+
+typedef struct {
+    uint64_t requests, replies, errors, unmatched_replies;
+} router_counters_t;
+
+struct sb_router {
+    sb_router_settings_t settings;
+    const sb_router_client_ops_t *ops;
+    void *owner;
+    sb_broker_link_t *link;
+    sb_presence_t *presence;      /* clients and subscriptions, as the broker knows them */
+    zhashx_t *pending;            /* request id -> pending_t */
+    uint64_t next_request_id;
+    router_counters_t counters;
+    sb_latency_t latency;
+};
+
+typedef void (local_command_fn)(sb_router_t *self, void *client,
+                                sb_reply_slot_t *slot, const sb_cmdline_t *request);
+
+/* ---------------------------------------------------------------- local commands */
+
+static void run_ping(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    (void) self;
+    (void) request;
+    self->ops->answer(client, slot, "OK", "pong", false);
+}
+
+static void run_quit(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    (void) self;
+    (void) request;
+    self->ops->answer(client, slot, "OK", "bye", true);
+}
+
+static void run_help(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request);
+static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request);
+static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request);
+static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request);
+static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request);
+static void run_broker_command(sb_router_t *self, void *client,
+                               sb_reply_slot_t *slot, const sb_cmdline_t *request);
+
+static const struct {
+    const char *name;
+    local_command_fn *run;
+    const char *description;
+} s_local_commands[] = {
+    { "ping", run_ping, "ping: answers pong" },
+    { "help", run_help, "help [NAME]: the command names, or what NAME does" },
+    { "quit", run_quit, "quit: answers bye and closes the client" },
+    { "stats", run_stats, "stats [broker]: counters and latency of this gateway, or of the broker" },
+    { "sub", run_sub, "sub FILTER: receive EVENT lines for topics matching FILTER (+ one level, # the rest)" },
+    { "unsub", run_unsub, "unsub FILTER: stop receiving what sub FILTER asked for" },
+    { "pub", run_pub, "pub TOPIC PAYLOAD: send an event to every subscriber, on every gateway" },
+    { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
+    { "client", run_broker_command, "client ID: where a client is connected, and since when" },
+    { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },
+};
+
+/* What the stock worker commands do, for `help NAME`. */
+static const struct {
+    const char *name;
+    const char *description;
+} s_worker_commands[] = {
+    { "echo", "echo ARGS...: answers its arguments" },
+    { "hello", "hello NAME: answers Hello NAME, upper-cased" },
+    { "sleep", "sleep SECONDS: waits, then answers slept SECONDS" },
+    { "time", "time: the current time, ISO 8601 UTC" },
+    { "account", "account NAME deposit|withdraw [AMOUNT] | account NAME balance: shared balances; "
+                 "also NAME:dp and NAME:wd" },
+};
+#define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
+
+/* `help NAME`: a configured command's description first (it may replace a built-in). */
+static const char *describe(const sb_router_t *self, const char *name)
+{
+    const sb_command_config_t *command = sb_config_command(self->settings.config, name);
+    if (command && command->description)
+        return command->description;
+    if (command && command->exec)
+        return "an external command (no description in the config)";
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
+        if (strcmp(s_local_commands[i].name, name) == 0)
+            return s_local_commands[i].description;
+    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
+        if (strcmp(s_worker_commands[i].name, name) == 0)
+            return s_worker_commands[i].description;
+    return NULL;
+}
+
+static void run_help(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    if (request->argc == 2) {
+        const char *description = describe(self, request->argv[1]);
+        if (description)
+            self->ops->answer(client, slot, "OK", description, false);
+        else
+            self->ops->answer(client, slot, "ERR unknown-command", "no such command", false);
+        return;
+    }
+    char names[4096];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
+        used += (size_t) snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "",
+                                  s_worker_commands[i].name);
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
+        used += (size_t) snprintf(names + used, sizeof names - used, " %s", s_local_commands[i].name);
+    const sb_config_t *config = self->settings.config;
+    for (size_t i = 0; i < sb_config_command_count(config) && used < sizeof names; i++) {
+        const char *name = sb_config_command_at(config, i)->name;
+        if (!sb_word_list_has(names, name))
+            used += (size_t) snprintf(names + used, sizeof names - used, " %s", name);
+    }
+    self->ops->answer(client, slot, "OK", names, false);
+}
+
+static void send_to_broker(sb_router_t *self, void *client,
+                           sb_reply_slot_t *slot, const remote_request_t *request);
+
+/* clients, client ID, tell ID TEXT: the broker knows every gateway's clients. */
+static void run_broker_command(sb_router_t *self, void *client,
+                               sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+    send_to_broker(self, client, slot, &remote);
+}
+
+/* `stats`: this gateway's counters; `stats broker`: the broker's. */
+static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request)
+{
+    if (request->argc == 2 && strcmp(request->argv[1], "broker") == 0) {
+        remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+        send_to_broker(self, client, slot, &remote);
+        return;
+    }
+    if (request->argc != 1) {
+        self->ops->answer(client, slot, "ERR bad-args", "usage: stats [broker]", false);
+        return;
+    }
+    char text[768];
+    const router_counters_t *c = &self->counters;
+    int used = self->ops->describe(self->owner, text, sizeof text);
+    snprintf(text + used, sizeof text - (size_t) used,
+             "%srequests=%" PRIu64 " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu"
+             " malformed=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64,
+             used ? " " : "", c->requests, c->replies, c->errors, zhashx_size(self->pending),
+             sb_broker_link_malformed(self->link), sb_latency_percentile(&self->latency, 50),
+             sb_latency_percentile(&self->latency, 99));
+    self->ops->answer(client, slot, "OK", text, false);
+}
+
+/* ---------------------------------------------------------------- pub/sub */
+
+static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request)
+{
+    if (request->argc != 2 || !sb_topic_filter_is_valid(request->argv[1])) {
+        self->ops->answer(client, slot, "ERR bad-args",
+                             "usage: sub FILTER (levels split by /, + for one level, # for the rest)",
+                             false);
+        return;
+    }
+    sb_subscribe_result_t result = sb_presence_subscribe(self->presence, self->ops->serial(client),
+                                                         request->argv[1]);
+    if (result == SB_TOO_MANY_FILTERS)
+        self->ops->answer(client, slot, "ERR busy", "too many subscriptions", false);
+    else
+        self->ops->answer(client, slot, "OK", "", false);
+}
+
+static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                      const sb_cmdline_t *request)
+{
+    if (request->argc != 2) {
+        self->ops->answer(client, slot, "ERR bad-args", "usage: unsub FILTER", false);
+        return;
+    }
+    if (sb_presence_unsubscribe(self->presence, self->ops->serial(client),
+                                request->argv[1]) == SB_NOT_SUBSCRIBED)
+        self->ops->answer(client, slot, "ERR bad-args", "not subscribed to that filter",
+                             false);
+    else
+        self->ops->answer(client, slot, "OK", "", false);
+}
+
+static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request)
+{
+    if (request->argc < 2 || !sb_topic_is_valid(request->argv[1])
+        || request->argv[1][0] == '$') {
+        self->ops->answer(client, slot, "ERR bad-args",
+                             "usage: pub TOPIC PAYLOAD (no + or #; topics starting with $ are "
+                             "the hub's own)", false);
+        return;
+    }
+    char payload[SB_ENVELOPE_MAX_SIZE / 4];
+    sb_cmdline_join(request->argc - 2, request->argv + 2, payload, sizeof payload);
+    if (sb_presence_publish(self->presence, request->argv[1], payload) < 0)
+        self->ops->answer(client, slot, "ERR unavailable",
+                             "the broker cannot be reached right now", false);
+    else
+        self->ops->answer(client, slot, "OK", "", false);
+}
+
+static void deliver_event(void *arg, uint64_t serial, const char *topic, const char *data)
+{
+    sb_router_t *self = arg;
+    void *client = self->ops->find(self->owner, serial);
+    if (client)
+        self->ops->write_async(client, "EVENT", topic, data);
+}
+
+static void deliver_message(void *arg, uint64_t serial, const char *from, const char *text)
+{
+    sb_router_t *self = arg;
+    void *client = self->ops->find(self->owner, serial);
+    if (client)
+        self->ops->write_async(client, "MSG", from, text);
+}
+
+static const sb_presence_events_t s_presence_events = { deliver_event, deliver_message };
+
+/* ---------------------------------------------------------------- remote commands */
+
+static void send_to_broker(sb_router_t *self, void *client,
+                           sb_reply_slot_t *slot, const remote_request_t *request)
+{
+    const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
+    const char *service = request->service;
+    if (!service)
+        service = command ? command->service : SB_DEFAULT_SERVICE;
+    bool retry = command && command->retry >= 0 ? command->retry
+                                                : sb_word_list_has(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
+    char client_id[64];
+    sb_presence_client_id(self->presence, self->ops->serial(client), client_id,
+                          sizeof client_id);
+    sb_envelope_t envelope = {
+        .type = SB_ENVELOPE_REQUEST,
+        .id = self->next_request_id++,
+        .service = (char *) service,
+        .command = request->argv[0],
+        .argc = request->argc - 1,
+        .argv = request->argv + 1,
+        .client = client_id,
+        .timeout_ms = command ? command->timeout_ms : 0,
+        .retry = retry,
+    };
+    if (sb_broker_link_send(self->link, &envelope) < 0) {
+        self->counters.errors++;
+        self->ops->answer(client, slot, "ERR unavailable",
+                             "the broker cannot be reached right now", false);
+        return;
+    }
+    pending_t *pending = malloc(sizeof *pending);
+    *pending = (pending_t) { self->ops->serial(client), slot, zclock_usecs(), request->style };
+    zhashx_insert(self->pending, sb_id_map_key(envelope.id), pending);
+    self->counters.requests++;
+}
+
+/* The classic bank server's answers: "jack's money: 3" while there is
+ * money, "jack has no money!!" when there is none (or not enough). */
+static void answer_bank_style(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                              const sb_envelope_t *env)
+{
+    char name[80], line[160];
+    long long balance = 0;
+    /* Replies are "NAME BALANCE" or ERR insufficient-funds "NAME has no money". */
+    int fields = env->text ? sscanf(env->text, "%79s %lld", name, &balance) : 0;
+    bool answered = env->ok ? fields == 2
+                            : fields >= 1 && strcmp(env->code, "insufficient-funds") == 0;
+    if (answered && env->ok && balance > 0)
+        snprintf(line, sizeof line, "%s's money: %lld", name, balance);
+    else if (answered)
+        snprintf(line, sizeof line, "%s has no money!!", name);
+    else {
+        char status[64];
+        snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
+        self->ops->answer(client, slot, status, env->text, false);
+        return;
+    }
+    self->ops->answer(client, slot, NULL, line, false);
+}
+
+static void on_broker_envelope(void *arg, const sb_envelope_t *env)
+{
+    sb_router_t *self = arg;
+    if (sb_presence_handle(self->presence, env))
+        return;
+    pending_t *pending = env->type == SB_ENVELOPE_REPLY
+                             ? zhashx_lookup(self->pending, sb_id_map_key(env->id)) : NULL;
+    if (!pending) {
+        self->counters.unmatched_replies++;
+        return;
+    }
+    zhashx_delete(self->pending, sb_id_map_key(env->id));
+    void *client = self->ops->find(self->owner, pending->serial);
+    if (client && pending->style == REPLY_BANK)
+        answer_bank_style(self, client, pending->slot, env);
+    else if (client) {
+        char status[64];
+        snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
+        self->ops->answer(client, pending->slot, status, env->text, false);
+    }
+    self->counters.replies++;
+    self->counters.errors += !env->ok;
+    sb_latency_record(&self->latency, (uint64_t) (zclock_usecs() - pending->started_us));
+    free(pending);
+}
+
+/* The broker went away with these requests: answer each now, not at its deadline. */
+static void on_broker_lost(void *arg)
+{
+    sb_router_t *self = arg;
+    size_t lost = zhashx_size(self->pending);
+    pending_t *pending;
+    while ((pending = zhashx_first(self->pending))) {
+        zhashx_delete(self->pending, zhashx_cursor(self->pending));
+        void *client = self->ops->find(self->owner, pending->serial);
+        if (client)
+            self->ops->answer(client, pending->slot, "ERR unavailable",
+                                 "the broker went away while handling this request", false);
+        self->counters.errors++;
+        free(pending);
+    }
+    if (lost)
+        sb_log_warn("answered requests lost with the broker", "requests=%zu", lost);
+}
+
+static void on_broker_connected(void *arg)
+{
+    sb_router_t *self = arg;
+    sb_presence_resync(self->presence);
+}
+
+static const sb_broker_link_events_t s_link_events = {
+    on_broker_envelope, on_broker_lost, on_broker_connected,
+};
+
+/* ---------------------------------------------------------------- lines */
+
+/* `jack:dp` and `jack:wd`, the classic bank protocol: aliases of
+ * `account jack deposit` and `account jack withdraw`. */
+static bool send_bank_alias(sb_router_t *self, void *client,
+                            sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    const char *colon = strrchr(request->argv[0], ':');
+    if (request->argc != 1 || !colon || colon == request->argv[0]
+        || (strcmp(colon, ":dp") != 0 && strcmp(colon, ":wd") != 0))
+        return false;
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int) (colon - request->argv[0]), request->argv[0]);
+    char *argv[] = { "account", name, strcmp(colon, ":dp") == 0 ? "deposit" : "withdraw", NULL };
+    remote_request_t remote = { 3, argv, NULL, REPLY_BANK };
+    send_to_broker(self, client, slot, &remote);
+    return true;
+}
+
+void sb_router_handle_line(sb_router_t *self, void *client, const char *line, size_t length)
+{
+    sb_cmdline_status_t status;
+    char *tag = NULL;
+    sb_cmdline_t *request = sb_cmdline_parse(line, length, &status, &tag);
+    if (!request) {
+        if (status != SB_CMDLINE_EMPTY)
+            self->ops->answer(client, self->ops->open_slot(client, tag),
+                                 "ERR bad-args", sb_cmdline_status_text(status), false);
+        free(tag);
+        return;
+    }
+    sb_reply_slot_t *slot = self->ops->open_slot(client, request->tag);
+    local_command_fn *local = NULL;
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
+        if (strcmp(request->argv[0], s_local_commands[i].name) == 0)
+            local = s_local_commands[i].run;
+    if (local)
+        local(self, client, slot, request);
+    else if (!send_bank_alias(self, client, slot, request)) {
+        remote_request_t remote = { request->argc, request->argv, NULL, REPLY_PLAIN };
+        send_to_broker(self, client, slot, &remote);
+    }
+    free(tag);
+    sb_cmdline_destroy(&request);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings,
+                           const sb_router_client_ops_t *ops, void *owner)
+{
+    sb_router_t *self = calloc(1, sizeof *self);
+    self->settings = *settings;
+    self->ops = ops;
+    self->owner = owner;
+    self->pending = sb_id_map_new();
+    self->next_request_id = 1;
+    self->link = sb_broker_link_new(loop, &settings->link, &s_link_events, self);
+    if (!self->link) {
+        sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->link.endpoint,
+                     zmq_strerror(errno));
+        sb_router_destroy(&self);
+        return NULL;
+    }
+    self->presence = sb_presence_new(self->link, settings->name, settings->max_filters,
+                                     &s_presence_events, self);
+    return self;
+}
+
+void sb_router_close_link(sb_router_t *self)
+{
+    sb_broker_link_destroy(&self->link);
+}
+
+void sb_router_destroy(sb_router_t **self_p)
+{
+    sb_router_t *self = *self_p;
+    if (!self)
+        return;
+    sb_broker_link_destroy(&self->link);
+    void *pending;
+    while ((pending = zhashx_first(self->pending))) {
+        zhashx_delete(self->pending, zhashx_cursor(self->pending));
+        free(pending);
+    }
+    zhashx_destroy(&self->pending);
+    sb_presence_destroy(&self->presence);
+    free(self);
+    *self_p = NULL;
+}
+
+void sb_router_drain(sb_router_t *self)
+{
+    if (self->link)
+        sb_broker_link_drain(self->link);
+}
+
+void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address)
+{
+    sb_presence_join(self->presence, serial, address);
+}
+
+void sb_router_client_left(sb_router_t *self, uint64_t serial)
+{
+    sb_presence_leave(self->presence, serial);
+}
+
+void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size)
+{
+    sb_presence_client_id(self->presence, serial, buffer, size);
+}

@@ -1,0 +1,65 @@
+/* router.h — what a gateway does with its clients' requests, whatever
+ * protocol they speak: ping, help, quit, stats, sub, unsub and pub here;
+ * clients, client and tell at the broker's own service; NAME:dp and NAME:wd
+ * as `account`; every other command at the broker, for the service the
+ * config assigns it. The router owns the broker link, the presence of the
+ * clients at the broker and the requests in flight; the gateway owns the
+ * sockets and tells the router how to answer one of its clients. */
+#ifndef SB_ROUTER_H
+#define SB_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker_link.h"
+#include "config.h"
+
+/* A place for one reply, kept by the gateway's client (its order, its tag). */
+typedef struct sb_reply_slot sb_reply_slot_t;
+
+typedef struct {
+    /* The client with this serial, or NULL when it has gone. */
+    void *(*find)(void *owner, uint64_t serial);
+    uint64_t (*serial)(void *client);
+    /* A slot for the reply to the request being handled; `tag` may be NULL. */
+    sb_reply_slot_t *(*open_slot)(void *client, const char *tag);
+    /* Answers with `status` ("OK", "ERR code", or NULL for `text` alone). */
+    void (*answer)(void *client, sb_reply_slot_t *slot, const char *status, const char *text,
+                   bool close_after);
+    /* An asynchronous line: EVENT TOPIC PAYLOAD, MSG FROM TEXT. */
+    void (*write_async)(void *client, const char *kind, const char *word, const char *text);
+    /* The gateway's own counters for `stats` ("connections=3 ..."); returns the length. */
+    int (*describe)(void *owner, char *buffer, size_t size);
+} sb_router_client_ops_t;
+
+typedef struct {
+    const sb_config_t *config;           /* [command NAME]: service, timeout, retry, help */
+    const char *name;                    /* client id prefix: "tcp" gives tcp-1, tcp-2, ... */
+    size_t max_filters;                  /* subscriptions per client */
+    sb_broker_link_settings_t link;
+} sb_router_settings_t;
+
+typedef struct sb_router sb_router_t;
+
+/* Connects to the broker; NULL (after logging why) on failure. */
+sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings,
+                           const sb_router_client_ops_t *ops, void *owner);
+void sb_router_destroy(sb_router_t **self_p);
+
+/* Handles one request line (§3.1 syntax) of `client`. */
+void sb_router_handle_line(sb_router_t *self, void *client, const char *line, size_t length);
+
+void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address);
+void sb_router_client_left(sb_router_t *self, uint64_t serial);
+void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size);
+
+/* Reads what the broker sent; the gateway calls it before its loop sleeps
+ * (see broker_link.h: the ZeroMQ fd is edge-triggered). */
+void sb_router_drain(sb_router_t *self);
+
+/* Closes the broker link (at the end of a stop; the loop can then end). */
+void sb_router_close_link(sb_router_t *self);
+
+#endif
