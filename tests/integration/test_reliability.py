@@ -24,7 +24,7 @@ import zmq
 
 from conftest import (Client, binary, children_of, cmdline_of, pid_alive, stats_of, try_request,
                       wait_until)
-from conftest import SLOW_POOL, log_records, dealer
+from conftest import SLOW_POOL, EchoLoad, log_records, dealer
 
 HEARTBEAT = 0.2
 LIVENESS = 3
@@ -232,42 +232,6 @@ def test_silent_broker_makes_workers_reconnect(components):
 
 # --------------------------------------------------------------------- 2. graceful leave
 
-def _echo_loop(port, name, stop, results):
-    """Sequential echoes on one connection until `stop`; records failures."""
-    done, failures = 0, []
-    try:
-        with Client(port) as client:
-            while not stop.is_set():
-                expected = "%s-%d" % (name, done)
-                reply = client.request("echo " + expected, timeout=5)
-                if reply != "OK " + expected:
-                    failures.append((expected, reply))
-                done += 1
-    except Exception as error:  # noqa: BLE001 - reported by the test
-        failures.append(("exception", repr(error)))
-    results[name] = (done, failures)
-
-
-def _echo_load(port, count):
-    stop = threading.Event()
-    results = {}
-    threads = [threading.Thread(target=_echo_loop, args=(port, "c%d" % n, stop, results))
-               for n in range(count)]
-    for thread in threads:
-        thread.start()
-    return stop, threads, results
-
-
-def _finish_load(stop, threads, results):
-    stop.set()
-    for thread in threads:
-        thread.join(10)
-    assert not any(thread.is_alive() for thread in threads), "an echo loop hangs"
-    failures = [f for _, fs in results.values() for f in fs]
-    done = sum(d for d, _ in results.values())
-    return done, failures
-
-
 def test_graceful_leave_is_immediate_and_loses_nothing(components, processes, clients):
     """Two pools serve `default`; one is stopped with SIGTERM while clients
     keep sending: its workers say DISCONNECT, the broker drops them at once
@@ -281,7 +245,7 @@ def test_graceful_leave_is_immediate_and_loses_nothing(components, processes, cl
                "4 providers of `default` (two pools) to register")
 
     monitor = clients(c.port)
-    stop, threads, results = _echo_load(c.port, 4)
+    load = EchoLoad(c.port, 4)
     try:
         wait_until(lambda: int(stats_of(monitor)["replies"]) >= 100, 10,
                    "the echo loops to get going")
@@ -297,7 +261,7 @@ def test_graceful_leave_is_immediate_and_loses_nothing(components, processes, cl
         wait_until(lambda: int(stats_of(monitor)["replies"]) >= replies_then + 100, 10,
                    "100 more echoes after the pool left")
     finally:
-        done, failures = _finish_load(stop, threads, results)
+        done, failures = load.finish()
     print("graceful leave: %d providers left %.3fs after SIGTERM; %d echoes, %d failed"
           % (len(lines), took, done, len(failures)))
     assert took < 1.0, "providers left %.2fs after SIGTERM: not at once" % took

@@ -6,13 +6,12 @@ start-up is restarted with growing delays, --max-requests recycles."""
 import datetime
 import re
 import signal
-import threading
 import time
 
 import pytest
 
 from conftest import Client, binary, children_of, pid_alive, try_request, wait_until
-from conftest import SLOW_POOL, log_records
+from conftest import SLOW_POOL, EchoLoad, log_records
 
 
 
@@ -65,43 +64,6 @@ def wait_exit(proc, timeout):
     started = time.monotonic()
     status = proc.popen.wait(timeout=timeout)
     return status, time.monotonic() - started
-
-
-def _echo_loop(port, name, stop, results):
-    done, failures = 0, []
-    try:
-        with Client(port) as client:
-            while not stop.is_set():
-                expected = "%s-%d" % (name, done)
-                reply = client.request("echo " + expected, timeout=5)
-                if reply != "OK " + expected:
-                    failures.append((expected, reply))
-                done += 1
-    except Exception as error:  # noqa: BLE001 - reported by the test
-        failures.append(("exception", repr(error)))
-    results[name] = (done, failures)
-
-
-class EchoLoad:
-    """Clients sending echo in a loop on their own threads."""
-
-    def __init__(self, port, count):
-        self.stop = threading.Event()
-        self.results = {}
-        self.threads = [threading.Thread(target=_echo_loop,
-                                         args=(port, "c%d" % n, self.stop, self.results))
-                        for n in range(count)]
-        for thread in self.threads:
-            thread.start()
-
-    def finish(self):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(10)
-        assert not any(thread.is_alive() for thread in self.threads), "an echo loop hangs"
-        done = sum(d for d, _ in self.results.values())
-        failures = [f for _, fs in self.results.values() for f in fs]
-        return done, failures
 
 
 def replies_so_far(port):
