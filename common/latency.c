@@ -27,6 +27,7 @@ void sb_latency_record(sb_latency_t *self, uint64_t microseconds)
 {
     self->buckets[bucket_of(microseconds)]++;
     self->count++;
+    self->sum_us += microseconds;
 }
 
 uint64_t sb_latency_percentile(const sb_latency_t *self, double percent)
@@ -43,4 +44,12 @@ uint64_t sb_latency_percentile(const sb_latency_t *self, double percent)
             return bucket_limit(i);
     }
     return bucket_limit(SB_LATENCY_BUCKETS - 1);
+}
+
+uint64_t sb_latency_count_at_most(const sb_latency_t *self, uint64_t microseconds)
+{
+    uint64_t count = 0;
+    for (unsigned i = 0; i < SB_LATENCY_BUCKETS && bucket_limit(i) <= microseconds; i++)
+        count += self->buckets[i];
+    return count;
 }

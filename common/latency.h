@@ -10,6 +10,7 @@
 
 typedef struct {
     uint64_t count;
+    uint64_t sum_us;
     uint64_t buckets[SB_LATENCY_BUCKETS];
 } sb_latency_t;
 
@@ -17,5 +18,9 @@ void sb_latency_record(sb_latency_t *self, uint64_t microseconds);
 
 /* The value below which `percent` (0..100) of the recordings fall; 0 when empty. */
 uint64_t sb_latency_percentile(const sb_latency_t *self, double percent);
+
+/* How many recordings were at most `microseconds` (to within a bucket), for
+ * a Prometheus histogram's cumulative buckets. */
+uint64_t sb_latency_count_at_most(const sb_latency_t *self, uint64_t microseconds);
 
 #endif

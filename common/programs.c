@@ -81,11 +81,50 @@ const sb_program_t sb_program_gateway_tcp = {
     s_gateway_tcp_specs, sizeof s_gateway_tcp_specs / sizeof s_gateway_tcp_specs[0],
 };
 
+static const sb_option_spec_t s_gateway_ws_specs[] = {
+    { "listen", SB_OPTION_TEXT, "gateway-ws.listen", "127.0.0.1:8080", 0, 0, "HOST:PORT",
+      "address browsers connect to (WebSocket and HTTP on one port)" },
+    { "broker", SB_OPTION_TEXT, "gateway-ws.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "the broker's frontend endpoint" },
+    { "name", SB_OPTION_TEXT, "gateway-ws.name", "ws", 0, 0, "NAME",
+      "prefix of client ids (unique per gateway)" },
+    { "max-connections", SB_OPTION_INT, "gateway-ws.max_connections", "1024", 1, 1000000, "N",
+      "WebSocket clients served at once; more are refused with HTTP 503" },
+    { "max-message", SB_OPTION_INT, "gateway-ws.max_message", "65536", 126, 16777216, "BYTES",
+      "largest frame or message a client may send; larger ones close with 1009" },
+    { "max-inflight", SB_OPTION_INT, "gateway-ws.max_inflight", "128", 1, 100000, "N",
+      "requests a client may have unanswered before its input is paused" },
+    { "max-output", SB_OPTION_INT, "gateway-ws.max_output", "1048576", 1024, 1073741824, "BYTES",
+      "unsent output to a client before it is disconnected as not reading" },
+    { "handshake-timeout", SB_OPTION_SECONDS, "gateway-ws.handshake_timeout", "10", 10, 600000,
+      "SECONDS", "how long a new connection may take to send its HTTP request" },
+    { "idle-timeout", SB_OPTION_SECONDS, "gateway-ws.idle_timeout", "60", 10, 86400000, "SECONDS",
+      "a WebSocket client that sends nothing (not even a pong) this long is closed" },
+    { "ping-interval", SB_OPTION_SECONDS, "gateway-ws.ping_interval", "20", 10, 86400000,
+      "SECONDS", "how often the gateway pings each WebSocket client" },
+    { "allow-origin", SB_OPTION_TEXT, "gateway-ws.allow_origin", "self", 0, 0, "LIST",
+      "origins whose pages may connect, comma-separated (`self`: pages this gateway served; "
+      "`*`: any)" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-ws.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the gateway checks that the broker is alive" },
+    { "heartbeat-liveness", SB_OPTION_INT, "gateway-ws.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals without an answer before the broker counts as lost" },
+    { "drain-timeout", SB_OPTION_SECONDS, "gateway-ws.drain_timeout", "5", 0, 3600000, "SECONDS",
+      "on SIGTERM, how long clients may wait for replies to what they asked" },
+};
+
+const sb_program_t sb_program_gateway_ws = {
+    "sb-gateway-ws", "Serves WebSocket clients (JSON or lines), the dashboard, /metrics and /healthz.",
+    s_gateway_ws_specs, sizeof s_gateway_ws_specs / sizeof s_gateway_ws_specs[0],
+};
+
 static const sb_option_spec_t s_launcher_specs[] = {
     { "check-config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
       "check FILE, print every problem with its line, and exit (0: valid)" },
     { "tcp", SB_OPTION_TEXT, "launcher.tcp", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "where the TCP gateway listens" },
+    { "ws", SB_OPTION_TEXT, "launcher.ws", "127.0.0.1:8080", 0, 0, "HOST:PORT",
+      "where the WebSocket gateway listens (dashboard, /metrics, /healthz); `off`: none" },
     { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
       "size of the `default` pool (else [service default] workers, else 2)" },
     { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
@@ -96,10 +135,11 @@ static const sb_option_spec_t s_launcher_specs[] = {
 };
 
 const sb_program_t sb_program_launcher = {
-    "switchboard", "Runs the whole hub on this machine: broker, worker pools and TCP gateway.",
+    "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP and WebSocket gateways.",
     s_launcher_specs, sizeof s_launcher_specs / sizeof s_launcher_specs[0],
 };
 
 const sb_program_t *const sb_programs[] = {
-    &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_launcher, NULL,
+    &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_gateway_ws,
+    &sb_program_launcher, NULL,
 };

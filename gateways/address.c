@@ -1,10 +1,12 @@
-/* address.c — HOST:PORT parsing for listeners (see address.h). */
+/* address.c — listen addresses and client addresses (see address.h). */
 #include "address.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 static bool parse_port(const char *text, in_port_t *port)
 {
@@ -51,4 +53,44 @@ bool sb_address_parse(const char *text, struct sockaddr_storage *out, char *erro
     }
     snprintf(error, error_size, "'%s' is not an IPv4 address or a bracketed IPv6 address", host);
     return false;
+}
+
+bool sb_address_listen(uv_loop_t *loop, uv_tcp_t *listener, void *data, const char *text,
+                       uv_connection_cb on_connection)
+{
+    struct sockaddr_storage address;
+    char error[160];
+    if (!sb_address_parse(text, &address, error, sizeof error)) {
+        sb_log_error("bad listen address", "error=\"%s\"", error);
+        return false;
+    }
+    uv_tcp_init(loop, listener);
+    listener->data = data;
+    int result = uv_tcp_bind(listener, (struct sockaddr *) &address, 0);
+    if (result == 0)
+        result = uv_listen((uv_stream_t *) listener, 511, on_connection);
+    if (result != 0) {
+        sb_log_error("cannot listen", "address=%s error=\"%s\"", text, uv_strerror(result));
+        return false;
+    }
+    return true;
+}
+
+void sb_address_of_peer(const uv_tcp_t *client, char *buffer, size_t size)
+{
+    struct sockaddr_storage address = { .ss_family = AF_INET };
+    int length = sizeof address;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(client, (struct sockaddr *) &address, &length) == 0) {
+        if (address.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *) &address, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *) &address)->sin6_port);
+        }
+        else {
+            uv_ip4_name((struct sockaddr_in *) &address, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *) &address)->sin_port);
+        }
+    }
+    snprintf(buffer, size, address.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }

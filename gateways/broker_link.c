@@ -18,6 +18,7 @@ struct sb_broker_link {
     sb_broker_link_settings_t settings;
     int64_t broker_expires_ms;    /* lost if nothing is heard by then */
     bool broker_silent;           /* on_lost already told for this silence */
+    bool connected;               /* handshake done, no disconnect since */
     const sb_broker_link_events_t *events;
     void *arg;
     uint64_t malformed;
@@ -167,10 +168,12 @@ void sb_broker_link_drain(sb_broker_link_t *self)
     for (uint16_t event; (event = next_monitor_event(self));) {
         if (event == ZMQ_EVENT_DISCONNECTED) {
             sb_log_warn("connection to broker lost", NULL);
+            self->connected = false;
             self->events->on_lost(self->arg);
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             sb_log_info("connected to broker", "broker=%s", self->settings.endpoint);
+            self->connected = true;
             self->events->on_connected(self->arg);
         }
     }
@@ -180,4 +183,9 @@ void sb_broker_link_drain(sb_broker_link_t *self)
 uint64_t sb_broker_link_malformed(const sb_broker_link_t *self)
 {
     return self->malformed;
+}
+
+bool sb_broker_link_is_up(const sb_broker_link_t *self)
+{
+    return self->connected && !self->broker_silent;
 }

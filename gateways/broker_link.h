@@ -13,6 +13,7 @@
 #ifndef SB_BROKER_LINK_H
 #define SB_BROKER_LINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -49,6 +50,9 @@ int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env);
 
 /* Reads and hands on everything waiting. */
 void sb_broker_link_drain(sb_broker_link_t *self);
+
+/* Connected to a broker that answers heartbeats (for health checks). */
+bool sb_broker_link_is_up(const sb_broker_link_t *self);
 
 /* Envelopes from the broker that failed validation and were dropped. */
 uint64_t sb_broker_link_malformed(const sb_broker_link_t *self);

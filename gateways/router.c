@@ -409,6 +409,22 @@ static bool send_bank_alias(sb_router_t *self, void *client,
     return true;
 }
 
+void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                              size_t argc, char **argv)
+{
+    sb_cmdline_t request = { .argc = argc, .argv = argv };
+    local_command_fn *local = NULL;
+    for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
+        if (strcmp(argv[0], s_local_commands[i].name) == 0)
+            local = s_local_commands[i].run;
+    if (local)
+        local(self, client, slot, &request);
+    else if (!send_bank_alias(self, client, slot, &request)) {
+        remote_request_t remote = { argc, argv, NULL, REPLY_PLAIN };
+        send_to_broker(self, client, slot, &remote);
+    }
+}
+
 void sb_router_handle_line(sb_router_t *self, void *client, const char *line, size_t length)
 {
     sb_cmdline_status_t status;
@@ -421,17 +437,8 @@ void sb_router_handle_line(sb_router_t *self, void *client, const char *line, si
         free(tag);
         return;
     }
-    sb_reply_slot_t *slot = self->ops->open_slot(client, request->tag);
-    local_command_fn *local = NULL;
-    for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
-        if (strcmp(request->argv[0], s_local_commands[i].name) == 0)
-            local = s_local_commands[i].run;
-    if (local)
-        local(self, client, slot, request);
-    else if (!send_bank_alias(self, client, slot, request)) {
-        remote_request_t remote = { request->argc, request->argv, NULL, REPLY_PLAIN };
-        send_to_broker(self, client, slot, &remote);
-    }
+    sb_router_handle_command(self, client, self->ops->open_slot(client, request->tag),
+                             request->argc, request->argv);
     free(tag);
     sb_cmdline_destroy(&request);
 }
@@ -500,4 +507,17 @@ void sb_router_client_left(sb_router_t *self, uint64_t serial)
 void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size)
 {
     sb_presence_client_id(self->presence, serial, buffer, size);
+}
+
+sb_router_stats_t sb_router_stats(const sb_router_t *self)
+{
+    return (sb_router_stats_t) {
+        .requests = self->counters.requests,
+        .replies = self->counters.replies,
+        .errors = self->counters.errors,
+        .in_flight = zhashx_size(self->pending),
+        .malformed = self->link ? sb_broker_link_malformed(self->link) : 0,
+        .broker_up = self->link && sb_broker_link_is_up(self->link),
+        .latency = &self->latency,
+    };
 }

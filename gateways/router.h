@@ -15,6 +15,7 @@
 
 #include "broker_link.h"
 #include "config.h"
+#include "latency.h"
 
 /* A place for one reply, kept by the gateway's client (its order, its tag). */
 typedef struct sb_reply_slot sb_reply_slot_t;
@@ -51,6 +52,11 @@ void sb_router_destroy(sb_router_t **self_p);
 /* Handles one request line (§3.1 syntax) of `client`. */
 void sb_router_handle_line(sb_router_t *self, void *client, const char *line, size_t length);
 
+/* Handles a request already split into words (argv[0] is the command), to
+ * be answered in `slot` (a JSON request, say). */
+void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                              size_t argc, char **argv);
+
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address);
 void sb_router_client_left(sb_router_t *self, uint64_t serial);
 void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size);
@@ -58,6 +64,17 @@ void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer,
 /* Reads what the broker sent; the gateway calls it before its loop sleeps
  * (see broker_link.h: the ZeroMQ fd is edge-triggered). */
 void sb_router_drain(sb_router_t *self);
+
+typedef struct {
+    uint64_t requests, replies, errors;   /* sent to the broker, answered, answered ERR */
+    size_t in_flight;
+    uint64_t malformed;                   /* envelopes from the broker dropped */
+    bool broker_up;                       /* connected and heard from */
+    const sb_latency_t *latency;          /* of requests sent to the broker */
+} sb_router_stats_t;
+
+/* For `stats`, /metrics and /healthz. */
+sb_router_stats_t sb_router_stats(const sb_router_t *self);
 
 /* Closes the broker link (at the end of a stop; the loop can then end). */
 void sb_router_close_link(sb_router_t *self);

@@ -1,6 +1,7 @@
 /* main.c — switchboard, the all-in-one launcher.
  *
- * Starts sb-broker, one sb-workers per service and sb-gateway-tcp as child
+ * Starts sb-broker, one sb-workers per service, sb-gateway-tcp and
+ * sb-gateway-ws (unless --ws off) as child
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
  * (gateway, then workers, then broker) and removes the runtime directory.
@@ -182,6 +183,17 @@ static void add_pool(sb_supervisor_t *supervisor, launch_t *launch, const char *
     sb_supervisor_add(supervisor, label, RANK_WORKERS, start_program, pool);
 }
 
+static void add_gateway(sb_supervisor_t *supervisor, launch_t *launch, const char *name,
+                        const char *listen)
+{
+    program_t *gateway = program_new(launch, name);
+    program_arg(gateway, "--listen");
+    program_arg(gateway, listen);
+    program_arg(gateway, "--broker");
+    program_arg(gateway, launch->frontend);
+    sb_supervisor_add(supervisor, name, RANK_GATEWAYS, start_program, gateway);
+}
+
 static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
                          const sb_options_t *options, const sb_config_t *config)
 {
@@ -200,12 +212,9 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
             add_pool(supervisor, launch, service->name, -1);
     }
 
-    program_t *gateway = program_new(launch, "sb-gateway-tcp");
-    program_arg(gateway, "--listen");
-    program_arg(gateway, sb_options_text(options, "tcp"));
-    program_arg(gateway, "--broker");
-    program_arg(gateway, launch->frontend);
-    sb_supervisor_add(supervisor, "sb-gateway-tcp", RANK_GATEWAYS, start_program, gateway);
+    add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"));
+    if (strcmp(sb_options_text(options, "ws"), "off") != 0)
+        add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"));
 }
 
 static void print_problems(const char *problems)
@@ -280,8 +289,8 @@ int main(int argc, char **argv)
         sb_options_destroy(&options);
         return 1;
     }
-    sb_log_info("starting hub", "tcp=%s runtime_dir=%s config=%s", sb_options_text(options, "tcp"),
-                launch.runtime_dir, launch.config_path ? launch.config_path : "none");
+    sb_log_info("starting hub", "tcp=%s ws=%s runtime_dir=%s config=%s",
+                sb_options_text(options, "tcp"), sb_options_text(options, "ws"), launch.runtime_dir, launch.config_path ? launch.config_path : "none");
     sb_supervisor_t *supervisor = sb_supervisor_new("switchboard",
                                                     sb_options_int(options, "graceful-timeout"));
     int status = supervisor ? 0 : 1;

@@ -3,9 +3,9 @@
  * Input is read straight into the connection's buffer, which holds at most
  * one partial line plus one read's worth of lines not yet handled; a line
  * that outgrows the limit is answered `ERR too-long` and skipped up to its
- * newline, and the connection carries on. Output is collected in a buffer
- * and sent once per loop iteration, so a burst of pipelined replies costs
- * one write. */
+ * newline, and the connection carries on. Replies wait in a reply queue
+ * for their turn and go out through the client output buffer
+ * (gateways/reply_queue.c, gateways/client_output.c). */
 #include "connection.h"
 
 #include <inttypes.h>
@@ -13,16 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
+#include "client_output.h"
 #include "log.h"
+#include "reply_queue.h"
 
 #define READ_CHUNK 65536
-
-struct sb_reply_slot {
-    sb_reply_slot_t *prev, *next;   /* in request order */
-    char *tag;
-    char *reply;                    /* formatted line, once answered */
-    bool close_after;
-};
 
 struct sb_connection {
     uv_tcp_t handle;
@@ -35,11 +31,8 @@ struct sb_connection {
     size_t input_length, input_capacity;
     bool skipping_long_line;
 
-    sb_reply_slot_t *first_slot, *last_slot;
-    size_t open_slots;
-
-    char *output;
-    size_t output_length, output_capacity;
+    sb_reply_queue_t replies;
+    sb_client_output_t output;
 
     bool reading;          /* uv_read_start is in force */
     bool input_ended;      /* the client sent EOF: answer what it asked, then close */
@@ -49,11 +42,6 @@ struct sb_connection {
     bool closed;
 };
 
-typedef struct {
-    uv_write_t request;
-    char *data;
-} write_t;
-
 static void handle_input(sb_connection_t *self);
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -62,15 +50,9 @@ static void free_connection(uv_handle_t *handle)
 {
     sb_connection_t *self = handle->data;
     self->events->on_closed(self->owner, self);
-    while (self->first_slot) {
-        sb_reply_slot_t *slot = self->first_slot;
-        self->first_slot = slot->next;
-        free(slot->tag);
-        free(slot->reply);
-        free(slot);
-    }
+    sb_reply_queue_clear(&self->replies);
+    sb_client_output_free(&self->output);
     free(self->input);
-    free(self->output);
     free(self);
 }
 
@@ -100,6 +82,7 @@ sb_connection_t *sb_connection_accept(uv_stream_t *listener, uint64_t serial,
     self->owner = owner;
     self->input_capacity = limits->max_line + 2 + READ_CHUNK;
     self->input = malloc(self->input_capacity);
+    sb_reply_queue_init(&self->replies, NULL);
     uv_tcp_init(listener->loop, &self->handle);
     self->handle.data = self;
     if (uv_accept(listener, (uv_stream_t *) &self->handle) != 0) {
@@ -122,29 +105,21 @@ static void append_output(sb_connection_t *self, const char *data, size_t length
 {
     if (self->quitting)
         return;
-    bool was_empty = self->output_length == 0;
-    if (self->output_length + length > self->output_capacity) {
-        size_t capacity = self->output_capacity ? self->output_capacity : 4096;
-        while (capacity < self->output_length + length)
-            capacity *= 2;
-        self->output = realloc(self->output, capacity);
-        self->output_capacity = capacity;
-    }
-    memcpy(self->output + self->output_length, data, length);
-    self->output_length += length;
-    if (was_empty)
+    if (sb_client_output_append(&self->output, data, length))
         self->events->on_output(self->owner, self);
 }
 
-void sb_connection_write_line(sb_connection_t *self, const char *line)
+static void append_line(sb_connection_t *self, const char *line)
 {
-    if (self->closed)
-        return;
     append_output(self, line, strlen(line));
     append_output(self, "\n", 1);
 }
 
-static char *format_reply(const char *tag, const char *status, const char *text);
+void sb_connection_write_line(sb_connection_t *self, const char *line)
+{
+    if (!self->closed)
+        append_line(self, line);
+}
 
 void sb_connection_write_async(sb_connection_t *self, const char *kind, const char *word,
                                const char *text)
@@ -153,37 +128,19 @@ void sb_connection_write_async(sb_connection_t *self, const char *kind, const ch
         return;
     char status[320];
     snprintf(status, sizeof status, "%s %s", kind, word);
-    char *line = format_reply(NULL, status, text);
-    append_output(self, line, strlen(line));
+    char *line = sb_reply_format_line(NULL, status, text);
+    append_line(self, line);
     free(line);
 }
 
 void sb_connection_peer(sb_connection_t *self, char *buffer, size_t size)
 {
-    struct sockaddr_storage address = { .ss_family = AF_INET };
-    int length = sizeof address;
-    char host[64] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&self->handle, (struct sockaddr *) &address, &length) == 0) {
-        if (address.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *) &address, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *) &address)->sin6_port);
-        }
-        else {
-            uv_ip4_name((struct sockaddr_in *) &address, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *) &address)->sin_port);
-        }
-    }
-    snprintf(buffer, size, address.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    sb_address_of_peer(&self->handle, buffer, size);
 }
 
-static void on_written(uv_write_t *request, int status)
+static void on_write_error(uv_stream_t *stream)
 {
-    write_t *write = (write_t *) request;
-    if (status < 0 && status != UV_ECANCELED)
-        sb_connection_close(request->handle->data);
-    free(write->data);
-    free(write);
+    sb_connection_close(stream->data);
 }
 
 static void on_shutdown(uv_shutdown_t *request, int status)
@@ -197,28 +154,11 @@ void sb_connection_flush(sb_connection_t *self)
 {
     if (self->closed)
         return;
-    if (self->output_length > 0) {
-        uv_buf_t buffer = uv_buf_init(self->output, (unsigned) self->output_length);
-        int sent = uv_try_write((uv_stream_t *) &self->handle, &buffer, 1);
-        if (sent < 0 && sent != UV_EAGAIN) {   /* the client is gone */
-            sb_connection_close(self);
-            return;
-        }
-        size_t done = sent > 0 ? (size_t) sent : 0;
-        if (done < self->output_length) {
-            write_t *write = malloc(sizeof *write);
-            write->data = malloc(self->output_length - done);
-            memcpy(write->data, self->output + done, self->output_length - done);
-            buffer = uv_buf_init(write->data, (unsigned) (self->output_length - done));
-            if (uv_write(&write->request, (uv_stream_t *) &self->handle, &buffer, 1, on_written) != 0) {
-                on_written(&write->request, -1);
-                sb_connection_close(self);
-                return;
-            }
-        }
-        self->output_length = 0;
+    if (sb_client_output_flush(&self->output, (uv_stream_t *) &self->handle, on_write_error) < 0) {
+        sb_connection_close(self);   /* the client is gone */
+        return;
     }
-    size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *) &self->handle);
+    size_t unsent = sb_client_output_unsent((uv_stream_t *) &self->handle);
     if (unsent > self->limits.max_output) {
         sb_log_warn("client does not read its replies, disconnecting",
                     "serial=%" PRIu64 " unsent_bytes=%zu", self->serial, unsent);
@@ -240,89 +180,34 @@ void sb_connection_flush(sb_connection_t *self)
 
 sb_reply_slot_t *sb_connection_open_slot(sb_connection_t *self, const char *tag)
 {
-    sb_reply_slot_t *slot = calloc(1, sizeof *slot);
-    slot->tag = tag ? strdup(tag) : NULL;
-    slot->prev = self->last_slot;
-    if (self->last_slot)
-        self->last_slot->next = slot;
-    else
-        self->first_slot = slot;
-    self->last_slot = slot;
-    self->open_slots++;
-    return slot;
+    return sb_reply_queue_open(&self->replies, tag == NULL, tag, NULL);
 }
 
-static void remove_slot(sb_connection_t *self, sb_reply_slot_t *slot)
+/* Writes every reply that may go now; after the last reply (quit) nothing more is read. */
+static void write_ready_replies(sb_connection_t *self)
 {
-    if (slot->prev)
-        slot->prev->next = slot->next;
-    else
-        self->first_slot = slot->next;
-    if (slot->next)
-        slot->next->prev = slot->prev;
-    else
-        self->last_slot = slot->prev;
-    self->open_slots--;
-    free(slot->tag);
-    free(slot->reply);
-    free(slot);
-}
-
-static void write_slot(sb_connection_t *self, sb_reply_slot_t *slot)
-{
-    bool close_after = slot->close_after;
-    append_output(self, slot->reply, strlen(slot->reply));
-    remove_slot(self, slot);
-    if (close_after && !self->quitting) {
-        self->quitting = true;
-        if (self->reading)
-            uv_read_stop((uv_stream_t *) &self->handle);
-        self->reading = false;
-    }
-}
-
-/* Writes answered untagged replies up to the first untagged one still
- * waiting; open tagged slots do not hold anything up. */
-static void write_ready_slots(sb_connection_t *self)
-{
-    sb_reply_slot_t *slot = self->first_slot;
-    while (slot && !self->quitting) {
-        sb_reply_slot_t *next = slot->next;
-        if (!slot->tag) {
-            if (!slot->reply)
-                break;
-            write_slot(self, slot);
+    sb_reply_slot_t *slot;
+    while (!self->quitting && (slot = sb_reply_queue_next_ready(&self->replies))) {
+        bool close_after = sb_reply_slot_close_after(slot);
+        append_line(self, sb_reply_slot_reply(slot));
+        sb_reply_queue_remove(&self->replies, slot);
+        if (close_after) {
+            self->quitting = true;
+            if (self->reading)
+                uv_read_stop((uv_stream_t *) &self->handle);
+            self->reading = false;
         }
-        slot = next;
     }
-}
-
-/* "[@TAG ]STATUS[ TEXT]\n" (or "[@TAG ]TEXT\n" without a status) with any
- * line break in TEXT folded to a space. */
-static char *format_reply(const char *tag, const char *status, const char *text)
-{
-    size_t length = (tag ? strlen(tag) + 2 : 0) + (status ? strlen(status) : 0) + strlen(text) + 3;
-    char *line = malloc(length);
-    int used = snprintf(line, length, "%s%s%s%s%s", tag ? "@" : "", tag ? tag : "",
-                        tag ? " " : "", status ? status : "", status && *text ? " " : "");
-    char *out = line + used;
-    for (const char *c = text; *c; c++)
-        *out++ = (*c == '\n' || *c == '\r') ? ' ' : *c;
-    strcpy(out, "\n");
-    return line;
 }
 
 void sb_connection_answer(sb_connection_t *self, sb_reply_slot_t *slot, const char *status,
                           const char *text, bool close_after)
 {
-    slot->reply = format_reply(slot->tag, status, text ? text : "");
-    slot->close_after = close_after;
+    char *reply = sb_reply_format_line(sb_reply_slot_tag(slot), status, text ? text : "");
+    sb_reply_queue_answer(slot, reply, close_after);
     if (self->closed)
         return;
-    if (slot->tag)
-        write_slot(self, slot);
-    else
-        write_ready_slots(self);
+    write_ready_replies(self);
     /* A slot freed below the limit lets a paused client be read again. */
     if (!self->reading && !self->quitting && !self->handling_input)
         handle_input(self);
@@ -359,7 +244,7 @@ static bool handle_lines(sb_connection_t *self, size_t *start)
             *start = (size_t) (newline - self->input) + 1;
             continue;
         }
-        if (self->open_slots >= self->limits.max_inflight)
+        if (self->replies.open >= self->limits.max_inflight)
             return false;
         if (!newline && self->input_ended) {
             /* The last line may lack its newline: `printf 'ping' | nc` still gets an answer. */
@@ -400,7 +285,7 @@ static void handle_input(sb_connection_t *self)
     if (self->closed || self->quitting)
         return;
     if (self->input_ended) {
-        if (may_read && self->open_slots == 0) {
+        if (may_read && self->replies.open == 0) {
             self->quitting = true;   /* everything asked is answered: close after the output */
             self->events->on_output(self->owner, self);
         }

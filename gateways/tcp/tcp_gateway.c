@@ -208,23 +208,8 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
 
 static bool listen_on(sb_tcp_gateway_t *self)
 {
-    struct sockaddr_storage address;
-    char error[160];
-    if (!sb_address_parse(self->settings.listen, &address, error, sizeof error)) {
-        sb_log_error("bad listen address", "error=\"%s\"", error);
-        return false;
-    }
-    uv_tcp_init(self->loop, &self->listener);
-    self->listener.data = self;
-    int result = uv_tcp_bind(&self->listener, (struct sockaddr *) &address, 0);
-    if (result == 0)
-        result = uv_listen((uv_stream_t *) &self->listener, 511, on_connection);
-    if (result != 0) {
-        sb_log_error("cannot listen", "address=%s error=\"%s\"", self->settings.listen,
-                     uv_strerror(result));
-        return false;
-    }
-    return true;
+    return sb_address_listen(self->loop, &self->listener, self, self->settings.listen,
+                             on_connection);
 }
 
 sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("SB_BUILD_DIR", REPO / "build")).resolve()
 BIN_DIR = BUILD_DIR / "bin"
 SHIPPED_CONFIG = BUILD_DIR / "etc" / "switchboard" / "switchboard.conf"
-PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp")
+PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp", "sb-gateway-ws")
 
 # Default deadlines (seconds).
 READ_TIMEOUT = 5.0          # one reply line
@@ -425,10 +425,11 @@ def clients():
 # --------------------------------------------------------------------- the launcher
 
 class Hub:
-    def __init__(self, proc, port, runtime_dir):
+    def __init__(self, proc, port, runtime_dir, ws_port):
         self.proc = proc
         self.port = port
         self.runtime_dir = runtime_dir
+        self.ws_port = ws_port
 
     @property
     def pid(self):
@@ -454,14 +455,17 @@ def launch_hub(processes):
         parent = tempfile.mkdtemp(prefix="sbt-", dir="/tmp")
         parents.append(parent)
         runtime_dir = Path(parent) / "rt"
-        port = free_port()
+        port, ws_port = free_port(), free_port()
         argv = [binary("switchboard"), "--tcp", "127.0.0.1:%d" % port,
+                "--ws", "127.0.0.1:%d" % ws_port,
                 "--runtime-dir", str(runtime_dir), *extra_args]
         proc = processes.start("switchboard", argv)
-        hub = Hub(proc, port, runtime_dir)
+        hub = Hub(proc, port, runtime_dir, ws_port)
         if wait:
             wait_until(lambda: proc.alive() and try_request(port, "echo ready", "OK ready"),
                        STARTUP_TIMEOUT, "the hub on port %d to answer `echo ready`" % port)
+            wait_until(lambda: proc.alive() and http_status(ws_port, "/healthz") == 200,
+                       STARTUP_TIMEOUT, "the WebSocket gateway on port %d to be healthy" % ws_port)
         return hub
 
     yield launch
@@ -569,6 +573,41 @@ def components(processes, tmp_path):
                            and len(children_of(pool.pid)) == count,
                            STARTUP_TIMEOUT, "pool %s to fork %d workers" % (service, count))
         return c
+
+    return start
+
+
+# --------------------------------------------------------------------- the WebSocket gateway
+
+def http_status(port, path, host="127.0.0.1"):
+    """The status code of `GET path` on the WebSocket gateway's port, or None."""
+    import http.client
+    try:
+        connection = http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT)
+        connection.request("GET", path)
+        status = connection.getresponse().status
+        connection.close()
+        return status
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def ws_gateway(processes):
+    """Factory: starts sb-gateway-ws against the broker of a `components()`
+    set on a free port, with extra flags, and waits until /healthz answers
+    200 (the broker link is up). Returns (proc, port)."""
+
+    def start(c, *extra_args, wait=True):
+        port = free_port()
+        config_args = ["--config", str(c.config_path)] if c.config_path else []
+        proc = processes.start("sb-gateway-ws", [
+            binary("sb-gateway-ws"), "--listen", "127.0.0.1:%d" % port,
+            "--broker", c.frontend, *config_args, *extra_args])
+        if wait:
+            wait_until(lambda: proc.alive() and http_status(port, "/healthz") == 200,
+                       STARTUP_TIMEOUT, "sb-gateway-ws on port %d to be healthy" % port)
+        return proc, port
 
     return start
 

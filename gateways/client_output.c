@@ -1,0 +1,75 @@
+/* client_output.c — buffered output to a client socket (see client_output.h). */
+#include "client_output.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uv_write_t request;
+    char *data;
+    void (*on_error)(uv_stream_t *stream);
+} write_t;
+
+bool sb_client_output_append(sb_client_output_t *self, const void *data, size_t length)
+{
+    bool was_empty = self->length == 0;
+    if (self->length + length > self->capacity) {
+        size_t capacity = self->capacity ? self->capacity : 4096;
+        while (capacity < self->length + length)
+            capacity *= 2;
+        self->data = realloc(self->data, capacity);
+        self->capacity = capacity;
+    }
+    memcpy(self->data + self->length, data, length);
+    self->length += length;
+    return was_empty;
+}
+
+static void on_written(uv_write_t *request, int status)
+{
+    write_t *write = (write_t *) request;
+    if (status < 0 && status != UV_ECANCELED)
+        write->on_error(request->handle);
+    free(write->data);
+    free(write);
+}
+
+int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
+                           void (*on_error)(uv_stream_t *stream))
+{
+    if (self->length == 0)
+        return 0;
+    size_t done = 0;
+    if (uv_stream_get_write_queue_size(stream) == 0) {   /* else try_write would jump the queue */
+        uv_buf_t buffer = uv_buf_init(self->data, (unsigned) self->length);
+        int sent = uv_try_write(stream, &buffer, 1);
+        if (sent < 0 && sent != UV_EAGAIN)
+            return -1;
+        done = sent > 0 ? (size_t) sent : 0;
+    }
+    if (done < self->length) {
+        write_t *write = malloc(sizeof *write);
+        write->data = malloc(self->length - done);
+        write->on_error = on_error;
+        memcpy(write->data, self->data + done, self->length - done);
+        uv_buf_t buffer = uv_buf_init(write->data, (unsigned) (self->length - done));
+        if (uv_write(&write->request, stream, &buffer, 1, on_written) != 0) {
+            free(write->data);
+            free(write);
+            return -1;
+        }
+    }
+    self->length = 0;
+    return 0;
+}
+
+size_t sb_client_output_unsent(uv_stream_t *stream)
+{
+    return uv_stream_get_write_queue_size(stream);
+}
+
+void sb_client_output_free(sb_client_output_t *self)
+{
+    free(self->data);
+    *self = (sb_client_output_t) { 0 };
+}

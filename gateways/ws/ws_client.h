@@ -1,0 +1,81 @@
+/* ws_client.h — one connection to the WebSocket gateway: its socket, its
+ * timers (handshake, idle, ping), the order of its replies and its output.
+ * The protocol itself is ws_stream's; what a request does is the router's.
+ *
+ * A connection is first an HTTP client; after the upgrade it is a
+ * WebSocket client with a client id. JSON requests are answered by id as
+ * soon as each reply is ready; command lines (§3.1) in request order,
+ * tagged ones at once. While `max_inflight` requests are open its input is
+ * not read; when its unsent output passes `max_output` it is disconnected. */
+#ifndef SB_WS_CLIENT_H
+#define SB_WS_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "reply_queue.h"
+#include "ws_stream.h"
+
+typedef struct sb_ws_client sb_ws_client_t;
+
+typedef struct {
+    sb_ws_stream_limits_t stream;
+    size_t max_inflight;
+    size_t max_output;
+    uint64_t handshake_timeout_ms;   /* to send a complete HTTP request */
+    uint64_t idle_timeout_ms;        /* of a WebSocket client that sends nothing */
+    uint64_t ping_interval_ms;
+} sb_ws_client_limits_t;
+
+/* What a client asks of the gateway that owns it. */
+typedef struct {
+    bool (*may_open)(void *owner);
+    void (*on_open)(void *owner, sb_ws_client_t *client);
+    void (*on_text)(void *owner, sb_ws_client_t *client, const char *text, size_t length);
+    void (*on_http_request)(void *owner, sb_ws_client_t *client,
+                            const sb_http_request_t *request);
+    /* The client has closed; it is freed right after this returns. */
+    void (*on_closed)(void *owner, sb_ws_client_t *client);
+    /* The client has output to send before the loop next sleeps. */
+    void (*on_output)(void *owner, sb_ws_client_t *client);
+} sb_ws_client_events_t;
+
+/* Accepts a connection from `listener`; NULL if the accept failed. */
+sb_ws_client_t *sb_ws_client_accept(uv_stream_t *listener, uint64_t serial,
+                                    const sb_ws_client_limits_t *limits,
+                                    const sb_ws_client_events_t *events, void *owner);
+
+uint64_t sb_ws_client_serial(const sb_ws_client_t *self);
+/* The `owner` given to sb_ws_client_accept. */
+void *sb_ws_client_owner(const sb_ws_client_t *self);
+/* It has completed the WebSocket handshake. */
+bool sb_ws_client_is_websocket(const sb_ws_client_t *self);
+/* The close code sent to it, or 0. */
+uint16_t sb_ws_client_close_code(const sb_ws_client_t *self);
+void sb_ws_client_peer(const sb_ws_client_t *self, char *buffer, size_t size);
+
+/* Reply slots: for a command line (`tag` may be NULL), or for a JSON
+ * request with `id` (a reference is taken). */
+sb_reply_slot_t *sb_ws_client_open_line_slot(sb_ws_client_t *self, const char *tag);
+sb_reply_slot_t *sb_ws_client_open_json_slot(sb_ws_client_t *self, json_t *id);
+/* Answers in the slot's form: a JSON reply, or a line. `close_after`: quit. */
+void sb_ws_client_answer(sb_ws_client_t *self, sb_reply_slot_t *slot, const char *status,
+                         const char *text, bool close_after);
+
+/* A text message that answers no request (welcome, event, direct message). */
+void sb_ws_client_send_text(sb_ws_client_t *self, const char *text);
+/* Answers the client's plain HTTP request. */
+void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_type,
+                          const char *body, size_t length);
+
+/* Sends buffered output; called by the owner before the loop sleeps. */
+void sb_ws_client_flush(sb_ws_client_t *self);
+
+/* A graceful stop: no more requests; close (1001) once every open one is answered. */
+void sb_ws_client_finish(sb_ws_client_t *self);
+/* Closes the socket at once. */
+void sb_ws_client_close(sb_ws_client_t *self);
+
+#endif

@@ -1,0 +1,344 @@
+/* ws_stream.c — one connection's HTTP and WebSocket protocol (see ws_stream.h).
+ *
+ * wslay checks framing (masking, opcodes, RSV bits, control frames,
+ * continuations, lengths) and echoes a peer's close. What it leaves to us
+ * is checked here: UTF-8 in text messages, and the close frame's payload,
+ * which is checked as the frame ends, before wslay would echo it. */
+#include "ws_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "handshake.h"
+#include "utf8.h"
+
+typedef enum {
+    PHASE_HTTP,          /* reading the request head */
+    PHASE_RESPONDING,    /* a plain HTTP request waits for the owner's answer */
+    PHASE_WEBSOCKET,
+    PHASE_DONE,
+} phase_t;
+
+struct sb_ws_stream {
+    sb_ws_stream_limits_t limits;
+    const sb_ws_stream_events_t *events;
+    void *owner;
+    phase_t phase;
+    sb_http_request_t *request;
+    wslay_event_context_ptr session;
+    const char *input;               /* what wslay may read during a feed */
+    size_t input_left;
+    bool closing;                    /* our close frame is queued */
+    /* The frame being read, when it is a close frame: its payload. */
+    bool reading_close;
+    uint8_t close_payload[125];
+    size_t close_length;
+};
+
+static void finish(sb_ws_stream_t *self)
+{
+    if (self->phase == PHASE_DONE)
+        return;
+    self->phase = PHASE_DONE;
+    self->events->on_done(self->owner);
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_type,
+                          const char *body, size_t length)
+{
+    if (self->phase != PHASE_HTTP && self->phase != PHASE_RESPONDING)
+        return;
+    char head[512];
+    int used = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                        status, status_text(status), content_type, length,
+                        status == 426 ? "Sec-WebSocket-Version: 13\r\n"
+                        : status == 405 ? "Allow: GET\r\n" : "");
+    self->events->write(self->owner, head, (size_t) used);
+    self->events->write(self->owner, body, length);
+    finish(self);
+}
+
+static void respond_text(sb_ws_stream_t *self, int status, const char *text)
+{
+    char body[256];
+    int length = snprintf(body, sizeof body, "%s\n", text);
+    sb_ws_stream_respond(self, status, "text/plain; charset=utf-8", body, (size_t) length);
+}
+
+/* ---------------------------------------------------------------- wslay callbacks */
+
+static ssize_t recv_callback(wslay_event_context_ptr session, uint8_t *buffer, size_t length,
+                             int flags, void *user_data)
+{
+    (void) flags;
+    sb_ws_stream_t *self = user_data;
+    if (self->input_left == 0) {
+        wslay_event_set_error(session, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t count = length < self->input_left ? length : self->input_left;
+    memcpy(buffer, self->input, count);
+    self->input += count;
+    self->input_left -= count;
+    return (ssize_t) count;
+}
+
+static ssize_t send_callback(wslay_event_context_ptr session, const uint8_t *data, size_t length,
+                             int flags, void *user_data)
+{
+    (void) session;
+    (void) flags;
+    sb_ws_stream_t *self = user_data;
+    self->events->write(self->owner, data, length);
+    return (ssize_t) length;
+}
+
+static bool close_code_is_valid(uint16_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011)
+           || (code >= 3000 && code <= 4999);
+}
+
+static void on_frame_start(wslay_event_context_ptr session,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data)
+{
+    (void) session;
+    sb_ws_stream_t *self = user_data;
+    self->reading_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    self->close_length = 0;
+}
+
+static void on_frame_chunk(wslay_event_context_ptr session,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user_data)
+{
+    (void) session;
+    sb_ws_stream_t *self = user_data;
+    size_t room = sizeof self->close_payload - self->close_length;
+    if (!self->reading_close || arg->data_length > room)
+        return;   /* a close frame over 125 bytes is wslay's protocol error */
+    memcpy(self->close_payload + self->close_length, arg->data, arg->data_length);
+    self->close_length += arg->data_length;
+}
+
+/* A close frame's payload: empty, or a valid code and a UTF-8 reason (RFC 6455 §5.5.1, §7.4). */
+static void on_frame_end(wslay_event_context_ptr session, void *user_data)
+{
+    sb_ws_stream_t *self = user_data;
+    if (!self->reading_close)
+        return;
+    self->reading_close = false;
+    if (self->close_length == 0)
+        return;
+    uint16_t code = (uint16_t) (self->close_payload[0] << 8 | self->close_payload[1]);
+    (void) session;
+    if (self->close_length == 1 || !close_code_is_valid(code))
+        sb_ws_stream_close(self, SB_WS_CLOSE_PROTOCOL_ERROR, "invalid close frame");
+    else if (!sb_utf8_is_valid((const char *) self->close_payload + 2, self->close_length - 2))
+        sb_ws_stream_close(self, SB_WS_CLOSE_INVALID_DATA, "close reason is not UTF-8");
+}
+
+static void on_message(wslay_event_context_ptr session,
+                       const struct wslay_event_on_msg_recv_arg *arg, void *user_data)
+{
+    sb_ws_stream_t *self = user_data;
+    (void) session;
+    if (self->closing)
+        return;
+    if (arg->opcode == WSLAY_BINARY_FRAME)
+        sb_ws_stream_close(self, SB_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
+    else if (arg->opcode != WSLAY_TEXT_FRAME)
+        return;   /* ping (wslay answers it), pong, close (checked in on_frame_end) */
+    else if (!sb_utf8_is_valid((const char *) arg->msg, arg->msg_length))
+        sb_ws_stream_close(self, SB_WS_CLOSE_INVALID_DATA, "text is not UTF-8");
+    else
+        self->events->on_text(self->owner, (const char *) arg->msg, arg->msg_length);
+}
+
+static const struct wslay_event_callbacks s_callbacks = {
+    .recv_callback = recv_callback,
+    .send_callback = send_callback,
+    .on_frame_recv_start_callback = on_frame_start,
+    .on_frame_recv_chunk_callback = on_frame_chunk,
+    .on_frame_recv_end_callback = on_frame_end,
+    .on_msg_recv_callback = on_message,
+};
+
+/* ---------------------------------------------------------------- WebSocket */
+
+/* Sends what wslay has queued, at once: wslay sends control frames before
+ * data, so a reply queued before our close must be out before the close is
+ * queued. Once a close is sent, the stream is done. */
+static void pump(sb_ws_stream_t *self)
+{
+    if (self->phase != PHASE_WEBSOCKET)
+        return;
+    wslay_event_send(self->session);
+    if (wslay_event_get_close_sent(self->session))
+        finish(self);
+}
+
+static void read_frames(sb_ws_stream_t *self, const char *data, size_t length)
+{
+    self->input = data;
+    self->input_left = length;
+    int result = wslay_event_recv(self->session);
+    self->input_left = 0;
+    if (result != 0)
+        sb_ws_stream_close(self, SB_WS_CLOSE_PROTOCOL_ERROR, "protocol error");
+    pump(self);
+}
+
+static void open_session(sb_ws_stream_t *self, const char *accept)
+{
+    char response[256];
+    int length = snprintf(response, sizeof response,
+                          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+    self->events->write(self->owner, response, (size_t) length);
+    wslay_event_context_server_init(&self->session, &s_callbacks, self);
+    wslay_event_config_set_max_recv_msg_length(self->session, self->limits.max_message);
+    self->phase = PHASE_WEBSOCKET;
+    self->events->on_open(self->owner);
+}
+
+/* The request head is complete: upgrade, refuse, or hand it to the owner. */
+static void handle_request(sb_ws_stream_t *self)
+{
+    if (!sb_http_request_header(self->request, "Upgrade")) {
+        if (strcmp(sb_http_request_method(self->request), "GET") != 0
+            && strcmp(sb_http_request_method(self->request), "HEAD") != 0) {
+            respond_text(self, 405, "only GET is served here");
+            return;
+        }
+        self->phase = PHASE_RESPONDING;
+        self->events->on_http_request(self->owner, self->request);
+        return;
+    }
+    sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
+    if (handshake.status != 101)
+        respond_text(self, handshake.status, handshake.reason);
+    else if (!self->events->may_open(self->owner))
+        respond_text(self, 503, "too many WebSocket clients, try again later");
+    else
+        open_session(self, handshake.accept);
+}
+
+void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length)
+{
+    if (self->phase == PHASE_WEBSOCKET) {
+        read_frames(self, data, length);
+        return;
+    }
+    if (self->phase != PHASE_HTTP)
+        return;   /* answering or done: anything more is ignored */
+    size_t used;
+    switch (sb_http_request_feed(self->request, data, length, &used)) {
+    case SB_HTTP_MORE:
+        return;
+    case SB_HTTP_BAD:
+        respond_text(self, 400, "malformed HTTP request");
+        return;
+    case SB_HTTP_TOO_LARGE:
+        respond_text(self, 431, "request head too large");
+        return;
+    case SB_HTTP_COMPLETE:
+        handle_request(self);
+        if (self->phase == PHASE_WEBSOCKET && used < length)
+            read_frames(self, data + used, length - used);
+        return;
+    }
+}
+
+void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length)
+{
+    if (!sb_ws_stream_is_open(self))
+        return;
+    struct wslay_event_msg message = { WSLAY_TEXT_FRAME, (const uint8_t *) text, length };
+    wslay_event_queue_msg(self->session, &message);
+    pump(self);
+}
+
+void sb_ws_stream_ping(sb_ws_stream_t *self)
+{
+    if (!sb_ws_stream_is_open(self))
+        return;
+    struct wslay_event_msg message = { WSLAY_PING, NULL, 0 };
+    wslay_event_queue_msg(self->session, &message);
+    pump(self);
+}
+
+void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason)
+{
+    if (self->phase != PHASE_WEBSOCKET) {
+        finish(self);
+        return;
+    }
+    if (!self->closing) {
+        self->closing = true;
+        pump(self);   /* replies first: see pump */
+        /* Fails harmlessly when wslay has queued a close already (its echo, its own error). */
+        wslay_event_queue_close(self->session, code, (const uint8_t *) reason,
+                                reason ? strlen(reason) : 0);
+    }
+    pump(self);
+}
+
+bool sb_ws_stream_is_open(const sb_ws_stream_t *self)
+{
+    return self->phase == PHASE_WEBSOCKET && !self->closing
+           && !wslay_event_get_close_received(self->session);
+}
+
+uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self)
+{
+    return self->session && wslay_event_get_close_sent(self->session)
+               ? wslay_event_get_status_code_sent(self->session) : 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+sb_ws_stream_t *sb_ws_stream_new(const sb_ws_stream_limits_t *limits,
+                                 const sb_ws_stream_events_t *events, void *owner)
+{
+    sb_ws_stream_t *self = calloc(1, sizeof *self);
+    self->limits = *limits;
+    self->events = events;
+    self->owner = owner;
+    self->request = sb_http_request_new(limits->max_head);
+    return self;
+}
+
+void sb_ws_stream_destroy(sb_ws_stream_t **self_p)
+{
+    sb_ws_stream_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->session)
+        wslay_event_context_free(self->session);
+    sb_http_request_destroy(&self->request);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,75 @@
+/* ws_stream.h — the bytes of one connection to the WebSocket gateway, from
+ * the first HTTP request to the close frame, without any socket: bytes go
+ * in through sb_ws_stream_feed and come out through the `write` event. So
+ * the whole input path (HTTP head, handshake, frames, UTF-8, limits) runs
+ * in a fuzzer exactly as in the gateway.
+ *
+ * A connection starts as HTTP. An acceptable upgrade request becomes a
+ * WebSocket session (wslay frames the messages); any other request is
+ * handed to the owner, who answers it with sb_ws_stream_respond. Input
+ * that breaks RFC 6455 is answered with the close code it prescribes:
+ * 1002 protocol error, 1003 binary data, 1007 invalid UTF-8, 1009 too big. */
+#ifndef SB_WS_STREAM_H
+#define SB_WS_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_request.h"
+
+#define SB_WS_CLOSE_NORMAL 1000
+#define SB_WS_CLOSE_GOING_AWAY 1001
+#define SB_WS_CLOSE_PROTOCOL_ERROR 1002
+#define SB_WS_CLOSE_UNSUPPORTED_DATA 1003
+#define SB_WS_CLOSE_INVALID_DATA 1007
+#define SB_WS_CLOSE_TOO_BIG 1009
+
+typedef struct sb_ws_stream sb_ws_stream_t;
+
+typedef struct {
+    size_t max_head;               /* bytes of an HTTP request head */
+    size_t max_message;            /* bytes of a WebSocket frame or message */
+    const char *allowed_origins;   /* see sb_handshake_origin_allowed */
+} sb_ws_stream_limits_t;
+
+typedef struct {
+    /* Bytes for the client. */
+    void (*write)(void *owner, const void *data, size_t length);
+    /* An HTTP request that is not an upgrade; answer with sb_ws_stream_respond. */
+    void (*on_http_request)(void *owner, const sb_http_request_t *request);
+    /* May one more WebSocket client connect? (else 503) */
+    bool (*may_open)(void *owner);
+    /* The handshake is done: the client speaks WebSocket now. */
+    void (*on_open)(void *owner);
+    /* One complete text message (valid UTF-8, not NUL-terminated). */
+    void (*on_text)(void *owner, const char *text, size_t length);
+    /* Nothing more will be read or written: close once the output is sent. */
+    void (*on_done)(void *owner);
+} sb_ws_stream_events_t;
+
+sb_ws_stream_t *sb_ws_stream_new(const sb_ws_stream_limits_t *limits,
+                                 const sb_ws_stream_events_t *events, void *owner);
+void sb_ws_stream_destroy(sb_ws_stream_t **self_p);
+
+/* Bytes from the client. */
+void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length);
+
+/* Answers the HTTP request (Connection: close), then done. */
+void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_type,
+                          const char *body, size_t length);
+
+/* A text message to the client (valid UTF-8); ignored once closing. */
+void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length);
+void sb_ws_stream_ping(sb_ws_stream_t *self);
+
+/* Starts the close handshake with `code`; before the upgrade it just ends. */
+void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason);
+
+/* A WebSocket session that has not started closing. */
+bool sb_ws_stream_is_open(const sb_ws_stream_t *self);
+
+/* The close code sent, or 0. */
+uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self);
+
+#endif
