@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-all.sh — sets up and runs every test on a fresh Debian 12 machine:
-# installs missing packages, then for a normal build and an ASan+UBSan build
+# installs missing packages (and playwright-core from npm), then for a normal build and an ASan+UBSan build
 # runs the cmocka unit tests (ctest) and the pytest integration tests that
 # spawn the real processes, then runs each libFuzzer target for a short time.
 # FUZZ_SECONDS (default 30) bounds each fuzz run.
@@ -10,6 +10,13 @@ cd "$(dirname "$0")/.."
 sb_install_packages test
 
 PYTHON=/usr/bin/python3          # Debian's interpreter: it sees python3-pytest
+
+# playwright-core for the dashboard's headless-Chromium test, at the version
+# package-lock.json records (it drives Debian's /usr/bin/chromium).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "== installing playwright-core (npm ci)"
+    npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+fi
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 JOBS=$(nproc)
 

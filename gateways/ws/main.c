@@ -1,7 +1,7 @@
 /* main.c — sb-gateway-ws: settings, then the loop of ws_gateway.c. */
 #include <czmq.h>
-#include <signal.h>
 
+#include "gateway_base.h"
 #include "log.h"
 #include "options.h"
 #include "programs.h"
@@ -15,10 +15,7 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_gateway_ws, argc, argv, &exit_code);
     if (!options)
         return exit_code;
-    zsys_handler_set(NULL);   /* libuv handles SIGTERM and SIGINT */
-    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
-    signal(SIGHUP, SIG_IGN);  /* nothing to reload; a stray HUP must not drop every client */
-    zsys_init();
+    sb_gateway_process_init();
     sb_ws_gateway_settings_t settings = {
         .listen = sb_options_text(options, "listen"),
         .broker = sb_options_text(options, "broker"),

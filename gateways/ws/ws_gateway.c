@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "address.h"
-#include "id_map.h"
+#include "gateway_base.h"
 #include "log.h"
 #include "pages.h"
 #include "router.h"
@@ -19,16 +18,7 @@
 
 struct sb_ws_gateway {
     sb_ws_gateway_settings_t settings;
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    uv_prepare_t before_sleep;
-    uv_signal_t stop_signals[2];
-    uv_timer_t drain_timer;
-    bool stopping;
-    sb_router_t *router;          /* requests, the broker link, presence */
-    zhashx_t *clients;            /* serial -> sb_ws_client_t, HTTP and WebSocket */
-    zlistx_t *with_output;        /* clients to flush before sleeping */
-    uint64_t next_serial;
+    sb_gateway_base_t base;       /* listener, clients (HTTP and WebSocket) by serial, router, stop */
     sb_gateway_counts_t counts;
 };
 
@@ -36,8 +26,8 @@ struct sb_ws_gateway {
 
 static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const char *broker_stats)
 {
-    self->counts.http_clients = zhashx_size(self->clients) - self->counts.websocket_clients;
-    sb_router_stats_t router = sb_router_stats(self->router);
+    self->counts.http_clients = sb_gateway_base_count(&self->base) - self->counts.websocket_clients;
+    sb_router_stats_t router = sb_router_stats(self->base.router);
     char *text = sb_pages_metrics(&self->counts, &router, broker_stats);
     sb_ws_client_respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                          strlen(text));
@@ -54,7 +44,7 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
         sb_ws_client_respond(client, 200, "text/html; charset=utf-8", page, length);
     }
     else if (strcmp(path, "/healthz") == 0) {
-        bool up = sb_router_stats(self->router).broker_up;
+        bool up = sb_router_stats(self->base.router).broker_up;
         const char *text = up ? "ok\n" : "broker unreachable\n";
         sb_ws_client_respond(client, up ? 200 : 503, "text/plain; charset=utf-8", text,
                              strlen(text));
@@ -62,7 +52,7 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
     else if (strcmp(path, "/metrics") == 0) {
         /* The broker's figures come first: the page is served with its reply (see answer). */
         char *argv[] = { "stats", "broker", NULL };
-        sb_router_handle_command(self->router, client, sb_ws_client_open_line_slot(client, NULL),
+        sb_router_handle_command(self->base.router, client, sb_ws_client_open_line_slot(client, NULL),
                                  2, argv);
     }
     else
@@ -74,7 +64,7 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
 static void *find_client(void *owner, uint64_t serial)
 {
     sb_ws_gateway_t *self = owner;
-    return zhashx_lookup(self->clients, sb_id_map_key(serial));
+    return sb_gateway_base_find(&self->base, serial);
 }
 
 static uint64_t client_serial(void *client)
@@ -141,8 +131,8 @@ static void on_open(void *owner, sb_ws_client_t *client)
     self->counts.accepted++;
     char address[80], id[64];
     sb_ws_client_peer(client, address, sizeof address);
-    sb_router_client_joined(self->router, serial, address);
-    sb_router_client_id(self->router, serial, id, sizeof id);
+    sb_router_client_joined(self->base.router, serial, address);
+    sb_router_client_id(self->base.router, serial, id, sizeof id);
     char *welcome = sb_ws_json_welcome(id);
     sb_ws_client_send_text(client, welcome);
     free(welcome);
@@ -155,7 +145,7 @@ static void on_text(void *owner, sb_ws_client_t *client, const char *text, size_
     sb_ws_json_request_t request;
     switch (sb_ws_json_decode(text, length, &request)) {
     case SB_WS_JSON_REQUEST:
-        sb_router_handle_command(self->router, client,
+        sb_router_handle_command(self->base.router, client,
                                  sb_ws_client_open_json_slot(client, request.id),
                                  request.argc, request.argv);
         break;
@@ -166,7 +156,7 @@ static void on_text(void *owner, sb_ws_client_t *client, const char *text, size_
     case SB_WS_JSON_NOT_JSON:
         while (length > 0 && (text[length - 1] == '\n' || text[length - 1] == '\r'))
             length--;
-        sb_router_handle_line(self->router, client, text, length);
+        sb_router_handle_line(self->base.router, client, text, length);
         break;
     }
     sb_ws_json_request_clear(&request);
@@ -175,10 +165,8 @@ static void on_text(void *owner, sb_ws_client_t *client, const char *text, size_
 static void on_output(void *owner, sb_ws_client_t *client)
 {
     sb_ws_gateway_t *self = owner;
-    zlistx_add_end(self->with_output, client);
+    sb_gateway_base_has_output(&self->base, client);
 }
-
-static void finish_stop(sb_ws_gateway_t *self);
 
 static void on_closed(void *owner, sb_ws_client_t *client)
 {
@@ -186,17 +174,12 @@ static void on_closed(void *owner, sb_ws_client_t *client)
     uint64_t serial = sb_ws_client_serial(client);
     if (sb_ws_client_is_websocket(client)) {
         self->counts.websocket_clients--;
-        sb_router_client_left(self->router, serial);
+        sb_router_client_left(self->base.router, serial);
         uint16_t code = sb_ws_client_close_code(client);
         for (size_t i = 0; i < 4; i++)
             self->counts.bad_input[i] += code == sb_pages_bad_input_codes[i];
     }
-    zhashx_delete(self->clients, sb_id_map_key(serial));
-    void *handle;
-    while ((handle = zlistx_find(self->with_output, client)))
-        zlistx_delete(self->with_output, handle);
-    if (self->stopping && zhashx_size(self->clients) == 0)
-        finish_stop(self);
+    sb_gateway_base_remove(&self->base, serial, client);
 }
 
 static const sb_ws_client_events_t s_client_events = {
@@ -208,101 +191,49 @@ static void on_connection(uv_stream_t *listener, int status)
     sb_ws_gateway_t *self = listener->data;
     if (status < 0)
         return;
-    uint64_t serial = self->next_serial++;
+    uint64_t serial = sb_gateway_base_next_serial(&self->base);
     sb_ws_client_t *client = sb_ws_client_accept(listener, serial, &self->settings.limits,
                                                  &s_client_events, self);
     if (client)
-        zhashx_insert(self->clients, sb_id_map_key(serial), client);
+        sb_gateway_base_add(&self->base, serial, client);
 }
 
-/* ---------------------------------------------------------------- loop */
+/* ---------------------------------------------------------------- lifecycle */
 
-/* Runs before the loop sleeps: nothing may be left unread on the broker
- * socket (its fd will not fire again for it) or unsent to a client. */
-static void before_sleep(uv_prepare_t *prepare)
+static void flush_client(void *client)
 {
-    sb_ws_gateway_t *self = prepare->data;
-    sb_router_drain(self->router);
-    sb_ws_client_t *client;
-    while ((client = zlistx_detach(self->with_output, NULL)))
-        sb_ws_client_flush(client);
+    sb_ws_client_flush(client);
 }
 
-/* Calls `action` on every client; safe when the action closes it. */
-static void for_each_client(sb_ws_gateway_t *self, void (*action)(sb_ws_client_t *))
+static void finish_client(void *client)
 {
-    zlistx_t *open = zhashx_values(self->clients);
-    zlistx_set_destructor(open, NULL);
-    for (sb_ws_client_t *client = zlistx_first(open); client; client = zlistx_next(open))
-        action(client);
-    zlistx_destroy(&open);
+    sb_ws_client_finish(client);
 }
 
-/* Every client is gone (or the drain timed out): close what is left, so uv_run returns. */
-static void finish_stop(sb_ws_gateway_t *self)
+static void close_client(void *client)
 {
-    if (uv_is_closing((uv_handle_t *) &self->before_sleep))
-        return;
-    uv_close((uv_handle_t *) &self->drain_timer, NULL);
-    uv_prepare_stop(&self->before_sleep);
-    uv_close((uv_handle_t *) &self->before_sleep, NULL);
-    sb_router_close_link(self->router);
+    sb_ws_client_close(client);
 }
 
-static void on_drain_timeout(uv_timer_t *timer)
-{
-    sb_ws_gateway_t *self = timer->data;
-    sb_log_warn("drain timed out, closing clients", "clients=%zu", zhashx_size(self->clients));
-    for_each_client(self, sb_ws_client_close);
-}
-
-static void on_stop_signal(uv_signal_t *signal, int signo)
-{
-    sb_ws_gateway_t *self = signal->data;
-    char quoted[SB_LOG_QUOTE_MAX];
-    sb_log_info("stopping", "signal=%s clients=%zu", sb_log_quote(quoted, strsignal(signo)),
-                zhashx_size(self->clients));
-    self->stopping = true;
-    uv_close((uv_handle_t *) &self->listener, NULL);
-    for (int i = 0; i < 2; i++)
-        uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
-    uv_timer_init(self->loop, &self->drain_timer);
-    self->drain_timer.data = self;
-    uv_timer_start(&self->drain_timer, on_drain_timeout, (uint64_t) self->settings.drain_timeout_ms, 0);
-    if (zhashx_size(self->clients) == 0)
-        finish_stop(self);
-    else
-        for_each_client(self, sb_ws_client_finish);
-}
+static const sb_gateway_client_actions_t s_client_actions = {
+    flush_client, finish_client, close_client,
+};
 
 sb_ws_gateway_t *sb_ws_gateway_new(const sb_ws_gateway_settings_t *settings)
 {
     sb_ws_gateway_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
-    self->loop = uv_default_loop();
-    self->clients = sb_id_map_new();
-    self->with_output = zlistx_new();
-    self->next_serial = 1;
-    sb_router_settings_t router_settings = {
-        .config = settings->config, .name = settings->name, .max_filters = 64,
-        .link = { settings->broker, settings->heartbeat_interval_ms, settings->heartbeat_liveness },
+    sb_gateway_base_settings_t base = {
+        .listen = settings->listen, .drain_timeout_ms = settings->drain_timeout_ms,
+        .router = {
+            .config = settings->config, .name = settings->name, .max_filters = 64,
+            .link = { settings->broker, settings->heartbeat_interval_ms,
+                      settings->heartbeat_liveness },
+        },
     };
-    self->router = sb_router_new(self->loop, &router_settings, &s_client_ops, self);
-    if (!self->router || !sb_address_listen(self->loop, &self->listener, self, settings->listen,
-                                            on_connection)) {
+    if (!sb_gateway_base_init(&self->base, &base, &s_client_ops, &s_client_actions, self,
+                              on_connection))
         sb_ws_gateway_destroy(&self);
-        return NULL;
-    }
-    uv_prepare_init(self->loop, &self->before_sleep);
-    self->before_sleep.data = self;
-    uv_prepare_start(&self->before_sleep, before_sleep);
-    int signals[] = { SIGTERM, SIGINT };
-    for (int i = 0; i < 2; i++) {
-        uv_signal_init(self->loop, &self->stop_signals[i]);
-        self->stop_signals[i].data = self;
-        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
-    }
-    sb_log_info("gateway listening", "address=%s broker=%s", settings->listen, settings->broker);
     return self;
 }
 
@@ -311,15 +242,12 @@ void sb_ws_gateway_destroy(sb_ws_gateway_t **self_p)
     sb_ws_gateway_t *self = *self_p;
     if (!self)
         return;
-    sb_router_destroy(&self->router);
-    uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
-    zhashx_destroy(&self->clients);
-    zlistx_destroy(&self->with_output);
+    sb_gateway_base_destroy(&self->base);
     free(self);
     *self_p = NULL;
 }
 
 void sb_ws_gateway_run(sb_ws_gateway_t *self)
 {
-    uv_run(self->loop, UV_RUN_DEFAULT);
+    sb_gateway_base_run(&self->base);
 }

@@ -1,9 +1,14 @@
 /* ws_stream.c — one connection's HTTP and WebSocket protocol (see ws_stream.h).
  *
- * wslay checks framing (masking, opcodes, RSV bits, control frames,
- * continuations, lengths) and echoes a peer's close. What it leaves to us
- * is checked here: UTF-8 in text messages, and the close frame's payload,
- * which is checked as the frame ends, before wslay would echo it. */
+ * wslay checks framing (masking, opcodes, RSV bits, continuations) and
+ * echoes a peer's close. Two things are checked here before wslay sees the
+ * bytes, by following the frame headers (frame_guard): lengths, because
+ * wslay judges a frame's declared length only once payload arrives (a
+ * header claiming 2^40 bytes would sit unanswered); and control frames
+ * that are fragmented or too long, which wslay fails with a close frame
+ * that has no status code instead of 1002. UTF-8 in text messages and the
+ * close frame's payload are checked in wslay's callbacks, the latter as the
+ * frame ends, before wslay would echo it. */
 #include "ws_stream.h"
 
 #include <stdio.h>
@@ -21,6 +26,15 @@ typedef enum {
     PHASE_DONE,
 } phase_t;
 
+/* Follows frame boundaries in the client's bytes to judge each header as
+ * soon as it is complete. */
+typedef struct {
+    uint8_t header[14];
+    size_t header_length;          /* bytes of the current header so far */
+    uint64_t payload_left;         /* of the current frame, to skip */
+    uint64_t message_length;       /* declared so far by the current data message's frames */
+} frame_guard_t;
+
 struct sb_ws_stream {
     sb_ws_stream_limits_t limits;
     const sb_ws_stream_events_t *events;
@@ -30,6 +44,7 @@ struct sb_ws_stream {
     wslay_event_context_ptr session;
     const char *input;               /* what wslay may read during a feed */
     size_t input_left;
+    frame_guard_t guard;
     bool closing;                    /* our close frame is queued */
     /* The frame being read, when it is a close frame: its payload. */
     bool reading_close;
@@ -200,13 +215,78 @@ static void pump(sb_ws_stream_t *self)
         finish(self);
 }
 
+/* The size of a frame header from its first two bytes. */
+static size_t header_size(const uint8_t *header)
+{
+    size_t length_bytes = (header[1] & 0x7f) == 126 ? 2 : (header[1] & 0x7f) == 127 ? 8 : 0;
+    return 2 + length_bytes + (header[1] & 0x80 ? 4 : 0);
+}
+
+/* A complete header: 0 when acceptable, else the close code it deserves. */
+static uint16_t judge_header(frame_guard_t *guard, size_t max_message)
+{
+    const uint8_t *h = guard->header;
+    bool fin = h[0] & 0x80;
+    uint8_t opcode = h[0] & 0x0f, length7 = h[1] & 0x7f;
+    uint64_t length = length7;
+    if (length7 >= 126) {
+        length = 0;
+        for (size_t i = 0; i < (length7 == 126 ? 2u : 8u); i++)
+            length = length << 8 | h[2 + i];
+    }
+    guard->payload_left = length;
+    if (length >> 63)
+        return SB_WS_CLOSE_PROTOCOL_ERROR;
+    if (opcode >= 8)   /* control frames: one frame, at most 125 bytes */
+        return !fin || length > 125 ? SB_WS_CLOSE_PROTOCOL_ERROR : 0;
+    guard->message_length = opcode == 0 ? guard->message_length + length : length;
+    if (guard->message_length > max_message)
+        return SB_WS_CLOSE_TOO_BIG;
+    if (fin)
+        guard->message_length = 0;
+    return 0;
+}
+
+/* How many of `length` bytes wslay may read: all, or those before the
+ * header that breaks a rule (its close code in *code). */
+static size_t guard_scan(frame_guard_t *guard, size_t max_message, const uint8_t *data,
+                         size_t length, uint16_t *code)
+{
+    size_t offset = 0;
+    *code = 0;
+    while (offset < length) {
+        if (guard->payload_left > 0) {
+            uint64_t skip = length - offset < guard->payload_left ? length - offset
+                                                                  : guard->payload_left;
+            offset += (size_t) skip;
+            guard->payload_left -= skip;
+            continue;
+        }
+        /* Where this header starts; 0 when it began in an earlier feed. */
+        size_t header_start = guard->header_length <= offset ? offset - guard->header_length : 0;
+        guard->header[guard->header_length++] = data[offset++];
+        if (guard->header_length < 2 || guard->header_length < header_size(guard->header))
+            continue;
+        guard->header_length = 0;
+        if ((*code = judge_header(guard, max_message)) != 0)
+            return header_start;
+    }
+    return length;
+}
+
 static void read_frames(sb_ws_stream_t *self, const char *data, size_t length)
 {
+    uint16_t broken;
+    size_t readable = guard_scan(&self->guard, self->limits.max_message, (const uint8_t *) data,
+                                 length, &broken);
     self->input = data;
-    self->input_left = length;
+    self->input_left = readable;
     int result = wslay_event_recv(self->session);
     self->input_left = 0;
-    if (result != 0)
+    if (broken)
+        sb_ws_stream_close(self, broken, broken == SB_WS_CLOSE_TOO_BIG ? "message too big"
+                                                                         : "invalid frame");
+    else if (result != 0)
         sb_ws_stream_close(self, SB_WS_CLOSE_PROTOCOL_ERROR, "protocol error");
     pump(self);
 }
@@ -227,12 +307,12 @@ static void open_session(sb_ws_stream_t *self, const char *accept)
 /* The request head is complete: upgrade, refuse, or hand it to the owner. */
 static void handle_request(sb_ws_stream_t *self)
 {
+    const char *method = sb_http_request_method(self->request);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        respond_text(self, 405, "only GET is served here");
+        return;
+    }
     if (!sb_http_request_header(self->request, "Upgrade")) {
-        if (strcmp(sb_http_request_method(self->request), "GET") != 0
-            && strcmp(sb_http_request_method(self->request), "HEAD") != 0) {
-            respond_text(self, 405, "only GET is served here");
-            return;
-        }
         self->phase = PHASE_RESPONDING;
         self->events->on_http_request(self->owner, self->request);
         return;

@@ -67,9 +67,13 @@ MALFORMED = {
     **{"close-code-%d" % code: ([frame(OP_CLOSE, close_payload(code))], 1002)
        for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535)},
     "close-one-byte-payload": ([frame(OP_CLOSE, b"\x03")], 1002),
-    "length-2^40": ([frame(OP_TEXT, b"", length=BIG)], 1009),
-    "length-max-message-plus-one": ([frame(OP_TEXT, b"echo ", length=DEFAULT_MAX_MESSAGE + 1)],
-                                    1009),
+    # The header alone says it is too big: no payload byte needs to follow.
+    "length-2^40-header-only": ([frame(OP_TEXT, b"", length=BIG)], 1009),
+    "length-2^40-and-some-bytes": ([frame(OP_TEXT, b"echo ", length=BIG)], 1009),
+    "length-max-message-plus-one-header-only": (
+        [frame(OP_TEXT, b"", length=DEFAULT_MAX_MESSAGE + 1)], 1009),
+    "length-max-message-plus-one-and-some-bytes": (
+        [frame(OP_TEXT, b"echo ", length=DEFAULT_MAX_MESSAGE + 1)], 1009),
     "frame-over-max-message": ([frame(OP_TEXT, b"echo " + b"x" * (DEFAULT_MAX_MESSAGE + 100))],
                                1009),
     "fragments-over-max-message": (_huge_fragmented(), 1009),
@@ -169,12 +173,12 @@ def test_handshake_accept_key_and_headers(shared_hub):
     """RFC 6455 4.2.2 with the RFC's own sample key, and a browser-like
     request (Connection: keep-alive, Upgrade; lower-case header names)."""
     key = "dGhlIHNhbXBsZSBub25jZQ=="
-    assert accept_for(key) == "s3pPLMBiTxaQ9kYGJzo5+0BAGmo="
+    assert accept_for(key) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     with RawConn(shared_hub.ws_port) as conn:
         conn.send(upgrade_request(shared_hub.ws_port, key=key))
         status, _, headers, _ = conn.read_http_response()
         assert status == 101, (status, headers)
-        assert headers.get("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGJzo5+0BAGmo=", headers
+        assert headers.get("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", headers
         assert headers.get("upgrade", "").lower() == "websocket", headers
     request = ("GET / HTTP/1.1\r\nhost: 127.0.0.1:%d\r\nuser-agent: test\r\n"
                "connection: keep-alive, Upgrade\r\nupgrade: WebSocket\r\n"
@@ -311,3 +315,30 @@ def test_websocket_subscriber_that_does_not_read_is_disconnected(components, ws_
 
         wait_until(ended, 5, "the slow subscriber's connection to be closed")
         assert proc.alive()
+
+
+# --------------------------------------------------------------------- --max-message
+
+def test_max_message_flag_sets_the_limit(components, ws_gateway):
+    """--max-message 1000: a 1000-byte message is served, 1001 bytes in one
+    frame or in fragments is closed with 1009."""
+    c = components(pools={"default": 1})
+    _, port = ws_gateway(c, "--max-message", "1000")
+    with RawWs(port) as peer:
+        word = "m" * 995
+        assert peer.request_line("echo " + word) == "OK " + word
+        peer.send(frame(OP_TEXT, b"echo ", fin=False) + frame(OP_CONT, word.encode()))
+        assert peer.read_text() == "OK " + word
+    with RawWs(port) as peer:
+        peer.send_frame(OP_TEXT, b"echo " + b"m" * 996, tolerate_close=True)
+        peer.expect_close(1009)
+    with RawWs(port) as peer:
+        peer.send(frame(OP_TEXT, b"echo " + b"m" * 500, fin=False), tolerate_close=True)
+        peer.send(frame(OP_CONT, b"m" * 496), tolerate_close=True)
+        peer.expect_close(1009)
+    with RawWs(port) as peer:
+        peer.send_frame(OP_TEXT, b"", length=1001, tolerate_close=True)
+        peer.expect_close(1009)
+    with Client(c.port) as tcp, RawWs(port) as other:
+        assert other.request_line("echo fine") == "OK fine"
+        assert tcp.request("echo fine") == "OK fine"

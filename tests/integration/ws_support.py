@@ -159,7 +159,7 @@ class RawConn:
             try:
                 self._fill(deadline)
             except socket.timeout:
-                raise TimeoutError("no %s within the deadline (have %r)"
+                raise TimeoutError("timed out waiting for %s (have %r)"
                                    % (what, self.buffer[:80])) from None
 
     def _take(self, n):

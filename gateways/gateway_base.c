@@ -1,0 +1,154 @@
+/* gateway_base.c — a gateway's listener, client table and stop (see gateway_base.h). */
+#include "gateway_base.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "address.h"
+#include "id_map.h"
+#include "log.h"
+
+void sb_gateway_process_init(void)
+{
+    zsys_handler_set(NULL);   /* libuv handles SIGTERM and SIGINT */
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
+    signal(SIGHUP, SIG_IGN);  /* nothing to reload; a stray HUP must not drop every client */
+    zsys_init();
+}
+
+/* Runs before the loop sleeps: nothing may be left unread on the broker
+ * socket (its fd will not fire again for it) or unsent to a client. */
+static void before_sleep(uv_prepare_t *prepare)
+{
+    sb_gateway_base_t *self = prepare->data;
+    sb_router_drain(self->router);
+    void *client;
+    while ((client = zlistx_detach(self->with_output, NULL)))
+        self->actions->flush(client);
+}
+
+/* Calls `action` on every client; safe when the action closes it. */
+static void for_each_client(sb_gateway_base_t *self, void (*action)(void *client))
+{
+    zlistx_t *open = zhashx_values(self->clients);
+    zlistx_set_destructor(open, NULL);
+    for (void *client = zlistx_first(open); client; client = zlistx_next(open))
+        action(client);
+    zlistx_destroy(&open);
+}
+
+/* Every client is gone (or the drain timed out): close what is left, so uv_run returns. */
+static void finish_stop(sb_gateway_base_t *self)
+{
+    if (uv_is_closing((uv_handle_t *) &self->before_sleep))
+        return;
+    uv_close((uv_handle_t *) &self->drain_timer, NULL);
+    uv_prepare_stop(&self->before_sleep);
+    uv_close((uv_handle_t *) &self->before_sleep, NULL);
+    sb_router_close_link(self->router);
+}
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+    sb_gateway_base_t *self = timer->data;
+    sb_log_warn("drain timed out, closing clients", "clients=%zu", zhashx_size(self->clients));
+    for_each_client(self, self->actions->close);
+}
+
+static void on_stop_signal(uv_signal_t *signal, int signo)
+{
+    sb_gateway_base_t *self = signal->data;
+    char quoted[SB_LOG_QUOTE_MAX];
+    sb_log_info("stopping", "signal=%s clients=%zu", sb_log_quote(quoted, strsignal(signo)),
+                zhashx_size(self->clients));
+    self->stopping = true;
+    uv_close((uv_handle_t *) &self->listener, NULL);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
+    uv_timer_init(self->loop, &self->drain_timer);
+    self->drain_timer.data = self;
+    uv_timer_start(&self->drain_timer, on_drain_timeout, (uint64_t) self->drain_timeout_ms, 0);
+    if (zhashx_size(self->clients) == 0)
+        finish_stop(self);
+    else
+        for_each_client(self, self->actions->finish);
+}
+
+bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
+                          const sb_router_client_ops_t *ops,
+                          const sb_gateway_client_actions_t *actions, void *owner,
+                          uv_connection_cb on_connection)
+{
+    *self = (sb_gateway_base_t) {
+        .loop = uv_default_loop(),
+        .drain_timeout_ms = settings->drain_timeout_ms,
+        .clients = sb_id_map_new(),
+        .with_output = zlistx_new(),
+        .next_serial = 1,
+        .actions = actions,
+    };
+    self->router = sb_router_new(self->loop, &settings->router, ops, owner);
+    if (!self->router
+        || !sb_address_listen(self->loop, &self->listener, owner, settings->listen, on_connection))
+        return false;
+    uv_prepare_init(self->loop, &self->before_sleep);
+    self->before_sleep.data = self;
+    uv_prepare_start(&self->before_sleep, before_sleep);
+    int signals[] = { SIGTERM, SIGINT };
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(self->loop, &self->stop_signals[i]);
+        self->stop_signals[i].data = self;
+        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
+    }
+    sb_log_info("gateway listening", "address=%s broker=%s", settings->listen,
+                settings->router.link.endpoint);
+    return true;
+}
+
+void sb_gateway_base_destroy(sb_gateway_base_t *self)
+{
+    sb_router_destroy(&self->router);
+    uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
+    zhashx_destroy(&self->clients);
+    zlistx_destroy(&self->with_output);
+}
+
+void sb_gateway_base_run(sb_gateway_base_t *self)
+{
+    uv_run(self->loop, UV_RUN_DEFAULT);
+}
+
+uint64_t sb_gateway_base_next_serial(sb_gateway_base_t *self)
+{
+    return self->next_serial++;
+}
+
+void sb_gateway_base_add(sb_gateway_base_t *self, uint64_t serial, void *client)
+{
+    zhashx_insert(self->clients, sb_id_map_key(serial), client);
+}
+
+void *sb_gateway_base_find(const sb_gateway_base_t *self, uint64_t serial)
+{
+    return zhashx_lookup(self->clients, sb_id_map_key(serial));
+}
+
+size_t sb_gateway_base_count(const sb_gateway_base_t *self)
+{
+    return zhashx_size(self->clients);
+}
+
+void sb_gateway_base_has_output(sb_gateway_base_t *self, void *client)
+{
+    zlistx_add_end(self->with_output, client);
+}
+
+void sb_gateway_base_remove(sb_gateway_base_t *self, uint64_t serial, void *client)
+{
+    zhashx_delete(self->clients, sb_id_map_key(serial));
+    void *handle;
+    while ((handle = zlistx_find(self->with_output, client)))
+        zlistx_delete(self->with_output, handle);
+    if (self->stopping && zhashx_size(self->clients) == 0)
+        finish_stop(self);
+}

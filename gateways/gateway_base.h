@@ -1,0 +1,73 @@
+/* gateway_base.h — what every gateway process does around its clients,
+ * whatever protocol they speak: listen, keep the clients by serial, flush
+ * their output before the loop sleeps, and on SIGTERM or SIGINT accept no
+ * more and let each client have its last replies (bounded by a drain
+ * timeout) before the loop ends. It also owns the router (requests, the
+ * broker link, presence).
+ *
+ * A gateway embeds an sb_gateway_base_t and tells it, through
+ * sb_gateway_client_actions_t, how to flush, finish and close one of its
+ * clients; it reports each client it accepts, each that has output, and
+ * each that has closed. */
+#ifndef SB_GATEWAY_BASE_H
+#define SB_GATEWAY_BASE_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "router.h"
+
+typedef struct {
+    void (*flush)(void *client);    /* send buffered output */
+    void (*finish)(void *client);   /* answer what it asked, then close */
+    void (*close)(void *client);    /* close at once */
+} sb_gateway_client_actions_t;
+
+typedef struct {
+    const char *listen;              /* HOST:PORT */
+    long drain_timeout_ms;
+    sb_router_settings_t router;
+} sb_gateway_base_settings_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_prepare_t before_sleep;
+    uv_signal_t stop_signals[2];
+    uv_timer_t drain_timer;
+    bool stopping;
+    long drain_timeout_ms;
+    sb_router_t *router;
+    zhashx_t *clients;               /* serial -> the gateway's client */
+    zlistx_t *with_output;           /* clients to flush before the loop sleeps */
+    uint64_t next_serial;
+    const sb_gateway_client_actions_t *actions;
+} sb_gateway_base_t;
+
+/* Ignores SIGPIPE and SIGHUP, leaves SIGTERM and SIGINT to libuv, starts czmq. */
+void sb_gateway_process_init(void);
+
+/* Connects the router and listens; `on_connection` gets the listener with
+ * `owner` as its data. False after logging why (call sb_gateway_base_destroy). */
+bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
+                          const sb_router_client_ops_t *ops,
+                          const sb_gateway_client_actions_t *actions, void *owner,
+                          uv_connection_cb on_connection);
+void sb_gateway_base_destroy(sb_gateway_base_t *self);
+
+/* Runs until stopped and drained. */
+void sb_gateway_base_run(sb_gateway_base_t *self);
+
+/* The serial for the next client. */
+uint64_t sb_gateway_base_next_serial(sb_gateway_base_t *self);
+void sb_gateway_base_add(sb_gateway_base_t *self, uint64_t serial, void *client);
+void *sb_gateway_base_find(const sb_gateway_base_t *self, uint64_t serial);
+size_t sb_gateway_base_count(const sb_gateway_base_t *self);
+/* The client has output: it is flushed before the loop next sleeps. */
+void sb_gateway_base_has_output(sb_gateway_base_t *self, void *client);
+/* The client has closed and is about to be freed. */
+void sb_gateway_base_remove(sb_gateway_base_t *self, uint64_t serial, void *client);
+
+#endif
