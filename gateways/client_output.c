@@ -4,6 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Most replies and events are short; thousands of idle clients each keep
+ * SMALL_BUFFER, and only a burst's buffer beyond LARGE_BUFFER is given back
+ * (not every flush's: allocation churn costs more than it saves). */
+#define SMALL_BUFFER 512
+#define LARGE_BUFFER 65536
+
 typedef struct {
     uv_write_t request;
     char *data;
@@ -14,7 +20,7 @@ bool sb_client_output_append(sb_client_output_t *self, const void *data, size_t 
 {
     bool was_empty = self->length == 0;
     if (self->length + length > self->capacity) {
-        size_t capacity = self->capacity ? self->capacity : 4096;
+        size_t capacity = self->capacity ? self->capacity : SMALL_BUFFER;
         while (capacity < self->length + length)
             capacity *= 2;
         self->data = realloc(self->data, capacity);
@@ -60,6 +66,8 @@ int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
         }
     }
     self->length = 0;
+    if (self->capacity > LARGE_BUFFER)
+        sb_client_output_free(self);   /* a burst is over: an idle client keeps a small buffer */
     return 0;
 }
 

@@ -66,7 +66,8 @@ bool sb_handshake_origin_allowed(const char *origin, const char *host, const cha
         return true;
     if (!allowed || !*allowed)
         allowed = "self";
-    return list_has(allowed, "*") || list_has(allowed, origin)
+    bool is_keyword = strcmp(origin, "self") == 0 || strcmp(origin, "*") == 0;
+    return list_has(allowed, "*") || (!is_keyword && list_has(allowed, origin))
            || (list_has(allowed, "self") && same_host(origin, host));
 }
 

@@ -45,7 +45,7 @@ sb_ws_json_kind_t sb_ws_json_decode(const char *text, size_t length,
                                     sb_ws_json_request_t *request)
 {
     *request = (sb_ws_json_request_t) { 0 };
-    json_t *root = json_loadb(text, length, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    json_t *root = json_loadb(text, length, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (!root)
         return SB_WS_JSON_NOT_JSON;
     json_t *id = json_is_object(root) ? json_object_get(root, "id") : NULL;

@@ -188,8 +188,8 @@ static void on_message(wslay_event_context_ptr session,
         return;   /* ping (wslay answers it), pong, close (checked in on_frame_end) */
     else if (!sb_utf8_is_valid((const char *) arg->msg, arg->msg_length))
         sb_ws_stream_close(self, SB_WS_CLOSE_INVALID_DATA, "text is not UTF-8");
-    else
-        self->events->on_text(self->owner, (const char *) arg->msg, arg->msg_length);
+    else   /* an empty message has no buffer */
+        self->events->on_text(self->owner, arg->msg ? (const char *) arg->msg : "", arg->msg_length);
 }
 
 static const struct wslay_event_callbacks s_callbacks = {
@@ -215,14 +215,15 @@ static void pump(sb_ws_stream_t *self)
         finish(self);
 }
 
-/* The size of a frame header from its first two bytes. */
-static size_t header_size(const uint8_t *header)
+/* Bytes of the extended payload length a header's second byte announces. */
+static size_t length_bytes(uint8_t second)
 {
-    size_t length_bytes = (header[1] & 0x7f) == 126 ? 2 : (header[1] & 0x7f) == 127 ? 8 : 0;
-    return 2 + length_bytes + (header[1] & 0x80 ? 4 : 0);
+    return (second & 0x7f) == 126 ? 2 : (second & 0x7f) == 127 ? 8 : 0;
 }
 
-/* A complete header: 0 when acceptable, else the close code it deserves. */
+/* A header up to its length (the mask may still be missing): 0 when
+ * acceptable, else the close code it deserves. Judged before the mask
+ * arrives, because that is when wslay would judge it too. */
 static uint16_t judge_header(frame_guard_t *guard, size_t max_message)
 {
     const uint8_t *h = guard->header;
@@ -231,12 +232,13 @@ static uint16_t judge_header(frame_guard_t *guard, size_t max_message)
     uint64_t length = length7;
     if (length7 >= 126) {
         length = 0;
-        for (size_t i = 0; i < (length7 == 126 ? 2u : 8u); i++)
+        for (size_t i = 0; i < length_bytes(h[1]); i++)
             length = length << 8 | h[2 + i];
+        /* The shortest form is required; a 64-bit length's top bit must be 0. */
+        if (length >> 63 || length < (length7 == 126 ? 126u : 65536u))
+            return SB_WS_CLOSE_PROTOCOL_ERROR;
     }
     guard->payload_left = length;
-    if (length >> 63)
-        return SB_WS_CLOSE_PROTOCOL_ERROR;
     if (opcode >= 8)   /* control frames: one frame, at most 125 bytes */
         return !fin || length > 125 ? SB_WS_CLOSE_PROTOCOL_ERROR : 0;
     guard->message_length = opcode == 0 ? guard->message_length + length : length;
@@ -255,7 +257,7 @@ static size_t guard_scan(frame_guard_t *guard, size_t max_message, const uint8_t
     size_t offset = 0;
     *code = 0;
     while (offset < length) {
-        if (guard->payload_left > 0) {
+        if (guard->payload_left > 0 && guard->header_length == 0) {
             uint64_t skip = length - offset < guard->payload_left ? length - offset
                                                                   : guard->payload_left;
             offset += (size_t) skip;
@@ -265,11 +267,18 @@ static size_t guard_scan(frame_guard_t *guard, size_t max_message, const uint8_t
         /* Where this header starts; 0 when it began in an earlier feed. */
         size_t header_start = guard->header_length <= offset ? offset - guard->header_length : 0;
         guard->header[guard->header_length++] = data[offset++];
-        if (guard->header_length < 2 || guard->header_length < header_size(guard->header))
+        const uint8_t *h = guard->header;
+        if (guard->header_length < 2)
             continue;
-        guard->header_length = 0;
-        if ((*code = judge_header(guard, max_message)) != 0)
+        size_t judged_at = 2 + length_bytes(h[1]);
+        size_t complete_at = judged_at + (h[1] & 0x80 ? 4 : 0);
+        /* A control frame is judged by its first two bytes, as wslay does. */
+        bool control = (h[0] & 0x0f) >= 8;
+        if ((guard->header_length == judged_at || (control && guard->header_length == 2))
+            && (*code = judge_header(guard, max_message)) != 0)
             return header_start;
+        if (guard->header_length == complete_at)
+            guard->header_length = 0;   /* the payload (payload_left bytes) follows */
     }
     return length;
 }
@@ -298,6 +307,7 @@ static void open_session(sb_ws_stream_t *self, const char *accept)
                           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
     self->events->write(self->owner, response, (size_t) length);
+    sb_http_request_destroy(&self->request);   /* an idle connection keeps only what it needs */
     wslay_event_context_server_init(&self->session, &s_callbacks, self);
     wslay_event_config_set_max_recv_msg_length(self->session, self->limits.max_message);
     self->phase = PHASE_WEBSOCKET;
