@@ -92,7 +92,9 @@ void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_
                         status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                         : status == 405 ? "Allow: GET\r\n" : "");
     self->events->write(self->owner, head, (size_t) used);
-    self->events->write(self->owner, body, length);
+    bool head_only = self->request && strcmp(sb_http_request_method(self->request), "HEAD") == 0;
+    if (!head_only)
+        self->events->write(self->owner, body, length);
     finish(self);
 }
 

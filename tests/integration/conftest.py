@@ -588,7 +588,7 @@ def http_status(port, path, host="127.0.0.1"):
         status = connection.getresponse().status
         connection.close()
         return status
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
 
 
