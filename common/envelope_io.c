@@ -21,6 +21,8 @@ zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode)
         zsock_set_router_mandatory(socket, 1);
     if (mode == SB_SOCKET_CONNECT_IMMEDIATE)
         zsock_set_immediate(socket, 1);
+    if (!endpoint)
+        return socket;
     int result = mode == SB_SOCKET_BIND ? zsock_bind(socket, "%s", endpoint) : zsock_connect(socket, "%s", endpoint);
     if (result < 0) {
         int saved = errno;

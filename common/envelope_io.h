@@ -18,7 +18,8 @@ typedef enum {
 } sb_socket_mode_t;
 
 /* A socket of `type` (ZMQ_ROUTER, ZMQ_DEALER) bound or connected to
- * `endpoint`. ROUTERs get ROUTER_MANDATORY, so a send to a peer that is
+ * `endpoint` (NULL: neither yet; the caller connects it, after attaching a
+ * monitor, say). ROUTERs get ROUTER_MANDATORY, so a send to a peer that is
  * gone fails at once instead of vanishing. NULL with errno set on failure. */
 zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode);
 

@@ -76,12 +76,17 @@ static void on_heartbeat_timer(uv_timer_t *timer)
 sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_settings_t *settings,
                                      const sb_broker_link_events_t *events, void *arg)
 {
-    zsock_t *socket = sb_socket_new(ZMQ_DEALER, settings->endpoint, SB_SOCKET_CONNECT_IMMEDIATE);
+    /* The monitor first, then the connect: a handshake that completed before
+     * the monitor was attached would never be reported. */
+    zsock_t *socket = sb_socket_new(ZMQ_DEALER, NULL, SB_SOCKET_CONNECT_IMMEDIATE);
     if (!socket)
         return NULL;
     zsock_t *monitor = monitor_new(socket);
-    if (!monitor) {
+    if (!monitor || zsock_connect(socket, "%s", settings->endpoint) < 0) {
+        int saved = errno;
+        zsock_destroy(&monitor);
         zsock_destroy(&socket);
+        errno = saved;
         return NULL;
     }
     sb_broker_link_t *self = calloc(1, sizeof *self);
