@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,13 @@ struct sb_config {
     size_t service_count;
     sb_command_config_t *commands;
     size_t command_count;
+    sb_device_config_t *devices;
+    size_t device_count;
 };
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "launcher", "log", "store", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", NULL
 };
 
 typedef struct {
@@ -65,9 +68,19 @@ void sb_config_destroy(sb_config_t **self_p)
         free(self->commands[i].exec);
         free(self->commands[i].description);
     }
+    for (size_t i = 0; i < self->device_count; i++) {
+        sb_device_config_t *device = &self->devices[i];
+        free(device->name);
+        free(device->connect);
+        free(device->serial);
+        free(device->token);
+        free(device->on_connect);
+        free(device->keepalive);
+    }
     free(self->values);
     free(self->services);
     free(self->commands);
+    free(self->devices);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -234,6 +247,130 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
                 "max_output, description)", key, name);
 }
 
+static sb_device_config_t *device_entry(sb_config_t *self, const char *name, int line)
+{
+    for (size_t i = 0; i < self->device_count; i++)
+        if (strcmp(self->devices[i].name, name) == 0)
+            return &self->devices[i];
+    sb_device_config_t *entry = append((void **) &self->devices, &self->device_count,
+                                       sizeof *entry);
+    if (entry)
+        *entry = (sb_device_config_t) {
+            .name = strdup(name), .baud = 115200,
+            .backoff_initial_ms = 1000, .backoff_factor = 2, .backoff_max_ms = 60000,
+            .backoff_jitter = 0.2, .healthy_after_ms = 10000, .connect_timeout_ms = 5000,
+            .call_timeout_ms = 5000, .max_pending = 16, .keepalive_interval_ms = 30000,
+            .line = line,
+        };
+    return entry;
+}
+
+/* Seconds (decimals allowed) from `min` to `max` into milliseconds. */
+static bool parse_seconds(const char *text, double min, double max, long *ms_out)
+{
+    char *end;
+    double seconds = strtod(text, &end);
+    if (end == text || *end || !(seconds >= min && seconds <= max))
+        return false;
+    *ms_out = (long) (seconds * 1000 + 0.5);
+    return true;
+}
+
+static bool parse_fraction(const char *text, double min, double max, double *out)
+{
+    char *end;
+    double value = strtod(text, &end);
+    if (end == text || *end || !(value >= min && value <= max))
+        return false;
+    *out = value;
+    return true;
+}
+
+/* The [device NAME] keys that are seconds: where each goes and its range. */
+static long *device_seconds_field(sb_device_config_t *device, const char *key, double *min,
+                                  double *max)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+        double min, max;
+    } fields[] = {
+        { "backoff_initial", offsetof(sb_device_config_t, backoff_initial_ms), 0.01, 3600 },
+        { "backoff_max", offsetof(sb_device_config_t, backoff_max_ms), 0.01, 86400 },
+        { "healthy_after", offsetof(sb_device_config_t, healthy_after_ms), 0, 86400 },
+        { "connect_timeout", offsetof(sb_device_config_t, connect_timeout_ms), 0.01, 600 },
+        { "call_timeout", offsetof(sb_device_config_t, call_timeout_ms), 0.01, 3600 },
+        { "keepalive_interval", offsetof(sb_device_config_t, keepalive_interval_ms), 0.05, 86400 },
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strcmp(fields[i].key, key) == 0) {
+            *min = fields[i].min;
+            *max = fields[i].max;
+            return (long *) ((char *) device + fields[i].offset);
+        }
+    return NULL;
+}
+
+static int handle_device(parse_state_t *state, const char *name, const char *key,
+                         const char *value)
+{
+    sb_device_config_t *device = device_entry(state->config, name, state->line);
+    if (!device)
+        return fail(state, "out of memory");
+    double min, max;
+    long *milliseconds = device_seconds_field(device, key, &min, &max);
+    if (milliseconds) {
+        if (!parse_seconds(value, min, max, milliseconds))
+            return fail(state, "%s must be seconds from %g to %g, not '%s'", key, min, max, value);
+        return 1;
+    }
+    if (strcmp(key, "connect") == 0) {
+        const char *colon = strrchr(value, ':');
+        long port;
+        if (!colon || colon == value || !parse_int(colon + 1, 1, 65535, &port))
+            return fail(state, "connect must be HOST:PORT, not '%s'", value);
+        device->kind = SB_DEVICE_TCP;
+        return set_text(&device->connect, value);
+    }
+    if (strcmp(key, "serial") == 0) {
+        if (value[0] != '/')
+            return fail(state, "serial must be an absolute device path, not '%s'", value);
+        device->kind = SB_DEVICE_SERIAL;
+        return set_text(&device->serial, value);
+    }
+    if (strcmp(key, "baud") == 0) {
+        if (!parse_int(value, 50, 4000000, &device->baud))
+            return fail(state, "baud must be a rate such as 9600 or 115200, not '%s'", value);
+        return 1;
+    }
+    if (strcmp(key, "backoff_factor") == 0) {
+        if (!parse_fraction(value, 1, 10, &device->backoff_factor))
+            return fail(state, "backoff_factor must be from 1 to 10, not '%s'", value);
+        return 1;
+    }
+    if (strcmp(key, "backoff_jitter") == 0) {
+        if (!parse_fraction(value, 0, 1, &device->backoff_jitter))
+            return fail(state, "backoff_jitter must be from 0 to 1, not '%s'", value);
+        return 1;
+    }
+    if (strcmp(key, "max_pending") == 0) {
+        if (!parse_int(value, 1, 1000, &device->max_pending))
+            return fail(state, "max_pending must be from 1 to 1000, not '%s'", value);
+        return 1;
+    }
+    if (strcmp(key, "token") == 0 || strcmp(key, "on_connect") == 0 || strcmp(key, "keepalive") == 0) {
+        if (*value == '\0' || strpbrk(value, "\r\n"))
+            return fail(state, "%s must be one non-empty line", key);
+        char **field = key[0] == 't' ? &device->token
+                       : key[0] == 'o' ? &device->on_connect : &device->keepalive;
+        return set_text(field, value);
+    }
+    return fail(state, "unknown key '%s' in [device %s] (known: connect, serial, baud, token, "
+                "backoff_initial, backoff_factor, backoff_max, backoff_jitter, healthy_after, "
+                "connect_timeout, call_timeout, max_pending, on_connect, keepalive, "
+                "keepalive_interval)", key, name);
+}
+
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
                                 const char *value)
 {
@@ -264,6 +401,8 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_service(state, name, key, value);
     if (split_section(section, "command", &name))
         return handle_command(state, name, key, value);
+    if (split_section(section, "device", &name))
+        return handle_device(state, name, key, value);
     if (is_program_section(section))
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
@@ -281,7 +420,7 @@ static bool is_known_section(const char *text, size_t length)
     const char *name;
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     return is_program_section(section) || split_section(section, "service", &name)
-           || split_section(section, "command", &name);
+           || split_section(section, "command", &name) || split_section(section, "device", &name);
 }
 
 /* inih reports only the first line it cannot read; every one is reported
@@ -406,6 +545,24 @@ const sb_command_config_t *sb_config_command(const sb_config_t *self, const char
     for (size_t i = 0; i < self->command_count; i++)
         if (strcmp(self->commands[i].name, name) == 0)
             return &self->commands[i];
+    return NULL;
+}
+
+size_t sb_config_device_count(const sb_config_t *self)
+{
+    return self->device_count;
+}
+
+const sb_device_config_t *sb_config_device_at(const sb_config_t *self, size_t index)
+{
+    return index < self->device_count ? &self->devices[index] : NULL;
+}
+
+const sb_device_config_t *sb_config_device(const sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->device_count; i++)
+        if (strcmp(self->devices[i].name, name) == 0)
+            return &self->devices[i];
     return NULL;
 }
 

@@ -7,6 +7,8 @@
  *   [command sleep]     where a command runs and how long it may take
  *   service = slow
  *   timeout = 30
+ *   [device kitchen]    a device the device gateway dials (or that dials in)
+ *   connect = 192.168.1.20:7000
  *
  * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
@@ -44,6 +46,32 @@ typedef struct {
     int exec_line;
 } sb_command_config_t;
 
+/* How a device is reached. */
+typedef enum {
+    SB_DEVICE_DIAL_IN,       /* neither connect nor serial: it dials in with HELLO */
+    SB_DEVICE_TCP,           /* connect = HOST:PORT */
+    SB_DEVICE_SERIAL,        /* serial = /dev/ttyX, baud */
+} sb_device_kind_t;
+
+typedef struct {
+    char *name;
+    sb_device_kind_t kind;
+    char *connect;           /* HOST:PORT, or NULL */
+    char *serial;            /* device path, or NULL */
+    long baud;
+    char *token;             /* a dial-in device must give it in HELLO, or NULL */
+    long backoff_initial_ms, backoff_max_ms;
+    double backoff_factor, backoff_jitter;
+    long healthy_after_ms;   /* connected this long: the backoff starts over */
+    long connect_timeout_ms;
+    long call_timeout_ms;
+    long max_pending;        /* calls waiting for their line */
+    char *on_connect;        /* a line written when the link comes up, or NULL */
+    char *keepalive;         /* a line written every keepalive_interval, or NULL */
+    long keepalive_interval_ms;
+    int line;
+} sb_device_config_t;
+
 typedef struct sb_config sb_config_t;
 
 /* An empty configuration: every program runs on its defaults. */
@@ -76,6 +104,10 @@ const sb_service_config_t *sb_config_service(const sb_config_t *self, const char
 size_t sb_config_command_count(const sb_config_t *self);
 const sb_command_config_t *sb_config_command_at(const sb_config_t *self, size_t index);
 const sb_command_config_t *sb_config_command(const sb_config_t *self, const char *name);
+
+size_t sb_config_device_count(const sb_config_t *self);
+const sb_device_config_t *sb_config_device_at(const sb_config_t *self, size_t index);
+const sb_device_config_t *sb_config_device(const sb_config_t *self, const char *name);
 
 /* The path the configuration was read from, or NULL. */
 const char *sb_config_path(const sb_config_t *self);

@@ -136,11 +136,35 @@ static void check_commands(problems_t *problems)
     }
 }
 
+/* A device is reached one way; a name is one word (it is a topic level and a command word). */
+static void check_devices(problems_t *problems)
+{
+    const sb_config_t *config = problems->config;
+    for (size_t i = 0; i < sb_config_device_count(config); i++) {
+        const sb_device_config_t *device = sb_config_device_at(config, i);
+        if (device->connect && device->serial)
+            add_problem(problems, device->line,
+                        "device '%s' has both connect and serial: it is reached one way",
+                        device->name);
+        if (strpbrk(device->name, " /+#=\t"))
+            add_problem(problems, device->line,
+                        "device name '%s' must be one word without / + # or =", device->name);
+        if (device->token && device->kind != SB_DEVICE_DIAL_IN)
+            add_problem(problems, device->line,
+                        "device '%s': token is for devices that dial in (no connect or serial)",
+                        device->name);
+        if (device->backoff_max_ms < device->backoff_initial_ms)
+            add_problem(problems, device->line,
+                        "device '%s': backoff_max is shorter than backoff_initial", device->name);
+    }
+}
+
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
 {
     problems_t problems = { .config = config, .program = program };
     check_program_values(&problems);
     check_commands(&problems);
+    check_devices(&problems);
     return problems.text;
 }
 

@@ -118,6 +118,30 @@ const sb_program_t sb_program_gateway_ws = {
     s_gateway_ws_specs, sizeof s_gateway_ws_specs / sizeof s_gateway_ws_specs[0],
 };
 
+static const sb_option_spec_t s_gateway_device_specs[] = {
+    { "broker", SB_OPTION_TEXT, "gateway-device.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "the broker's frontend, where device events are published" },
+    { "backend", SB_OPTION_TEXT, "gateway-device.backend", "tcp://127.0.0.1:7101", 0, 0,
+      "ENDPOINT", "the broker's backend, where the `device` service is provided" },
+    { "listen", SB_OPTION_TEXT, "gateway-device.listen", "off", 0, 0, "HOST:PORT",
+      "where devices dial in with HELLO NAME [TOKEN] (`off`: no dial-in)" },
+    { "slots", SB_OPTION_INT, "gateway-device.slots", "8", 1, 256, "N",
+      "device commands served at once (each a provider of `device` at the broker)" },
+    { "max-line", SB_OPTION_INT, "gateway-device.max_line", "4096", 16, 65536, "BYTES",
+      "longest line to or from a device" },
+    { "hello-timeout", SB_OPTION_SECONDS, "gateway-device.hello_timeout", "5", 10, 600000,
+      "SECONDS", "how long a device that dials in may take to say HELLO" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-device.heartbeat_interval", "1", 10,
+      600000, "SECONDS", "how often the gateway and the broker exchange heartbeats" },
+    { "heartbeat-liveness", SB_OPTION_INT, "gateway-device.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals without an answer before the broker counts as lost" },
+};
+
+const sb_program_t sb_program_gateway_device = {
+    "sb-gateway-device", "Links the hub to devices ([device NAME] sections) and serves `device`.",
+    s_gateway_device_specs, sizeof s_gateway_device_specs / sizeof s_gateway_device_specs[0],
+};
+
 static const sb_option_spec_t s_launcher_specs[] = {
     { "check-config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
       "check FILE, print every problem with its line, and exit (0: valid)" },
@@ -141,5 +165,5 @@ const sb_program_t sb_program_launcher = {
 
 const sb_program_t *const sb_programs[] = {
     &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_gateway_ws,
-    &sb_program_launcher, NULL,
+    &sb_program_gateway_device, &sb_program_launcher, NULL,
 };

@@ -17,6 +17,10 @@
 /* The service name the broker answers itself (`stats broker`). */
 #define SB_BROKER_SERVICE "$broker"
 
+/* The device gateway's service, and the commands every gateway sends it. */
+#define SB_DEVICE_SERVICE "device"
+#define SB_DEVICE_COMMANDS "device devices"
+
 /* How many times a retry-safe request is given to another worker. */
 #define SB_MAX_RETRIES 2
 

@@ -119,6 +119,9 @@ static const struct {
     { "time", "time: the current time, ISO 8601 UTC" },
     { "account", "account NAME deposit|withdraw [AMOUNT] | account NAME balance: shared balances; "
                  "also NAME:dp and NAME:wd" },
+    { "devices", "devices: every device and its state (connected, connecting, backoff:Ns, waiting)" },
+    { "device", "device NAME [call LINE | send LINE]: a device's details, or a line to it "
+                "(call answers with its next line)" },
 };
 #define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
 
@@ -281,8 +284,11 @@ static void send_to_broker(sb_router_t *self, void *client,
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
     const char *service = request->service;
+    if (!service && command)
+        service = command->service;
     if (!service)
-        service = command ? command->service : SB_DEFAULT_SERVICE;
+        service = sb_word_list_has(SB_DEVICE_COMMANDS, request->argv[0]) ? SB_DEVICE_SERVICE
+                                                                          : SB_DEFAULT_SERVICE;
     bool retry = command && command->retry >= 0 ? command->retry
                                                 : sb_word_list_has(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
     char client_id[64];

@@ -1,7 +1,8 @@
 /* main.c — switchboard, the all-in-one launcher.
  *
- * Starts sb-broker, one sb-workers per service, sb-gateway-tcp and
- * sb-gateway-ws (unless --ws off) as child
+ * Starts sb-broker, one sb-workers per service, sb-gateway-tcp,
+ * sb-gateway-ws (unless --ws off) and, when the config has [device]
+ * sections, sb-gateway-device as child
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
  * (gateway, then workers, then broker) and removes the runtime directory.
@@ -215,6 +216,15 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
     add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"));
     if (strcmp(sb_options_text(options, "ws"), "off") != 0)
         add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"));
+    if (config && sb_config_device_count(config) > 0) {
+        /* Where devices dial in, if anywhere, is its own setting ([gateway-device] listen). */
+        program_t *devices = program_new(launch, "sb-gateway-device");
+        program_arg(devices, "--broker");
+        program_arg(devices, launch->frontend);
+        program_arg(devices, "--backend");
+        program_arg(devices, launch->backend);
+        sb_supervisor_add(supervisor, "sb-gateway-device", RANK_GATEWAYS, start_program, devices);
+    }
 }
 
 static void print_problems(const char *problems)

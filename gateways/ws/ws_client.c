@@ -15,6 +15,7 @@
 #include "address.h"
 #include "client_output.h"
 #include "log.h"
+#include "utf8.h"
 #include "ws_json.h"
 
 #define READ_BUFFER_SIZE 65536
@@ -300,8 +301,16 @@ void sb_ws_client_answer(sb_ws_client_t *self, sb_reply_slot_t *slot, const char
 
 void sb_ws_client_send_text(sb_ws_client_t *self, const char *text)
 {
-    if (!self->closed)
+    if (self->closed)
+        return;
+    if (sb_utf8_is_valid(text, strlen(text))) {
         sb_ws_stream_send_text(self->stream, text, strlen(text));
+        return;
+    }
+    /* A line reply carries a command's output as it is: a text frame must be UTF-8. */
+    char *repaired = sb_utf8_repair(text);
+    sb_ws_stream_send_text(self->stream, repaired, strlen(repaired));
+    free(repaired);
 }
 
 void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_type,

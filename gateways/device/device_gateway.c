@@ -1,0 +1,470 @@
+/* device_gateway.c — sb-gateway-device's core (see device_gateway.h): the
+ * provider slots at the broker, the `device` commands, the devices'
+ * events, and the HELLO of devices that dial in. */
+#include "device_gateway.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "broker_link.h"
+#include "cmdline.h"
+#include "device_link.h"
+#include "gateway_base.h"
+#include "log.h"
+#include "protocol.h"
+
+#define MAX_HELLOS 64           /* connections that have not said HELLO yet */
+#define HELLO_LINE_MAX 512
+
+typedef struct sb_device_gateway sb_device_gateway_t;
+
+/* One provider of `device` at the broker: it holds one request at a time. */
+typedef struct {
+    sb_device_gateway_t *gateway;
+    sb_broker_link_t *link;
+} slot_t;
+
+/* A request waiting for its device. */
+typedef struct {
+    slot_t *slot;
+    uint64_t request_id;
+} pending_reply_t;
+
+/* A connection that has not said HELLO yet. */
+typedef struct {
+    sb_device_gateway_t *gateway;
+    uv_tcp_t *tcp;               /* heap: handed over to the device link */
+    uv_timer_t timer;
+    char input[HELLO_LINE_MAX];
+    size_t length;
+} hello_t;
+
+struct sb_device_gateway {
+    sb_device_gateway_settings_t settings;
+    uv_loop_t *loop;
+    sb_broker_link_t *publisher;          /* frontend: PUBLISH */
+    slot_t *slots;
+    sb_device_link_t **links;             /* sorted by name */
+    size_t link_count;
+    uv_tcp_t listener;
+    bool listening;
+    bool devices_started;
+    size_t hellos;
+    uv_prepare_t before_sleep;
+    uv_signal_t stop_signals[2];
+};
+
+/* ---------------------------------------------------------------- events */
+
+static void publish(sb_device_gateway_t *self, const char *topic, const char *data)
+{
+    sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
+                            .data = (char *) data };
+    if (sb_broker_link_send(self->publisher, &event) < 0)
+        sb_log_warn("event not published, the broker cannot be reached", "topic=%s", topic);
+}
+
+static void on_link_state(void *owner, sb_device_link_t *link, const char *state)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "$sys/devices/%s", sb_device_link_name(link));
+    publish(owner, topic, state);
+}
+
+static void on_link_line(void *owner, sb_device_link_t *link, const char *line)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "device/%s", sb_device_link_name(link));
+    publish(owner, topic, line);
+}
+
+static const sb_device_link_events_t s_link_events = { on_link_state, on_link_line };
+
+/* ---------------------------------------------------------------- requests */
+
+static void reply(slot_t *slot, uint64_t id, bool ok, const char *code, const char *text)
+{
+    sb_envelope_t envelope = { .type = SB_ENVELOPE_REPLY, .id = id, .ok = ok,
+                               .code = (char *) code, .text = (char *) text };
+    sb_broker_link_send(slot->link, &envelope);
+}
+
+static void on_device_reply(void *arg, bool ok, const char *code, const char *text)
+{
+    pending_reply_t *pending = arg;
+    reply(pending->slot, pending->request_id, ok, code, text);
+    free(pending);
+}
+
+static sb_device_link_t *find_link(const sb_device_gateway_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->link_count; i++)
+        if (strcmp(sb_device_link_name(self->links[i]), name) == 0)
+            return self->links[i];
+    return NULL;
+}
+
+/* `devices`: "kitchen=connected lamp=backoff:3.2s". */
+static void list_devices(sb_device_gateway_t *self, slot_t *slot, uint64_t id)
+{
+    char text[SB_ENVELOPE_MAX_SIZE / 4];
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < self->link_count && used < sizeof text - 1; i++) {
+        char state[48];
+        sb_device_link_state(self->links[i], state, sizeof state);
+        used += (size_t) snprintf(text + used, sizeof text - used, "%s%s=%s", used ? " " : "",
+                                  sb_device_link_name(self->links[i]), state);
+    }
+    reply(slot, id, true, NULL, text);
+}
+
+/* device NAME | device NAME call LINE | device NAME send LINE */
+static void device_command(sb_device_gateway_t *self, slot_t *slot, const sb_envelope_t *env)
+{
+    static const char usage[] = "usage: device NAME [call LINE | send LINE]";
+    if (env->argc < 1) {
+        reply(slot, env->id, false, "bad-args", usage);
+        return;
+    }
+    sb_device_link_t *link = find_link(self, env->argv[0]);
+    if (!link) {
+        reply(slot, env->id, false, "no-such-device", "no device of that name is configured");
+        return;
+    }
+    if (env->argc == 1) {
+        char text[512];
+        sb_device_link_describe(link, text, sizeof text);
+        reply(slot, env->id, true, NULL, text);
+        return;
+    }
+    bool call = strcmp(env->argv[1], "call") == 0;
+    if ((!call && strcmp(env->argv[1], "send") != 0) || env->argc < 3) {
+        reply(slot, env->id, false, "bad-args", usage);
+        return;
+    }
+    char line[SB_ENVELOPE_MAX_SIZE / 4];
+    sb_cmdline_join(env->argc - 2, env->argv + 2, line, sizeof line);
+    if (strlen(line) > self->settings.max_line) {
+        reply(slot, env->id, false, "too-long", "the line is longer than the device's max_line");
+        return;
+    }
+    pending_reply_t *pending = malloc(sizeof *pending);
+    *pending = (pending_reply_t) { slot, env->id };
+    if (call)
+        sb_device_link_call(link, line, on_device_reply, pending);
+    else
+        sb_device_link_send(link, line, on_device_reply, pending);
+}
+
+static void register_slot(slot_t *slot)
+{
+    sb_envelope_t ready = { .type = SB_ENVELOPE_READY, .service = SB_DEVICE_SERVICE };
+    sb_broker_link_send(slot->link, &ready);
+}
+
+static void on_slot_envelope(void *arg, const sb_envelope_t *env)
+{
+    slot_t *slot = arg;
+    if (env->type == SB_ENVELOPE_DISCONNECT)
+        register_slot(slot);   /* the broker does not know this slot (it restarted) */
+    else if (env->type != SB_ENVELOPE_REQUEST)
+        sb_log_warn("unexpected envelope from broker, dropped", "type=%s",
+                    sb_envelope_type_name(env->type));
+    else if (strcmp(env->command, "devices") == 0)
+        list_devices(slot->gateway, slot, env->id);
+    else if (strcmp(env->command, "device") == 0)
+        device_command(slot->gateway, slot, env);
+    else
+        reply(slot, env->id, false, "unknown-command", "the device gateway serves device and devices");
+}
+
+static void on_slot_lost(void *arg)
+{
+    (void) arg;   /* the broker went away with the request: its gateway answers the client */
+}
+
+static void on_slot_connected(void *arg)
+{
+    register_slot(arg);
+}
+
+static const sb_broker_link_events_t s_slot_events = {
+    on_slot_envelope, on_slot_lost, on_slot_connected,
+};
+
+/* The publisher is a gateway without clients: nothing to answer or resync. */
+static void on_publisher_envelope(void *arg, const sb_envelope_t *env)
+{
+    (void) arg;
+    (void) env;
+}
+
+static void on_publisher_lost(void *arg)
+{
+    (void) arg;
+}
+
+/* The devices start once their events can be published: their first
+ * states ("connecting", "backoff") are not lost. */
+static void on_publisher_connected(void *arg)
+{
+    sb_device_gateway_t *self = arg;
+    if (self->devices_started)
+        return;
+    self->devices_started = true;
+    for (size_t i = 0; i < self->link_count; i++)
+        sb_device_link_start(self->links[i]);
+}
+
+static const sb_broker_link_events_t s_publisher_events = {
+    on_publisher_envelope, on_publisher_lost, on_publisher_connected,
+};
+
+/* ---------------------------------------------------------------- dial-in */
+
+static void free_hello(uv_handle_t *handle)
+{
+    hello_t *hello = handle->data;
+    hello->gateway->hellos--;
+    free(hello);
+}
+
+static void free_handle(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+/* Answers and closes a connection that did not say a good HELLO. */
+static void refuse_hello(hello_t *hello, const char *line)
+{
+    if (line) {
+        size_t length = strlen(line);
+        char *data = malloc(length + 1);
+        memcpy(data, line, length);
+        data[length] = '\n';
+        uv_buf_t buffer = uv_buf_init(data, (unsigned) length + 1);
+        uv_try_write((uv_stream_t *) hello->tcp, &buffer, 1);
+        free(data);
+    }
+    uv_close((uv_handle_t *) hello->tcp, free_handle);
+    uv_close((uv_handle_t *) &hello->timer, free_hello);
+}
+
+static void on_hello_timeout(uv_timer_t *timer)
+{
+    hello_t *hello = timer->data;
+    sb_log_warn("device did not say HELLO in time", NULL);
+    refuse_hello(hello, "ERR timeout say HELLO NAME [TOKEN] first");
+}
+
+/* "HELLO NAME [TOKEN]": hands the connection to the device's link, or refuses it. */
+static void handle_hello(hello_t *hello, size_t line_length)
+{
+    sb_device_gateway_t *self = hello->gateway;
+    hello->input[line_length] = '\0';
+    if (line_length > 0 && hello->input[line_length - 1] == '\r')
+        hello->input[line_length - 1] = '\0';
+    char word[16] = "", name[128] = "", token[256] = "", extra[2] = "";
+    int fields = sscanf(hello->input, "%15s %127s %255s %1s", word, name, token, extra);
+    const sb_device_config_t *device = fields >= 2 ? sb_config_device(self->settings.config, name)
+                                                   : NULL;
+    char quoted[SB_LOG_QUOTE_MAX];
+    if (fields < 2 || fields > 3 || strcmp(word, "HELLO") != 0) {
+        refuse_hello(hello, "ERR bad-args say HELLO NAME [TOKEN]");
+        return;
+    }
+    if (!device || device->kind != SB_DEVICE_DIAL_IN) {
+        sb_log_warn("unknown device refused", "device=%s", sb_log_quote(quoted, name));
+        refuse_hello(hello, "ERR unknown-device no device of that name dials in here");
+        return;
+    }
+    if (device->token && (fields < 3 || strcmp(device->token, token) != 0)) {
+        sb_log_warn("device refused: bad token", "device=%s", name);
+        refuse_hello(hello, "ERR bad-token the device's token is missing or wrong");
+        return;
+    }
+    char greeting[160];
+    snprintf(greeting, sizeof greeting, "OK hello %s\n", name);
+    uv_buf_t buffer = uv_buf_init(greeting, (unsigned) strlen(greeting));
+    uv_try_write((uv_stream_t *) hello->tcp, &buffer, 1);
+    uv_read_stop((uv_stream_t *) hello->tcp);
+    size_t rest = hello->length - line_length - 1;
+    sb_device_link_attach(find_link(self, name), (uv_stream_t *) hello->tcp,
+                          hello->input + line_length + 1, rest);
+    uv_close((uv_handle_t *) &hello->timer, free_hello);
+}
+
+static void on_hello_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
+{
+    hello_t *hello = handle->data;
+    (void) suggested;
+    *buffer = uv_buf_init(hello->input + hello->length,
+                          (unsigned) (sizeof hello->input - 1 - hello->length));
+}
+
+static void on_hello_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
+{
+    (void) buffer;
+    hello_t *hello = stream->data;
+    if (count < 0) {
+        refuse_hello(hello, NULL);
+        return;
+    }
+    hello->length += (size_t) count;
+    char *newline = memchr(hello->input, '\n', hello->length);
+    if (newline)
+        handle_hello(hello, (size_t) (newline - hello->input));
+    else if (hello->length >= sizeof hello->input - 1)
+        refuse_hello(hello, "ERR too-long the HELLO line is too long");
+}
+
+static void on_dial_in(uv_stream_t *listener, int status)
+{
+    sb_device_gateway_t *self = listener->data;
+    if (status < 0)
+        return;
+    uv_tcp_t *tcp = calloc(1, sizeof *tcp);
+    uv_tcp_init(self->loop, tcp);
+    if (uv_accept(listener, (uv_stream_t *) tcp) != 0 || self->hellos >= MAX_HELLOS) {
+        uv_close((uv_handle_t *) tcp, free_handle);
+        return;
+    }
+    hello_t *hello = calloc(1, sizeof *hello);
+    hello->gateway = self;
+    hello->tcp = tcp;
+    tcp->data = hello;
+    self->hellos++;
+    uv_timer_init(self->loop, &hello->timer);
+    hello->timer.data = hello;
+    uv_timer_start(&hello->timer, on_hello_timeout, (uint64_t) self->settings.hello_timeout_ms, 0);
+    uv_read_start((uv_stream_t *) tcp, on_hello_alloc, on_hello_read);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void before_sleep(uv_prepare_t *prepare)
+{
+    sb_device_gateway_t *self = prepare->data;
+    sb_broker_link_drain(self->publisher);
+    for (size_t i = 0; i < self->settings.slots; i++)
+        sb_broker_link_drain(self->slots[i].link);
+}
+
+/* Stops the devices, leaves the broker (so it stops routing to us at once) and lets the loop end. */
+static void on_stop_signal(uv_signal_t *signal, int signo)
+{
+    sb_device_gateway_t *self = signal->data;
+    char quoted[SB_LOG_QUOTE_MAX];
+    sb_log_info("stopping", "signal=%s", sb_log_quote(quoted, strsignal(signo)));
+    for (size_t i = 0; i < self->link_count; i++)
+        sb_device_link_stop(self->links[i]);
+    sb_envelope_t leave = { .type = SB_ENVELOPE_DISCONNECT };
+    for (size_t i = 0; i < self->settings.slots; i++) {
+        sb_broker_link_send(self->slots[i].link, &leave);
+        sb_broker_link_destroy(&self->slots[i].link);
+    }
+    sb_broker_link_destroy(&self->publisher);
+    if (self->listening)
+        uv_close((uv_handle_t *) &self->listener, NULL);
+    self->listening = false;
+    uv_close((uv_handle_t *) &self->before_sleep, NULL);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(sb_device_link_name(*(sb_device_link_t *const *) a),
+                  sb_device_link_name(*(sb_device_link_t *const *) b));
+}
+
+static bool link_to_broker(sb_device_gateway_t *self)
+{
+    sb_broker_link_settings_t publisher = { self->settings.broker,
+                                            self->settings.heartbeat_interval_ms,
+                                            self->settings.heartbeat_liveness };
+    self->publisher = sb_broker_link_new(self->loop, &publisher, &s_publisher_events, self);
+    if (!self->publisher) {
+        sb_log_error("cannot connect to broker", "broker=%s", self->settings.broker);
+        return false;
+    }
+    self->slots = calloc(self->settings.slots, sizeof *self->slots);
+    sb_broker_link_settings_t provider = { self->settings.backend,
+                                           self->settings.heartbeat_interval_ms,
+                                           self->settings.heartbeat_liveness };
+    for (size_t i = 0; i < self->settings.slots; i++) {
+        self->slots[i].gateway = self;
+        self->slots[i].link = sb_broker_link_new(self->loop, &provider, &s_slot_events,
+                                                 &self->slots[i]);
+        if (!self->slots[i].link) {
+            sb_log_error("cannot connect to broker", "backend=%s", self->settings.backend);
+            return false;
+        }
+    }
+    return true;
+}
+
+sb_device_gateway_t *sb_device_gateway_new(const sb_device_gateway_settings_t *settings)
+{
+    sb_device_gateway_t *self = calloc(1, sizeof *self);
+    self->settings = *settings;
+    self->loop = uv_default_loop();
+    if (!link_to_broker(self)) {
+        sb_device_gateway_destroy(&self);
+        return NULL;
+    }
+    if (strcmp(settings->listen, "off") != 0) {
+        if (!sb_address_listen(self->loop, &self->listener, self, settings->listen, on_dial_in)) {
+            sb_device_gateway_destroy(&self);
+            return NULL;
+        }
+        self->listening = true;
+    }
+    const sb_config_t *config = settings->config;
+    self->link_count = sb_config_device_count(config);
+    self->links = calloc(self->link_count + 1, sizeof *self->links);
+    for (size_t i = 0; i < self->link_count; i++)
+        self->links[i] = sb_device_link_new(self->loop, sb_config_device_at(config, i),
+                                            settings->max_line, &s_link_events, self);
+    qsort(self->links, self->link_count, sizeof *self->links, by_name);
+    uv_prepare_init(self->loop, &self->before_sleep);
+    self->before_sleep.data = self;
+    uv_prepare_start(&self->before_sleep, before_sleep);
+    int signals[] = { SIGTERM, SIGINT };
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(self->loop, &self->stop_signals[i]);
+        self->stop_signals[i].data = self;
+        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
+    }
+    sb_log_info("device gateway started", "devices=%zu slots=%zu listen=%s broker=%s backend=%s",
+                self->link_count, settings->slots, settings->listen, settings->broker,
+                settings->backend);
+    return self;   /* the devices start when the broker link is up: on_publisher_connected */
+}
+
+void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
+{
+    sb_device_gateway_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; self->slots && i < self->settings.slots; i++)
+        sb_broker_link_destroy(&self->slots[i].link);
+    sb_broker_link_destroy(&self->publisher);
+    uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
+    for (size_t i = 0; i < self->link_count; i++)
+        sb_device_link_destroy(&self->links[i]);
+    free(self->links);
+    free(self->slots);
+    free(self);
+    *self_p = NULL;
+}
+
+void sb_device_gateway_run(sb_device_gateway_t *self)
+{
+    uv_run(self->loop, UV_RUN_DEFAULT);
+}
