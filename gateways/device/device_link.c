@@ -49,6 +49,7 @@ struct sb_device_link {
     link_state_t state;
     uv_stream_t *stream;             /* heap: a uv_tcp_t or uv_pipe_t, closed on its own */
     uv_connect_t connect;
+    uv_getaddrinfo_t *resolving;     /* a name lookup in progress (it owns itself) */
     uv_timer_t retry_timer;          /* the backoff wait, or the connect timeout */
     uv_timer_t call_timer;           /* the earliest deadline of a pending call */
     uv_timer_t keepalive_timer;
@@ -354,6 +355,16 @@ static void close_stream(sb_device_link_t *self)
     self->stream = NULL;
 }
 
+/* A lookup still running answers into nothing. */
+static void forget_lookup(sb_device_link_t *self)
+{
+    if (!self->resolving)
+        return;
+    self->resolving->data = NULL;
+    uv_cancel((uv_req_t *) self->resolving);
+    self->resolving = NULL;
+}
+
 static void attempt(sb_device_link_t *self);
 
 static void on_retry_timer(uv_timer_t *timer)
@@ -384,6 +395,7 @@ static void disconnect(sb_device_link_t *self, const char *why)
     sb_log_warn(was_connected ? "device disconnected" : "device connect failed",
                 "device=%s reason=%s", self->config->name, sb_log_quote(quoted, why));
     close_stream(self);
+    forget_lookup(self);
     uv_timer_stop(&self->keepalive_timer);
     uv_timer_stop(&self->healthy_timer);
     uv_timer_stop(&self->retry_timer);
@@ -408,21 +420,54 @@ static void on_connected(uv_connect_t *request, int status)
         link_up(self);
 }
 
-static void dial(sb_device_link_t *self)
+static void connect_to(sb_device_link_t *self, const struct sockaddr *address)
 {
-    struct sockaddr_storage address;
-    char error[160];
-    if (!sb_address_parse(self->config->connect, &address, error, sizeof error)) {
-        disconnect(self, error);
-        return;
-    }
     uv_tcp_t *tcp = calloc(1, sizeof *tcp);
     uv_tcp_init(self->loop, tcp);
     self->stream = (uv_stream_t *) tcp;
     self->connect.data = self;
-    int result = uv_tcp_connect(&self->connect, tcp, (struct sockaddr *) &address, on_connected);
+    int result = uv_tcp_connect(&self->connect, tcp, address, on_connected);
     if (result != 0)
         disconnect(self, uv_strerror(result));
+}
+
+static void on_resolved(uv_getaddrinfo_t *request, int status, struct addrinfo *found)
+{
+    sb_device_link_t *self = request->data;   /* NULL: forgotten (a stop, a timeout) */
+    if (self && self->resolving == request) {
+        self->resolving = NULL;
+        if (status < 0 || !found)
+            disconnect(self, status < 0 ? uv_strerror(status) : "name not found");
+        else if (self->state == LINK_CONNECTING)
+            connect_to(self, found->ai_addr);
+    }
+    free(request);
+    uv_freeaddrinfo(found);
+}
+
+/* A numeric address is dialed at once; a name (esp32.local) is looked up first. */
+static void dial(sb_device_link_t *self)
+{
+    struct sockaddr_storage address;
+    char error[160];
+    if (sb_address_parse(self->config->connect, &address, error, sizeof error)) {
+        connect_to(self, (struct sockaddr *) &address);
+        return;
+    }
+    char host[256];
+    const char *colon = strrchr(self->config->connect, ':');
+    snprintf(host, sizeof host, "%.*s", (int) (colon - self->config->connect),
+             self->config->connect);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    uv_getaddrinfo_t *request = calloc(1, sizeof *request);
+    request->data = self;
+    self->resolving = request;
+    int result = uv_getaddrinfo(self->loop, request, on_resolved, host, colon + 1, &hints);
+    if (result != 0) {
+        self->resolving = NULL;
+        free(request);
+        disconnect(self, uv_strerror(result));
+    }
 }
 
 static speed_t speed_of(long baud)
@@ -511,6 +556,7 @@ void sb_device_link_stop(sb_device_link_t *self)
 {
     answer_all_not_connected(self);
     close_stream(self);
+    forget_lookup(self);
     self->state = LINK_STOPPED;
     uv_timer_t *timers[] = { &self->retry_timer, &self->call_timer, &self->keepalive_timer,
                              &self->healthy_timer };

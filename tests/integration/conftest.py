@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("SB_BUILD_DIR", REPO / "build")).resolve()
 BIN_DIR = BUILD_DIR / "bin"
 SHIPPED_CONFIG = BUILD_DIR / "etc" / "switchboard" / "switchboard.conf"
-PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp", "sb-gateway-ws")
+PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp", "sb-gateway-ws",
+            "sb-gateway-device")
 
 # Default deadlines (seconds).
 READ_TIMEOUT = 5.0          # one reply line
