@@ -111,6 +111,7 @@ class Peer(Client):
 
     def __init__(self, port, **kwargs):
         self.pending_async = []
+        self.seen_async = []        # every EVENT/MSG line read, in order
         super().__init__(port, **kwargs)
         assert GREETING.match(self.greeting or ""), "unexpected greeting %r" % self.greeting
 
@@ -120,6 +121,7 @@ class Peer(Client):
             line = self.read_line(max(0.0, deadline - time.monotonic()))
             if line.startswith(ASYNC_KINDS):
                 self.pending_async.append(line)
+                self.seen_async.append(line)
             else:
                 return line
 
@@ -132,6 +134,7 @@ class Peer(Client):
             return self.pending_async.pop(0)
         line = self.read_line(timeout)
         assert line.startswith(ASYNC_KINDS), "expected EVENT or MSG, got reply %r" % line
+        self.seen_async.append(line)
         return line
 
     def subscribe(self, *filters):

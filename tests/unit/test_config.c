@@ -1,5 +1,5 @@
 /* test_config.c — unit tests for the INI config file (common/config.c):
- * [service] and [command] sections with their defaults, raw program
+ * [service], [command] and [device] sections with their defaults, raw program
  * values with their line numbers, and errors that name file:line. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -414,6 +414,70 @@ static void test_every_error_reported(void **state)
     f->error = NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* [device NAME]                                                        */
+
+static void test_device_kinds_and_defaults(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[device lamp]\nconnect = esp32.local:7000\n"
+        "[device meter]\nserial = /dev/ttyUSB0\nbaud = 9600\n"
+        "[device door]\ntoken = s3cret\nbackoff_initial = 0.5\nbackoff_factor = 1.5\n"
+        "backoff_max = 30\nbackoff_jitter = 0\nhealthy_after = 2\ncall_timeout = 0.25\n"
+        "max_pending = 3\non_connect = LOGIN x\nkeepalive = PING\nkeepalive_interval = 10\n");
+    assert_int_equal(sb_config_device_count(config), 3);
+    const sb_device_config_t *lamp = sb_config_device(config, "lamp");
+    assert_int_equal(lamp->kind, SB_DEVICE_TCP);
+    assert_string_equal(lamp->connect, "esp32.local:7000");
+    assert_int_equal(lamp->backoff_initial_ms, 1000);
+    assert_int_equal(lamp->backoff_max_ms, 60000);
+    assert_true(lamp->backoff_factor == 2 && lamp->backoff_jitter == 0.2);
+    assert_int_equal(lamp->call_timeout_ms, 5000);
+    assert_int_equal(lamp->max_pending, 16);
+    assert_null(lamp->keepalive);
+    const sb_device_config_t *meter = sb_config_device(config, "meter");
+    assert_int_equal(meter->kind, SB_DEVICE_SERIAL);
+    assert_int_equal(meter->baud, 9600);
+    const sb_device_config_t *door = sb_config_device(config, "door");
+    assert_int_equal(door->kind, SB_DEVICE_DIAL_IN);
+    assert_string_equal(door->token, "s3cret");
+    assert_int_equal(door->backoff_initial_ms, 500);
+    assert_true(door->backoff_factor == 1.5 && door->backoff_jitter == 0);
+    assert_int_equal(door->backoff_max_ms, 30000);
+    assert_int_equal(door->healthy_after_ms, 2000);
+    assert_int_equal(door->call_timeout_ms, 250);
+    assert_int_equal(door->max_pending, 3);
+    assert_string_equal(door->on_connect, "LOGIN x");
+    assert_string_equal(door->keepalive, "PING");
+    assert_int_equal(door->keepalive_interval_ms, 10000);
+}
+
+static void test_bad_device_values(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *line;
+        const char *reason;
+    } cases[] = {
+        { "connect = nowhere", "connect must be HOST:PORT" },
+        { "connect = host:99999", "connect must be HOST:PORT" },
+        { "serial = ttyUSB0", "serial must be an absolute device path" },
+        { "baud = fast", "baud must be a rate" },
+        { "backoff_factor = 0.5", "backoff_factor must be from 1 to 10" },
+        { "backoff_jitter = 2", "backoff_jitter must be from 0 to 1" },
+        { "call_timeout = 0", "call_timeout must be seconds" },
+        { "max_pending = 0", "max_pending must be from 1 to 1000" },
+        { "keepalive = ", "keepalive must be one non-empty line" },
+        { "colour = red", "unknown key 'colour' in [device d]" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[160];
+        snprintf(text, sizeof text, "[device d]\n%s\n", cases[i].line);
+        expect_error(f, text, 2, cases[i].reason);
+    }
+}
+
 int main(void)
 {
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -438,6 +502,8 @@ int main(void)
         TEST(test_syntax_error),
         TEST(test_long_line),
         TEST(test_every_error_reported),
+        TEST(test_device_kinds_and_defaults),
+        TEST(test_bad_device_values),
     };
 #undef TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
