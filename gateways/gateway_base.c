@@ -74,6 +74,17 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
         for_each_client(self, self->actions->finish);
 }
 
+void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_signal_cb on_stop,
+                                   void *data)
+{
+    int numbers[] = { SIGTERM, SIGINT };
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(loop, &signals[i]);
+        signals[i].data = data;
+        uv_signal_start(&signals[i], on_stop, numbers[i]);
+    }
+}
+
 bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
                           const sb_router_client_ops_t *ops,
                           const sb_gateway_client_actions_t *actions, void *owner,
@@ -94,12 +105,7 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     uv_prepare_init(self->loop, &self->before_sleep);
     self->before_sleep.data = self;
     uv_prepare_start(&self->before_sleep, before_sleep);
-    int signals[] = { SIGTERM, SIGINT };
-    for (int i = 0; i < 2; i++) {
-        uv_signal_init(self->loop, &self->stop_signals[i]);
-        self->stop_signals[i].data = self;
-        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
-    }
+    sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
     sb_log_info("gateway listening", "address=%s broker=%s", settings->listen,
                 settings->router.link.endpoint);
     return true;

@@ -49,6 +49,10 @@ typedef struct {
 /* Ignores SIGPIPE and SIGHUP, leaves SIGTERM and SIGINT to libuv, starts czmq. */
 void sb_gateway_process_init(void);
 
+/* Calls `on_stop` (with `data` in each handle) on SIGTERM and SIGINT. */
+void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_signal_cb on_stop,
+                                   void *data);
+
 /* Connects the router and listens; `on_connection` gets the listener with
  * `owner` as its data. False after logging why (call sb_gateway_base_destroy). */
 bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,

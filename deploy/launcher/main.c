@@ -184,14 +184,22 @@ static void add_pool(sb_supervisor_t *supervisor, launch_t *launch, const char *
     sb_supervisor_add(supervisor, label, RANK_WORKERS, start_program, pool);
 }
 
+/* A gateway on the broker's frontend. `listen` may be NULL (its own
+ * setting); `backend`, when given, is where it also provides a service. */
 static void add_gateway(sb_supervisor_t *supervisor, launch_t *launch, const char *name,
-                        const char *listen)
+                        const char *listen, const char *backend)
 {
     program_t *gateway = program_new(launch, name);
-    program_arg(gateway, "--listen");
-    program_arg(gateway, listen);
+    if (listen) {
+        program_arg(gateway, "--listen");
+        program_arg(gateway, listen);
+    }
     program_arg(gateway, "--broker");
     program_arg(gateway, launch->frontend);
+    if (backend) {
+        program_arg(gateway, "--backend");
+        program_arg(gateway, backend);
+    }
     sb_supervisor_add(supervisor, name, RANK_GATEWAYS, start_program, gateway);
 }
 
@@ -213,18 +221,12 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
             add_pool(supervisor, launch, service->name, -1);
     }
 
-    add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"));
+    add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"), NULL);
     if (strcmp(sb_options_text(options, "ws"), "off") != 0)
-        add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"));
-    if (config && sb_config_device_count(config) > 0) {
-        /* Where devices dial in, if anywhere, is its own setting ([gateway-device] listen). */
-        program_t *devices = program_new(launch, "sb-gateway-device");
-        program_arg(devices, "--broker");
-        program_arg(devices, launch->frontend);
-        program_arg(devices, "--backend");
-        program_arg(devices, launch->backend);
-        sb_supervisor_add(supervisor, "sb-gateway-device", RANK_GATEWAYS, start_program, devices);
-    }
+        add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"), NULL);
+    /* Where devices dial in, if anywhere, is the device gateway's own setting. */
+    if (config && sb_config_device_count(config) > 0)
+        add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend);
 }
 
 static void print_problems(const char *problems)

@@ -435,12 +435,7 @@ sb_device_gateway_t *sb_device_gateway_new(const sb_device_gateway_settings_t *s
     uv_prepare_init(self->loop, &self->before_sleep);
     self->before_sleep.data = self;
     uv_prepare_start(&self->before_sleep, before_sleep);
-    int signals[] = { SIGTERM, SIGINT };
-    for (int i = 0; i < 2; i++) {
-        uv_signal_init(self->loop, &self->stop_signals[i]);
-        self->stop_signals[i].data = self;
-        uv_signal_start(&self->stop_signals[i], on_stop_signal, signals[i]);
-    }
+    sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
     sb_log_info("device gateway started", "devices=%zu slots=%zu listen=%s broker=%s backend=%s",
                 self->link_count, settings->slots, settings->listen, settings->broker,
                 settings->backend);
