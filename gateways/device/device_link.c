@@ -63,7 +63,7 @@ struct sb_device_link {
     bool skipping_long_line;
     char address[96];
     uint64_t attempts;
-    time_t since, last_seen;
+    time_t since, last_seen;         /* since: the current state began */
 };
 
 static void disconnect(sb_device_link_t *self, const char *why);
@@ -74,12 +74,15 @@ static int64_t now_ms(void)
     return zclock_mono();
 }
 
+/* Every state but waiting is published ("disconnected" is, as it happens). */
 static void set_state(sb_device_link_t *self, link_state_t state)
 {
+    if (state != self->state)
+        self->since = time(NULL);
     self->state = state;
     char text[48];
     sb_device_link_state(self, text, sizeof text);
-    if (state != LINK_STOPPED)
+    if (state != LINK_STOPPED && state != LINK_WAITING)
         self->events->on_state(self->owner, self, text);
 }
 
@@ -325,7 +328,7 @@ static void on_healthy(uv_timer_t *timer)
 static void link_up(sb_device_link_t *self)
 {
     uv_timer_stop(&self->retry_timer);
-    self->since = self->last_seen = time(NULL);
+    self->last_seen = time(NULL);
     self->input_length = 0;
     self->skipping_long_line = false;
     sb_log_info("device connected", "device=%s address=%s attempt=%" PRIu64, self->config->name,
@@ -403,8 +406,10 @@ static void disconnect(sb_device_link_t *self, const char *why)
     answer_all_not_connected(self);
     if (was_connected)
         self->events->on_state(self->owner, self, "disconnected");
-    if (self->config->kind == SB_DEVICE_DIAL_IN)
+    if (self->config->kind == SB_DEVICE_DIAL_IN) {
+        self->since = time(NULL);   /* waiting from now: the state was set above, quietly */
         set_state(self, LINK_WAITING);
+    }
     else
         schedule_retry(self);
 }
@@ -595,7 +600,7 @@ void sb_device_link_describe(const sb_device_link_t *self, char *buffer, size_t 
     static const char *const kinds[] = { "dial-in", "tcp", "serial" };
     char state[48], since[32], seen[32];
     sb_device_link_state(self, state, sizeof state);
-    format_time(self->state == LINK_CONNECTED ? self->since : 0, since, sizeof since);
+    format_time(self->since, since, sizeof since);
     format_time(self->last_seen, seen, sizeof seen);
     snprintf(buffer, size,
              "name=%s state=%s kind=%s address=%s since=%s last_seen=%s attempts=%" PRIu64
@@ -623,6 +628,7 @@ sb_device_link_t *sb_device_link_new(uv_loop_t *loop, const sb_device_config_t *
     self->max_line = max_line;
     self->input = malloc(max_line + 1);
     self->state = LINK_WAITING;
+    self->since = time(NULL);
     snprintf(self->address, sizeof self->address, "%s",
              config->connect ? config->connect : config->serial ? config->serial : "");
     sb_backoff_init(&self->backoff, config->backoff_initial_ms, config->backoff_factor,
