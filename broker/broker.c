@@ -12,6 +12,7 @@
 #include <inttypes.h>
 
 #include "cmdline.h"
+#include "curve.h"
 #include "deadlines.h"
 #include "directory.h"
 #include "envelope_io.h"
@@ -66,6 +67,8 @@ struct sb_broker {
     sb_broker_settings_t settings;
     zsock_t *frontend;
     zsock_t *backend;
+    zsock_t *frontend_refusals;       /* peers refused by CURVE (NULL when it is off) */
+    zsock_t *backend_refusals;
     zhashx_t *services;         /* name -> service_t */
     zhashx_t *providers;        /* key -> provider_t */
     zhashx_t *requests;         /* id as text -> request_t */
@@ -129,6 +132,8 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
         sb_broker_destroy(&self);
         return NULL;
     }
+    self->frontend_refusals = sb_curve_watch_refusals(self->frontend);
+    self->backend_refusals = sb_curve_watch_refusals(self->backend);
     self->services = zhashx_new();
     zhashx_set_destructor(self->services, service_free);
     self->providers = zhashx_new();
@@ -156,6 +161,8 @@ void sb_broker_destroy(sb_broker_t **self_p)
     zhashx_destroy(&self->services);
     sb_deadlines_destroy(&self->deadlines);
     sb_directory_destroy(&self->directory);
+    zsock_destroy(&self->frontend_refusals);
+    zsock_destroy(&self->backend_refusals);
     zsock_destroy(&self->backend);
     zsock_destroy(&self->frontend);
     free(self);
@@ -791,13 +798,20 @@ static void drain(sb_broker_t *self, zsock_t *socket)
 
 void sb_broker_run(sb_broker_t *self)
 {
-    zmq_pollitem_t items[] = {
+    zmq_pollitem_t items[4] = {
         { zsock_resolve(self->frontend), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve(self->backend), 0, ZMQ_POLLIN, 0 },
     };
+    int count = 2;
+    if (self->frontend_refusals && self->backend_refusals) {
+        items[count++] = (zmq_pollitem_t) { zsock_resolve(self->frontend_refusals), 0, ZMQ_POLLIN, 0 };
+        items[count++] = (zmq_pollitem_t) { zsock_resolve(self->backend_refusals), 0, ZMQ_POLLIN, 0 };
+    }
     while (!zsys_interrupted) {
-        if (zmq_poll(items, 2, poll_timeout_ms(self)) < 0 && errno != EINTR)
+        if (zmq_poll(items, count, poll_timeout_ms(self)) < 0 && errno != EINTR)
             break;
+        sb_curve_log_refusals(self->frontend_refusals, "frontend");
+        sb_curve_log_refusals(self->backend_refusals, "backend");
         /* Replies first: they free providers for the requests behind them. */
         drain(self, self->backend);
         drain(self, self->frontend);

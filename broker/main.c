@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "broker.h"
+#include "curve.h"
 #include "log.h"
 #include "options.h"
 #include "programs.h"
@@ -26,13 +27,20 @@ int main(int argc, char **argv)
         .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
     };
     signal(SIGHUP, SIG_IGN);   /* nothing to reload; a stray HUP must not stop routing */
+    if (!sb_curve_setup(options, true)) {
+        sb_curve_shutdown();
+        sb_options_destroy(&options);
+        return 2;
+    }
     sb_broker_t *broker = sb_broker_new(&settings);
     if (!broker) {
+        sb_curve_shutdown();
         sb_options_destroy(&options);
         return 1;
     }
     sb_broker_run(broker);
     sb_broker_destroy(&broker);
+    sb_curve_shutdown();
     sb_options_destroy(&options);
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
+
 zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode)
 {
     zsock_t *socket = zsock_new(type);
@@ -21,6 +23,7 @@ zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode)
         zsock_set_router_mandatory(socket, 1);
     if (mode == SB_SOCKET_CONNECT_IMMEDIATE)
         zsock_set_immediate(socket, 1);
+    sb_curve_apply(socket, mode == SB_SOCKET_BIND);
     if (!endpoint)
         return socket;
     int result = mode == SB_SOCKET_BIND ? zsock_bind(socket, "%s", endpoint) : zsock_connect(socket, "%s", endpoint);

@@ -35,6 +35,12 @@ const sb_option_spec_t sb_common_specs[] = {
       "INI config file (see README, Configuration)" },
     { "log-level", SB_OPTION_TEXT, "log.level", "info", 0, 0, "LEVEL",
       "debug, info, warn or error" },
+    { "curve-secret", SB_OPTION_TEXT, "curve.secret", NULL, 0, 0, "FILE",
+      "this process's CURVE certificate (from `switchboard keygen`); links are plain without" },
+    { "curve-server", SB_OPTION_TEXT, "curve.server", NULL, 0, 0, "FILE",
+      "the broker's public CURVE certificate (workers and gateways)" },
+    { "curve-allow", SB_OPTION_TEXT, "curve.allow", NULL, 0, 0, "DIR",
+      "public certificates of the peers the broker admits (the broker)" },
 };
 #define COMMON_COUNT (sizeof sb_common_specs / sizeof sb_common_specs[0])
 const size_t sb_common_spec_count = COMMON_COUNT;

@@ -19,6 +19,7 @@ struct sb_broker_link {
     int64_t broker_expires_ms;    /* lost if nothing is heard by then */
     bool broker_silent;           /* on_lost already told for this silence */
     bool connected;               /* handshake done, no disconnect since */
+    bool refused;                 /* a refused handshake is logged once */
     const sb_broker_link_events_t *events;
     void *arg;
     uint64_t malformed;
@@ -46,7 +47,9 @@ static zsock_t *monitor_new(zsock_t *socket)
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://broker-link-monitor-%p", (void *) socket);
     if (zmq_socket_monitor(zsock_resolve(socket), endpoint,
-                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                               | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
         return NULL;
     zsock_t *monitor = zsock_new(ZMQ_PAIR);
     if (monitor && zsock_connect(monitor, "%s", endpoint) != 0)
@@ -176,9 +179,17 @@ void sb_broker_link_drain(sb_broker_link_t *self)
             self->connected = false;
             self->events->on_lost(self->arg);
         }
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                 || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+            if (!self->refused)   /* ZeroMQ retries every 100 ms: said once */
+                sb_log_error("the broker refused this link (CURVE keys)", "broker=%s",
+                             self->settings.endpoint);
+            self->refused = true;
+        }
         else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             sb_log_info("connected to broker", "broker=%s", self->settings.endpoint);
             self->connected = true;
+            self->refused = false;
             self->events->on_connected(self->arg);
         }
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "log.h"
 #include "options.h"
 #include "programs.h"
@@ -130,6 +131,10 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_workers, argc, argv, &exit_code);
     if (!options)
         return exit_code;
+    if (!sb_curve_setup(options, false)) {   /* loaded here, used by every forked worker */
+        sb_options_destroy(&options);
+        return 2;
+    }
     pool_t pool = { .argc = argc, .argv = argv };
     take_settings(&pool, options);
     int workers = pool_size(options, pool.settings.service);

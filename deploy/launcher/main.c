@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "log.h"
 #include "config_check.h"
 #include "options.h"
@@ -262,8 +263,28 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
     }
 }
 
+/* `switchboard keygen PATH`: a CURVE key pair for a host's component. */
+static int keygen(int argc, char **argv)
+{
+    if (argc != 3 || argv[2][0] == '-') {
+        fprintf(stderr, "usage: switchboard keygen PATH\n"
+                        "writes a CURVE key pair: PATH (public, for the broker's allowed "
+                        "directory) and PATH_secret (keep it private)\n");
+        return 2;
+    }
+    if (sb_curve_keygen(argv[2]) != 0) {
+        fprintf(stderr, "switchboard: error: cannot write %s and %s_secret: %s\n", argv[2],
+                argv[2], strerror(errno));
+        return 1;
+    }
+    printf("%s\n%s_secret\n", argv[2], argv[2]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+        return keygen(argc, argv);
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_launcher, argc, argv, &exit_code);
     if (!options)

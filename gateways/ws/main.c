@@ -1,6 +1,7 @@
 /* main.c — sb-gateway-ws: settings, then the loop of ws_gateway.c. */
 #include <czmq.h>
 
+#include "curve.h"
 #include "gateway_base.h"
 #include "log.h"
 #include "options.h"
@@ -15,6 +16,10 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_gateway_ws, argc, argv, &exit_code);
     if (!options)
         return exit_code;
+    if (!sb_curve_setup(options, false)) {
+        sb_options_destroy(&options);
+        return 2;
+    }
     sb_gateway_process_init();
     sb_ws_gateway_settings_t settings = {
         .listen = sb_options_text(options, "listen"),
