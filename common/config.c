@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol.h"
+
 typedef struct {
     char *section;
     char *key;
@@ -339,8 +341,8 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
         return set_text(&device->serial, value);
     }
     if (strcmp(key, "baud") == 0) {
-        if (!parse_int(value, 50, 4000000, &device->baud))
-            return fail(state, "baud must be a rate such as 9600 or 115200, not '%s'", value);
+        if (!parse_int(value, 1, 4000000, &device->baud) || !sb_word_list_has(SB_SERIAL_RATES, value))
+            return fail(state, "baud must be one of %s, not '%s'", SB_SERIAL_RATES, value);
         return 1;
     }
     if (strcmp(key, "backoff_factor") == 0) {
@@ -423,6 +425,16 @@ static bool is_known_section(const char *text, size_t length)
            || split_section(section, "command", &name) || split_section(section, "device", &name);
 }
 
+/* A [device NAME] header alone defines the device (a dial-in one needs no key). */
+static void declare_device(parse_state_t *state, const char *text, size_t length)
+{
+    char section[128];
+    const char *name;
+    snprintf(section, sizeof section, "%.*s", (int) length, text);
+    if (split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
+        fail(state, "out of memory");
+}
+
 /* inih reports only the first line it cannot read; every one is reported
  * here: a line must be blank, a comment, a [section] or a key = value. */
 static void check_syntax(parse_state_t *state, char *line)
@@ -436,6 +448,8 @@ static void check_syntax(parse_state_t *state, char *line)
             fail(state, "section header without ']'");
         else if (!is_known_section(start + 1, (size_t) (end - start - 1)))
             fail(state, "unknown section [%.*s]", (int) (end - start - 1), start + 1);
+        else
+            declare_device(state, start + 1, (size_t) (end - start - 1));
         return;
     }
     const char *equals = strpbrk(start, "=:");

@@ -159,7 +159,8 @@ static const sb_option_spec_t s_launcher_specs[] = {
 };
 
 const sb_program_t sb_program_launcher = {
-    "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP and WebSocket gateways.",
+    "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP and WebSocket gateways, "
+    "and the device gateway when the config has [device] sections.",
     s_launcher_specs, sizeof s_launcher_specs / sizeof s_launcher_specs[0],
 };
 

@@ -21,6 +21,9 @@
 #define SB_DEVICE_SERVICE "device"
 #define SB_DEVICE_COMMANDS "device devices"
 
+/* The serial rates a [device] may ask for (the device gateway maps each to termios). */
+#define SB_SERIAL_RATES "1200 2400 4800 9600 19200 38400 57600 115200 230400 460800 921600"
+
 /* How many times a retry-safe request is given to another worker. */
 #define SB_MAX_RETRIES 2
 

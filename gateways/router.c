@@ -284,7 +284,7 @@ static void send_to_broker(sb_router_t *self, void *client,
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
     const char *service = request->service;
-    if (!service && command)
+    if (!service && command && command->service_line)
         service = command->service;
     if (!service)
         service = sb_word_list_has(SB_DEVICE_COMMANDS, request->argv[0]) ? SB_DEVICE_SERVICE

@@ -53,7 +53,7 @@ struct sb_device_gateway {
     uv_tcp_t listener;
     bool listening;
     bool devices_started;
-    size_t hellos;
+    zlistx_t *hellos;                     /* hello_t: connections that have not said HELLO */
     uv_prepare_t before_sleep;
     uv_signal_t stop_signals[2];
 };
@@ -230,7 +230,8 @@ static const sb_broker_link_events_t s_publisher_events = {
 static void free_hello(uv_handle_t *handle)
 {
     hello_t *hello = handle->data;
-    hello->gateway->hellos--;
+    if (hello->gateway)
+        zlistx_delete(hello->gateway->hellos, zlistx_find(hello->gateway->hellos, hello));
     free(hello);
 }
 
@@ -330,7 +331,7 @@ static void on_dial_in(uv_stream_t *listener, int status)
         return;
     uv_tcp_t *tcp = calloc(1, sizeof *tcp);
     uv_tcp_init(self->loop, tcp);
-    if (uv_accept(listener, (uv_stream_t *) tcp) != 0 || self->hellos >= MAX_HELLOS) {
+    if (uv_accept(listener, (uv_stream_t *) tcp) != 0 || zlistx_size(self->hellos) >= MAX_HELLOS) {
         uv_close((uv_handle_t *) tcp, free_handle);
         return;
     }
@@ -338,7 +339,7 @@ static void on_dial_in(uv_stream_t *listener, int status)
     hello->gateway = self;
     hello->tcp = tcp;
     tcp->data = hello;
-    self->hellos++;
+    zlistx_add_end(self->hellos, hello);
     uv_timer_init(self->loop, &hello->timer);
     hello->timer.data = hello;
     uv_timer_start(&hello->timer, on_hello_timeout, (uint64_t) self->settings.hello_timeout_ms, 0);
@@ -372,6 +373,11 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
     if (self->listening)
         uv_close((uv_handle_t *) &self->listener, NULL);
     self->listening = false;
+    hello_t *hello;
+    while ((hello = zlistx_detach(self->hellos, NULL))) {
+        hello->gateway = NULL;   /* already out of the list */
+        refuse_hello(hello, NULL);
+    }
     uv_close((uv_handle_t *) &self->before_sleep, NULL);
     for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
@@ -414,6 +420,7 @@ sb_device_gateway_t *sb_device_gateway_new(const sb_device_gateway_settings_t *s
     sb_device_gateway_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
     self->loop = uv_default_loop();
+    self->hellos = zlistx_new();
     if (!link_to_broker(self)) {
         sb_device_gateway_destroy(&self);
         return NULL;
@@ -455,6 +462,7 @@ void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
         sb_device_link_destroy(&self->links[i]);
     free(self->links);
     free(self->slots);
+    zlistx_destroy(&self->hellos);
     free(self);
     *self_p = NULL;
 }

@@ -58,6 +58,7 @@ struct sb_device_link {
     int64_t retry_at_ms;
     call_t *calls, *last_call;
     size_t live_calls, expired_calls;
+    size_t live_keepalives;          /* among live_calls: they take no max_pending place */
     char *input;
     size_t input_length, max_line;
     bool skipping_long_line;
@@ -105,6 +106,8 @@ static call_t *pop_call(sb_device_link_t *self)
         self->expired_calls--;
     else
         self->live_calls--;
+    if (call->keepalive && !call->expired)
+        self->live_keepalives--;
     return call;
 }
 
@@ -206,6 +209,7 @@ static void enqueue_call(sb_device_link_t *self, bool keepalive, long timeout_ms
         self->calls = call;
     self->last_call = call;
     self->live_calls++;
+    self->live_keepalives += keepalive;
     arm_call_timer(self);
 }
 
@@ -216,7 +220,7 @@ void sb_device_link_call(sb_device_link_t *self, const char *line, sb_device_rep
         reply(arg, false, "not-connected", "the device is not connected");
         return;
     }
-    if (self->live_calls >= (size_t) self->config->max_pending) {
+    if (self->live_calls - self->live_keepalives >= (size_t) self->config->max_pending) {
         reply(arg, false, "busy", "too many calls waiting for this device");
         return;
     }
@@ -283,7 +287,7 @@ static void handle_input(sb_device_link_t *self)
     }
     memmove(self->input, self->input + start, self->input_length - start);
     self->input_length -= start;
-    if (self->input_length >= self->max_line) {
+    if (self->input_length > self->max_line) {
         sb_log_warn("device line too long, dropped", "device=%s max_line=%zu",
                     self->config->name, self->max_line);
         self->input_length = 0;
@@ -488,7 +492,21 @@ static speed_t speed_of(long baud)
     return B0;
 }
 
-/* Opens the serial port raw (no echo, no line editing, 8N1) at its baud rate. */
+/* Raw 8N1 without flow control at the configured rate (the config admits only rates in speed_of). */
+static bool configure_serial(int fd, long baud)
+{
+    struct termios tty;
+    if (tcgetattr(fd, &tty) != 0)
+        return false;
+    cfmakeraw(&tty);
+    tty.c_cflag &= ~(tcflag_t) (CSTOPB | CRTSCTS | PARENB | CSIZE);
+    tty.c_cflag |= CS8 | CLOCAL | CREAD;
+    tty.c_iflag &= ~(tcflag_t) (IXON | IXOFF | IXANY);
+    speed_t speed = speed_of(baud);
+    return speed != B0 && cfsetispeed(&tty, speed) == 0 && cfsetospeed(&tty, speed) == 0
+           && tcsetattr(fd, TCSANOW, &tty) == 0;
+}
+
 static void open_serial(sb_device_link_t *self)
 {
     int fd = open(self->config->serial, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -496,16 +514,13 @@ static void open_serial(sb_device_link_t *self)
         disconnect(self, strerror(errno));
         return;
     }
-    struct termios tty;
-    speed_t speed = speed_of(self->config->baud);
-    if (tcgetattr(fd, &tty) == 0) {
-        cfmakeraw(&tty);
-        tty.c_cflag |= CLOCAL | CREAD;
-        if (speed != B0) {
-            cfsetispeed(&tty, speed);
-            cfsetospeed(&tty, speed);
-        }
-        tcsetattr(fd, TCSANOW, &tty);
+    if (!configure_serial(fd, self->config->baud)) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "cannot set the port to %ld baud 8N1: %s",
+                 self->config->baud, strerror(errno));
+        close(fd);
+        disconnect(self, reason);
+        return;
     }
     uv_pipe_t *pipe = calloc(1, sizeof *pipe);
     uv_pipe_init(self->loop, pipe, 0);
@@ -533,10 +548,9 @@ static void attempt(sb_device_link_t *self)
 
 void sb_device_link_start(sb_device_link_t *self)
 {
-    if (self->config->kind == SB_DEVICE_DIAL_IN)
-        set_state(self, LINK_WAITING);
-    else
+    if (self->config->kind != SB_DEVICE_DIAL_IN)
         attempt(self);
+    /* A dial-in device waits (it may have said HELLO already). */
 }
 
 void sb_device_link_attach(sb_device_link_t *self, uv_stream_t *stream, const char *pending,

@@ -20,7 +20,8 @@
 typedef struct sb_device_link sb_device_link_t;
 
 typedef struct {
-    /* The link's state changed: "connected", "disconnected", "connecting", "backoff:1.9s". */
+    /* The link's state changed: "connected", "disconnected", "connecting", "backoff:1.9s"
+     * (waiting, a dial-in device's state between links, is not told). */
     void (*on_state)(void *owner, sb_device_link_t *link, const char *state);
     /* A line that answers no call (or answers one that already timed out). */
     void (*on_line)(void *owner, sb_device_link_t *link, const char *line);

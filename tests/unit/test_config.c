@@ -423,10 +423,12 @@ static void test_device_kinds_and_defaults(void **state)
     const sb_config_t *config = load_ok(f,
         "[device lamp]\nconnect = esp32.local:7000\n"
         "[device meter]\nserial = /dev/ttyUSB0\nbaud = 9600\n"
+        "[device hall]\n"
         "[device door]\ntoken = s3cret\nbackoff_initial = 0.5\nbackoff_factor = 1.5\n"
         "backoff_max = 30\nbackoff_jitter = 0\nhealthy_after = 2\ncall_timeout = 0.25\n"
         "max_pending = 3\non_connect = LOGIN x\nkeepalive = PING\nkeepalive_interval = 10\n");
-    assert_int_equal(sb_config_device_count(config), 3);
+    assert_int_equal(sb_config_device_count(config), 4);
+    assert_int_equal(sb_config_device(config, "hall")->kind, SB_DEVICE_DIAL_IN);   /* header only */
     const sb_device_config_t *lamp = sb_config_device(config, "lamp");
     assert_int_equal(lamp->kind, SB_DEVICE_TCP);
     assert_string_equal(lamp->connect, "esp32.local:7000");
@@ -463,7 +465,8 @@ static void test_bad_device_values(void **state)
         { "connect = nowhere", "connect must be HOST:PORT" },
         { "connect = host:99999", "connect must be HOST:PORT" },
         { "serial = ttyUSB0", "serial must be an absolute device path" },
-        { "baud = fast", "baud must be a rate" },
+        { "baud = fast", "baud must be one of" },
+        { "baud = 12345", "baud must be one of" },
         { "backoff_factor = 0.5", "backoff_factor must be from 1 to 10" },
         { "backoff_jitter = 2", "backoff_jitter must be from 0 to 1" },
         { "call_timeout = 0", "call_timeout must be seconds" },
