@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run-all.sh — sets up and runs every test on a fresh Debian 12 machine:
-# installs missing packages (and playwright-core from npm), then for a normal build and an ASan+UBSan build
-# runs the cmocka unit tests (ctest) and the pytest integration tests that
-# spawn the real processes, then runs each libFuzzer target for a short time.
+# installs missing packages (and playwright-core from npm), then for a
+# normal build and an ASan+UBSan build runs the cmocka unit tests (ctest)
+# and the pytest integration tests that spawn the real processes; runs the
+# docker-compose stack on a Docker engine of its own (root); then runs each
+# libFuzzer target for a short time.
 # FUZZ_SECONDS (default 30) bounds each fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,11 @@ run_suites() {   # run_suites DIR LABEL
 
 build build
 run_suites build normal
+
+# The docker-compose deployment, on a dockerd of its own (tests/compose/docker_engine.py);
+# its base image and build cache stay in /var/tmp/switchboard-ci-docker between runs.
+echo "== compose test (docker)"
+"$PYTHON" -m pytest tests/compose -q -s -p no:cacheprovider
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
