@@ -5,15 +5,34 @@
 #include <string.h>
 
 #include "address.h"
+#include "curve.h"
 #include "id_map.h"
 #include "log.h"
 
-void sb_gateway_process_init(void)
+sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options)
 {
+    return (sb_gateway_base_settings_t) {
+        .listen = sb_options_text(options, "listen"),
+        .drain_timeout_ms = sb_options_int(options, "drain-timeout"),
+        .router = {
+            .config = sb_options_config(options),
+            .name = sb_options_text(options, "name"),
+            .max_filters = 64,
+            .link = { sb_options_text(options, "broker"), sb_options_int(options, "heartbeat-interval"),
+                      sb_options_int(options, "heartbeat-liveness") },
+        },
+    };
+}
+
+bool sb_gateway_process_init(const sb_options_t *options)
+{
+    if (!sb_curve_setup(options, false))
+        return false;
     zsys_handler_set(NULL);   /* libuv handles SIGTERM and SIGINT */
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     signal(SIGHUP, SIG_IGN);  /* nothing to reload; a stray HUP must not drop every client */
     zsys_init();
+    return true;
 }
 
 /* Runs before the loop sleeps: nothing may be left unread on the broker

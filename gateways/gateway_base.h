@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "options.h"
 #include "router.h"
 
 typedef struct {
@@ -25,11 +26,15 @@ typedef struct {
     void (*close)(void *client);    /* close at once */
 } sb_gateway_client_actions_t;
 
+/* What every gateway is told, whatever its protocol. */
 typedef struct {
     const char *listen;              /* HOST:PORT */
-    long drain_timeout_ms;
-    sb_router_settings_t router;
+    long drain_timeout_ms;           /* on SIGTERM, how long clients get their last replies */
+    sb_router_settings_t router;     /* broker, heartbeats, client id prefix, config */
 } sb_gateway_base_settings_t;
+
+/* Reads them: --listen, --broker, --name, --heartbeat-*, --drain-timeout, --config. */
+sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options);
 
 typedef struct {
     uv_loop_t *loop;
@@ -46,8 +51,10 @@ typedef struct {
     const sb_gateway_client_actions_t *actions;
 } sb_gateway_base_t;
 
-/* Ignores SIGPIPE and SIGHUP, leaves SIGTERM and SIGINT to libuv, starts czmq. */
-void sb_gateway_process_init(void);
+/* Ignores SIGPIPE and SIGHUP, leaves SIGTERM and SIGINT to libuv, sets up
+ * CURVE from the options and starts czmq; false (after logging why) when
+ * the CURVE settings cannot work. */
+bool sb_gateway_process_init(const sb_options_t *options);
 
 /* Calls `on_stop` (with `data` in each handle) on SIGTERM and SIGINT. */
 void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_signal_cb on_stop,

@@ -2,7 +2,6 @@
 #include <czmq.h>
 
 #include "device_gateway.h"
-#include "curve.h"
 #include "gateway_base.h"
 #include "options.h"
 #include "programs.h"
@@ -13,11 +12,10 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_gateway_device, argc, argv, &exit_code);
     if (!options)
         return exit_code;
-    if (!sb_curve_setup(options, false)) {
+    if (!sb_gateway_process_init(options)) {
         sb_options_destroy(&options);
         return 2;
     }
-    sb_gateway_process_init();
     sb_device_gateway_settings_t settings = {
         .broker = sb_options_text(options, "broker"),
         .backend = sb_options_text(options, "backend"),

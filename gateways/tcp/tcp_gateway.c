@@ -122,7 +122,7 @@ static void on_connection(uv_stream_t *listener, int status)
     sb_connection_peer(connection, address, sizeof address);
     sb_router_client_joined(self->base.router, serial, address);
     snprintf(line, sizeof line, "OK switchboard %s client=%s-%" PRIu64, SB_VERSION,
-             self->settings.name, serial);
+             self->settings.base.router.name, serial);
     sb_connection_write_line(connection, line);
     sb_connection_start(connection);
 }
@@ -152,15 +152,7 @@ sb_tcp_gateway_t *sb_tcp_gateway_new(const sb_tcp_gateway_settings_t *settings)
 {
     sb_tcp_gateway_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
-    sb_gateway_base_settings_t base = {
-        .listen = settings->listen, .drain_timeout_ms = settings->drain_timeout_ms,
-        .router = {
-            .config = settings->config, .name = settings->name, .max_filters = 64,
-            .link = { settings->broker, settings->heartbeat_interval_ms,
-                      settings->heartbeat_liveness },
-        },
-    };
-    if (!sb_gateway_base_init(&self->base, &base, &s_client_ops, &s_connection_actions, self,
+    if (!sb_gateway_base_init(&self->base, &settings->base, &s_client_ops, &s_connection_actions, self,
                               on_connection))
         sb_tcp_gateway_destroy(&self);
     return self;

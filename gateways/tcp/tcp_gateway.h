@@ -7,20 +7,14 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "gateway_base.h"
 
 typedef struct {
-    const char *listen;         /* HOST:PORT */
-    const char *broker;         /* the broker's frontend endpoint */
-    long heartbeat_interval_ms;
-    long heartbeat_liveness;
-    const char *name;           /* prefix of client ids: "tcp" gives tcp-1, tcp-2, ... */
+    sb_gateway_base_settings_t base;   /* listen, broker, name (tcp gives tcp-1, ...), drain */
     size_t max_connections;
     size_t max_line;
     size_t max_inflight;
     size_t max_output;
-    long drain_timeout_ms;      /* on SIGTERM, how long clients get their last replies */
-    const sb_config_t *config;  /* [command NAME] sections: service and timeout */
 } sb_tcp_gateway_settings_t;
 
 typedef struct sb_tcp_gateway sb_tcp_gateway_t;

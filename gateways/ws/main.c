@@ -1,7 +1,6 @@
 /* main.c — sb-gateway-ws: settings, then the loop of ws_gateway.c. */
 #include <czmq.h>
 
-#include "curve.h"
 #include "gateway_base.h"
 #include "log.h"
 #include "options.h"
@@ -16,17 +15,12 @@ int main(int argc, char **argv)
     sb_options_t *options = sb_options_load(&sb_program_gateway_ws, argc, argv, &exit_code);
     if (!options)
         return exit_code;
-    if (!sb_curve_setup(options, false)) {
+    if (!sb_gateway_process_init(options)) {
         sb_options_destroy(&options);
         return 2;
     }
-    sb_gateway_process_init();
     sb_ws_gateway_settings_t settings = {
-        .listen = sb_options_text(options, "listen"),
-        .broker = sb_options_text(options, "broker"),
-        .name = sb_options_text(options, "name"),
-        .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
-        .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
+        .base = sb_gateway_base_settings(options),
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .limits = {
             .stream = {
@@ -40,8 +34,6 @@ int main(int argc, char **argv)
             .idle_timeout_ms = (uint64_t) sb_options_int(options, "idle-timeout"),
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),
         },
-        .drain_timeout_ms = sb_options_int(options, "drain-timeout"),
-        .config = sb_options_config(options),
     };
     sb_ws_gateway_t *gateway = sb_ws_gateway_new(&settings);
     if (!gateway) {

@@ -223,15 +223,7 @@ sb_ws_gateway_t *sb_ws_gateway_new(const sb_ws_gateway_settings_t *settings)
 {
     sb_ws_gateway_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
-    sb_gateway_base_settings_t base = {
-        .listen = settings->listen, .drain_timeout_ms = settings->drain_timeout_ms,
-        .router = {
-            .config = settings->config, .name = settings->name, .max_filters = 64,
-            .link = { settings->broker, settings->heartbeat_interval_ms,
-                      settings->heartbeat_liveness },
-        },
-    };
-    if (!sb_gateway_base_init(&self->base, &base, &s_client_ops, &s_client_actions, self,
+    if (!sb_gateway_base_init(&self->base, &settings->base, &s_client_ops, &s_client_actions, self,
                               on_connection))
         sb_ws_gateway_destroy(&self);
     return self;

@@ -6,19 +6,13 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "gateway_base.h"
 #include "ws_client.h"
 
 typedef struct {
-    const char *listen;
-    const char *broker;
-    const char *name;                /* client id prefix */
-    long heartbeat_interval_ms;
-    long heartbeat_liveness;
-    size_t max_connections;          /* WebSocket clients */
+    sb_gateway_base_settings_t base;   /* listen, broker, name (ws gives ws-1, ...), drain */
+    size_t max_connections;            /* WebSocket clients */
     sb_ws_client_limits_t limits;
-    long drain_timeout_ms;
-    const sb_config_t *config;
 } sb_ws_gateway_settings_t;
 
 typedef struct sb_ws_gateway sb_ws_gateway_t;
