@@ -28,16 +28,22 @@ static const char *s_schema =
     "  name TEXT PRIMARY KEY,"
     "  balance INTEGER NOT NULL CHECK (balance >= 0));";
 
-/* The folder of `path`, made if missing (one level: the data dir itself). */
+/* The folders of `path`, made if missing (~/.local/share/switchboard on a
+ * fresh home has none of them). */
 static void make_parent(const char *path)
 {
     char folder[4096];
     snprintf(folder, sizeof folder, "%s", path);
     char *slash = strrchr(folder, '/');
-    if (slash && slash != folder) {
-        *slash = '\0';
-        mkdir(folder, 0750);
+    if (!slash || slash == folder)
+        return;
+    *slash = '\0';
+    for (char *next = strchr(folder + 1, '/'); next; next = strchr(next + 1, '/')) {
+        *next = '\0';
+        mkdir(folder, 0750);   /* fails harmlessly where it exists */
+        *next = '/';
     }
+    mkdir(folder, 0750);
 }
 
 /* Several workers opening a new file together contend for switching it to
