@@ -103,6 +103,15 @@ def test_greeting_and_echo(stack):
         assert client.request("echo hello compose") == "OK hello compose"
 
 
+def test_every_container_turns_healthy(stack):
+    names = stack.engine.docker("ps", "-q", "--filter", "label=com.docker.compose.project=%s"
+                                % stack.project).stdout.split()
+    assert len(names) == 6, names
+    unhealthy = lambda: [n for n in names  # noqa: E731
+                         if stack.inspect(n, "{{.State.Health.Status}}") != "healthy"]
+    wait_until(lambda: not unhealthy(), UP_TIMEOUT, "every container to be healthy")
+
+
 def test_a_slow_command_blocks_no_one(stack):
     with Client(stack.tcp_port) as slow, Client(stack.tcp_port) as quick:
         slow.send("sleep 2")
