@@ -423,6 +423,108 @@ def clients():
         client.close()
 
 
+# --------------------------------------------------------------------- a client that sorts its lines
+
+ASYNC_KINDS = ("EVENT ", "MSG ")
+PEER_GREETING = re.compile(r"^OK switchboard \S+ client=(\S+)$")
+
+
+class Peer(Client):
+    """A Client that keeps asynchronous lines (EVENT, MSG) apart from the
+    replies to its own requests: events are written as soon as they arrive,
+    not in order with the replies."""
+
+    def __init__(self, port, **kwargs):
+        self.pending_async = []
+        self.seen_async = []        # every EVENT/MSG line read, in order
+        super().__init__(port, **kwargs)
+        match = PEER_GREETING.match(self.greeting or "")
+        assert match, "unexpected greeting %r" % self.greeting
+        self.id = match.group(1)
+
+    def reply(self, timeout=None):
+        """The next line that is not EVENT or MSG; those are kept for next_async."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            if line.startswith(ASYNC_KINDS):
+                self.pending_async.append(line)
+                self.seen_async.append(line)
+            else:
+                return line
+
+    def ask(self, line, timeout=None):
+        self.send(line)
+        return self.reply(timeout)
+
+    def ask_all(self, lines, timeout=None):
+        """Pipelines `lines` in one write; their replies, in order."""
+        self.send(*lines)
+        return [self.reply(timeout) for _ in lines]
+
+    def next_async(self, timeout=None):
+        """The next EVENT or MSG line (a reply in between is an error)."""
+        if self.pending_async:
+            return self.pending_async.pop(0)
+        line = self.read_line(timeout)
+        assert line.startswith(ASYNC_KINDS), "expected EVENT or MSG, got reply %r" % line
+        self.seen_async.append(line)
+        return line
+
+    def no_async_now(self, timeout=0.2):
+        """Asserts no EVENT or MSG is waiting (a quick look, not a proof:
+        tests prove absence with markers)."""
+        extra = self.pending_async + self.read_available(timeout)
+        assert extra == [], "unexpected lines: %r" % extra
+
+    def sync_with_broker(self):
+        """A round trip through this client's gateway and the broker: what
+        the gateway sent the broker before (its SUBSCRIBE, JOIN...) has been
+        handled when the reply comes back (one DEALER, in order)."""
+        reply = self.ask("stats broker")
+        assert reply.startswith("OK "), reply
+
+    def subscribe(self, *filters):
+        for topic_filter in filters:
+            assert self.ask("sub " + topic_filter) == "OK", topic_filter
+        self.sync_with_broker()
+
+    def await_event(self, expected, may_skip=r"$^", timeout=5.0):
+        """Reads EVENT lines until one equals `expected` (a string) or
+        matches it (a compiled regex); the lines before must match the regex
+        `may_skip`. Returns the matching line."""
+        deadline = time.monotonic() + timeout
+        skipped = []
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.next_async(max(0.0, left))
+            except TimeoutError:
+                raise AssertionError("no event %r within %.1fs (skipped: %r)"
+                                     % (getattr(expected, "pattern", expected), timeout,
+                                        skipped)) from None
+            if (line == expected if isinstance(expected, str) else expected.match(line)):
+                return line
+            assert re.match(may_skip, line), "waiting for %r, got %r (before: %r)" % (
+                getattr(expected, "pattern", expected), line, skipped)
+            skipped.append(line)
+
+
+@pytest.fixture
+def peers():
+    """Factory of Peers, closed at teardown."""
+    made = []
+
+    def connect(port, **kwargs):
+        peer = Peer(port, **kwargs)
+        made.append(peer)
+        return peer
+
+    yield connect
+    for peer in made:
+        peer.close()
+
+
 # --------------------------------------------------------------------- the launcher
 
 class Hub:

@@ -12,14 +12,12 @@
 - `SerialPair`: a PTY pair made by socat; the gateway opens end A as the
   device's serial port, the test plays the device on end B; unplug = stop
   socat, plug = start it again with the same links.
-- `Peer`: a TCP client that keeps EVENT lines apart from replies.
 
 Every wait has a deadline; every socket, thread and process is closed or
 stopped at teardown (processes by pid, through the `processes` fixture).
 """
 import os
 import queue
-import re
 import select
 import shutil
 import socket
@@ -29,13 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (READ_TIMEOUT, STARTUP_TIMEOUT, Client, binary, free_port, log_records,
-                      wait_until)
+from conftest import (PEER_GREETING, READ_TIMEOUT, STARTUP_TIMEOUT, Client, binary, free_port,
+                      log_records, wait_until)
 
 DEVICE_PROGRAM = "sb-gateway-device"
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
-GREETING = re.compile(r"^OK switchboard \S+ client=(\S+)$")
-ASYNC_KINDS = ("EVENT ", "MSG ")
 
 
 # --------------------------------------------------------------------- config
@@ -72,7 +68,7 @@ class DeviceGateway:
 
 def devices_reply(port):
     with Client(port, timeout=2.0) as client:
-        if not GREETING.match(client.greeting or ""):
+        if not PEER_GREETING.match(client.greeting or ""):
             return None
         return client.request("devices")
 
@@ -101,82 +97,6 @@ def start_device_gateway(processes, c, *extra_args, listen=False, wait=True):
             return reply is not None and (reply == "OK" or reply.startswith("OK "))
         wait_until(ready, STARTUP_TIMEOUT, "`devices` to answer OK through the TCP gateway")
     return gateway
-
-
-# --------------------------------------------------------------------- TCP peers
-
-class Peer(Client):
-    """A Client that keeps asynchronous lines (EVENT, MSG) apart from the
-    replies to its own requests."""
-
-    def __init__(self, port, **kwargs):
-        self.pending_async = []
-        self.seen_async = []        # every EVENT/MSG line read, in order
-        super().__init__(port, **kwargs)
-        assert GREETING.match(self.greeting or ""), "unexpected greeting %r" % self.greeting
-
-    def reply(self, timeout=None):
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while True:
-            line = self.read_line(max(0.0, deadline - time.monotonic()))
-            if line.startswith(ASYNC_KINDS):
-                self.pending_async.append(line)
-                self.seen_async.append(line)
-            else:
-                return line
-
-    def ask(self, line, timeout=None):
-        self.send(line)
-        return self.reply(timeout)
-
-    def next_async(self, timeout=None):
-        if self.pending_async:
-            return self.pending_async.pop(0)
-        line = self.read_line(timeout)
-        assert line.startswith(ASYNC_KINDS), "expected EVENT or MSG, got reply %r" % line
-        self.seen_async.append(line)
-        return line
-
-    def subscribe(self, *filters):
-        for topic_filter in filters:
-            assert self.ask("sub " + topic_filter) == "OK", topic_filter
-        # A round trip through the broker: the SUBSCRIBE has been handled.
-        reply = self.ask("stats broker")
-        assert reply.startswith("OK "), reply
-
-    def await_event(self, expected, may_skip=r"$^", timeout=5.0):
-        """Reads EVENT lines until one equals `expected` (a string) or
-        matches it (a compiled regex); the lines before must match the regex
-        `may_skip`. Returns the matching line."""
-        deadline = time.monotonic() + timeout
-        skipped = []
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                line = self.next_async(max(0.0, left))
-            except TimeoutError:
-                raise AssertionError("no event %r within %.1fs (skipped: %r)"
-                                     % (getattr(expected, "pattern", expected), timeout,
-                                        skipped)) from None
-            if (line == expected if isinstance(expected, str) else expected.match(line)):
-                return line
-            assert re.match(may_skip, line), "waiting for %r, got %r (before: %r)" % (
-                getattr(expected, "pattern", expected), line, skipped)
-            skipped.append(line)
-
-
-@pytest.fixture
-def peers():
-    made = []
-
-    def connect(port, **kwargs):
-        peer = Peer(port, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield connect
-    for peer in made:
-        peer.close()
 
 
 def parse_devices(reply):

@@ -27,7 +27,7 @@ import time
 from conftest import free_port, wait_until
 from device_support import (ISO, SerialPair, device_info, device_section, device_states,
                             echo_asks, fast, start_device_gateway, wait_state)
-from device_support import blackhole, fake_devices, peers  # noqa: F401 - fixtures
+from device_support import blackhole, fake_devices  # noqa: F401 - fixtures
 from ws_support import WsPeers, run
 
 # While waiting for one event, any other state event may come first; that

@@ -21,7 +21,7 @@ that must not arrive, an event that must is published on the same path
 (same publisher, same gateway, so the broker and the gateway keep their
 order), and it has to be the very next line. Events are written to a client
 as soon as they arrive, not in order with its replies, so a client that
-both publishes and receives sorts the lines it reads (Peer below).
+both publishes and receives sorts the lines it reads (conftest's Peer).
 """
 import os
 import re
@@ -30,83 +30,15 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import (STARTUP_TIMEOUT, Client, binary, children_of, cmdline_of, free_port,
                       log_records, try_request, wait_until)
 
 GREETING = re.compile(r"^OK switchboard \S+ client=(\S+)$")
-ASYNC_KINDS = ("EVENT ", "MSG ")
 SINCE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 # --------------------------------------------------------------------- helpers
-
-class Peer(Client):
-    """A Client that keeps asynchronous lines (EVENT, MSG) apart from the
-    replies to its own requests."""
-
-    def __init__(self, port, **kwargs):
-        self.pending_async = []
-        super().__init__(port, **kwargs)
-        match = GREETING.match(self.greeting or "")
-        assert match, "unexpected greeting %r" % self.greeting
-        self.id = match.group(1)
-
-    def reply(self, timeout=None):
-        """The next line that is not EVENT or MSG; those are kept for next_async."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while True:
-            line = self.read_line(max(0.0, deadline - time.monotonic()))
-            if line.startswith(ASYNC_KINDS):
-                self.pending_async.append(line)
-            else:
-                return line
-
-    def ask(self, line, timeout=None):
-        self.send(line)
-        return self.reply(timeout)
-
-    def ask_all(self, lines, timeout=None):
-        """Pipelines `lines` in one write; their replies, in order."""
-        self.send(*lines)
-        return [self.reply(timeout) for _ in lines]
-
-    def next_async(self, timeout=None):
-        """The next EVENT or MSG line (a reply in between is an error)."""
-        if self.pending_async:
-            return self.pending_async.pop(0)
-        line = self.read_line(timeout)
-        assert line.startswith(ASYNC_KINDS), "expected EVENT or MSG, got reply %r" % line
-        return line
-
-    def no_async_now(self, timeout=0.2):
-        """Asserts no EVENT or MSG is waiting (a quick look, not a proof:
-        tests prove absence with markers)."""
-        extra = self.pending_async + self.read_available(timeout)
-        assert extra == [], "unexpected lines: %r" % extra
-
-    def sync_with_broker(self):
-        """A round trip through this client's gateway and the broker: what
-        the gateway sent the broker before (its SUBSCRIBE, JOIN...) has been
-        handled when the reply comes back (one DEALER, in order)."""
-        reply = self.ask("stats broker")
-        assert reply.startswith("OK "), reply
-
-
-@pytest.fixture
-def peers():
-    made = []
-
-    def connect(port, **kwargs):
-        peer = Peer(port, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield connect
-    for peer in made:
-        peer.close()
-
 
 def client_list(peer):
     reply = peer.ask("clients")
