@@ -64,11 +64,6 @@ bool sb_curve_setup(const sb_options_t *options, bool server)
     return (s_server = load_certificate(broker, "curve-server")) != NULL;
 }
 
-bool sb_curve_enabled(void)
-{
-    return s_certificate != NULL;
-}
-
 void sb_curve_apply(zsock_t *socket, bool server)
 {
     if (!s_certificate)

@@ -22,8 +22,6 @@
  * the broker's public certificate. */
 bool sb_curve_setup(const sb_options_t *options, bool server);
 
-bool sb_curve_enabled(void);
-
 /* Applies this process's CURVE role to a new socket (before bind or connect). */
 void sb_curve_apply(zsock_t *socket, bool server);
 

@@ -31,7 +31,7 @@ static bool key_is_valid(const char *key)
     if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0)
         return false;
     for (int i = 0; i < 22; i++)
-        if (!strchr(alphabet, key[i]) || key[i] == '\0')
+        if (!strchr(alphabet, key[i]))
             return false;
     return strchr("AQgw", key[21]) != NULL;
 }
@@ -83,6 +83,8 @@ sb_handshake_t sb_handshake_check(const sb_http_request_t *request, const char *
     const char *upgrade = sb_http_request_header(request, "Upgrade");
     if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
         return refuse(400, "only Upgrade: websocket is supported");
+    if (!sb_http_request_is_upgrade(request))
+        return refuse(400, "an upgrade needs Connection: Upgrade");
     const char *version = sb_http_request_header(request, "Sec-WebSocket-Version");
     if (!version || strcmp(version, "13") != 0)
         return refuse(426, "only WebSocket version 13 is supported");

@@ -17,7 +17,7 @@ typedef struct {
     char accept[SB_HANDSHAKE_ACCEPT_SIZE];
 } sb_handshake_t;
 
-/* Checks an upgrade request: GET, Upgrade: websocket, a 16-byte base64
+/* Checks an upgrade request: GET, Upgrade: websocket with Connection: Upgrade, a 16-byte base64
  * key, version 13 (else 426), and its Origin against `allowed_origins`. */
 sb_handshake_t sb_handshake_check(const sb_http_request_t *request, const char *allowed_origins);
 

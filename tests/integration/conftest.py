@@ -296,7 +296,23 @@ def sanitizer_reports(manager):
 
 # --------------------------------------------------------------------- client
 
-class Client:
+class SocketOwner:
+    """Closes `self.sock` once, quietly; usable in `with`."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Client(SocketOwner):
     """A line-protocol client over a plain TCP socket."""
 
     def __init__(self, port, host="127.0.0.1", timeout=READ_TIMEOUT, greet=True):
@@ -377,18 +393,6 @@ class Client:
     def request(self, line, timeout=None):
         self.send(line)
         return self.read_line(timeout)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def stats_of(client):

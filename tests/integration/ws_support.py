@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (READ_TIMEOUT, STARTUP_TIMEOUT, Client, Processes, binary, children_of,
-                      cmdline_of, free_port, http_status, sanitizer_reports, try_request,
-                      wait_until)
+from conftest import (READ_TIMEOUT, STARTUP_TIMEOUT, Client, Processes, SocketOwner, binary,
+                      children_of, cmdline_of, free_port, http_status, sanitizer_reports,
+                      try_request, wait_until)
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_PATH = "/"
@@ -102,7 +102,7 @@ def close_code_of(frame_):
     return struct.unpack("!H", frame_.payload[:2])[0]
 
 
-class RawConn:
+class RawConn(SocketOwner):
     """A TCP connection to the gateway's port with deadline-bound reads."""
 
     def __init__(self, port, timeout=READ_TIMEOUT, rcvbuf=None):
@@ -211,18 +211,6 @@ class RawConn:
                                         self.buffer[:200])) from None
         data, self.buffer = self.buffer, b""
         return data
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class RawWs(RawConn):

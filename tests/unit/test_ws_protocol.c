@@ -326,6 +326,8 @@ static void test_handshake_check(void **state)
         { "Upgrade: h2c", REQUEST_LINE "Upgrade: h2c\r\nConnection: Upgrade\r\n" KEY_HEADER
           VERSION_HEADER "\r\n", "self", 400 },
         { "no Upgrade", REQUEST_LINE KEY_HEADER VERSION_HEADER "\r\n", "self", 400 },
+        { "no Connection: Upgrade", REQUEST_LINE "Upgrade: websocket\r\n" KEY_HEADER VERSION_HEADER
+          "\r\n", "self", 400 },
         { "no version", REQUEST_LINE UPGRADE_HEADERS KEY_HEADER "\r\n", "self", 426 },
         { "version 8", REQUEST_LINE UPGRADE_HEADERS KEY_HEADER "Sec-WebSocket-Version: 8\r\n\r\n",
           "self", 426 },
