@@ -13,3 +13,11 @@ bool sb_word_list_has(const char *list, const char *word)
             return true;
     return false;
 }
+
+bool sb_device_line_is_safe(const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    return true;
+}
