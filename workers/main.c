@@ -16,6 +16,7 @@
 #include "curve.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "reaper.h"
 #include "supervisor.h"
@@ -140,6 +141,7 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_workers, argc, argv, &exit_code);
     if (!options)

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "config_check.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "supervisor.h"
 
@@ -283,6 +284,7 @@ static int keygen(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
         return keygen(argc, argv);
     int exit_code;

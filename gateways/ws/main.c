@@ -4,6 +4,7 @@
 #include "gateway_base.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "ws_gateway.h"
 
@@ -11,6 +12,7 @@
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_gateway_ws, argc, argv, &exit_code);
     if (!options)
