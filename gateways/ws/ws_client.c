@@ -369,6 +369,11 @@ uint16_t sb_ws_client_close_code(const sb_ws_client_t *self)
     return sb_ws_stream_close_code(self->stream);
 }
 
+bool sb_ws_client_misdirected(const sb_ws_client_t *self)
+{
+    return sb_ws_stream_misdirected(self->stream);
+}
+
 void sb_ws_client_peer(const sb_ws_client_t *self, char *buffer, size_t size)
 {
     sb_address_of_peer(&self->handle, buffer, size);

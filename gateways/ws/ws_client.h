@@ -54,6 +54,8 @@ void *sb_ws_client_owner(const sb_ws_client_t *self);
 bool sb_ws_client_is_websocket(const sb_ws_client_t *self);
 /* The close code sent to it, or 0. */
 uint16_t sb_ws_client_close_code(const sb_ws_client_t *self);
+/* It was refused (421) for its Host header. */
+bool sb_ws_client_misdirected(const sb_ws_client_t *self);
 void sb_ws_client_peer(const sb_ws_client_t *self, char *buffer, size_t size);
 
 /* Reply slots: for a command line (`tag` may be NULL), or for a JSON
