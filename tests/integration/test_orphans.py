@@ -7,6 +7,7 @@ in its session and reaps them.
 The program is a script that starts a long `sleep` in the background,
 writes both pids to files and waits; the worker running it is found as the
 script's parent."""
+import contextlib
 import os
 import signal
 
@@ -25,17 +26,25 @@ def hanging_command(tmp_path, timeout):
     return config_with(tmp_path, "[command hang]\nexec = %s\ntimeout = %d\n" % (script, timeout))
 
 
-def start_hang(client, tmp_path, pool):
-    """Sends `hang` (no reply awaited); returns (script pid, its child's pid, worker pid)."""
-    client.send("hang")
-    pids = wait_until(lambda: read_pid(tmp_path / "main.pid") and read_pid(tmp_path / "child.pid")
-                      and (read_pid(tmp_path / "main.pid"), read_pid(tmp_path / "child.pid")),
-                      10, "the script to record its pids")
-    main, child = pids
-    worker = _read_stat(main)[1]
-    assert worker in children_of(pool.pid), "the script's parent %d is not a worker of %d" % (
-        worker, pool.pid)
-    return main, child, worker
+@contextlib.contextmanager
+def hanging(components, clients, tmp_path, timeout, **kwargs):
+    """A pool of one worker running `hang` (its reply not awaited): yields
+    (pool, script pid, its child's pid, worker pid); kills what is left."""
+    c = components(hanging_command(tmp_path, timeout), pools={"default": 1}, **kwargs)
+    pool = c.pools["default"]
+    main = child = None
+    try:
+        clients(c.port).send("hang")
+        main, child = wait_until(
+            lambda: read_pid(tmp_path / "main.pid") and read_pid(tmp_path / "child.pid")
+            and (read_pid(tmp_path / "main.pid"), read_pid(tmp_path / "child.pid")),
+            10, "the script to record its pids")
+        worker = _read_stat(main)[1]
+        assert worker in children_of(pool.pid), "the script's parent %d is not a worker of %d" % (
+            worker, pool.pid)
+        yield c, pool, main, child, worker
+    finally:
+        kill_if_alive(main, child)
 
 
 def wait_gone(main, child):
@@ -52,11 +61,7 @@ def pending_signals(pid):
 
 
 def test_kill_9_of_a_worker_kills_its_program(components, clients, tmp_path):
-    c = components(hanging_command(tmp_path, 60), pools={"default": 1})
-    pool = c.pools["default"]
-    main = child = None
-    try:
-        main, child, worker = start_hang(clients(c.port), tmp_path, pool)
+    with hanging(components, clients, tmp_path, 60) as (c, pool, main, child, worker):
         os.kill(worker, signal.SIGKILL)
         wait_gone(main, child)
         assert log_records(pool, "killed what a dead worker left running"), pool.log_tail()
@@ -66,19 +71,13 @@ def test_kill_9_of_a_worker_kills_its_program(components, clients, tmp_path):
         assert clients(c.port).request("echo after", timeout=10) == "OK after"
         assert [p for p in (main, child) if _read_stat(p) is not None] == [], \
             "a killed program was not reaped"
-    finally:
-        kill_if_alive(main, child)
 
 
 def test_watchdog_kill_of_a_worker_kills_its_program(components, clients, tmp_path):
     """The worker is stopped (SIGSTOP) so that its own job timeout cannot
     act; once its watchdog's SIGALRM is pending it is continued and dies of
     it."""
-    c = components(hanging_command(tmp_path, 1), pools={"default": 1})
-    pool = c.pools["default"]
-    main = child = None
-    try:
-        main, child, worker = start_hang(clients(c.port), tmp_path, pool)
+    with hanging(components, clients, tmp_path, 1) as (_, pool, main, child, worker):
         os.kill(worker, signal.SIGSTOP)
         try:
             wait_until(lambda: pending_signals(worker) & SIGALRM_BIT, 10,
@@ -89,20 +88,12 @@ def test_watchdog_kill_of_a_worker_kills_its_program(components, clients, tmp_pa
         died = [r for r in log_records(pool, "child died, restarting")
                 if r.get("child_pid") == str(worker)]
         assert died and died[0].get("signal") == "Alarm clock", pool.log_tail()
-    finally:
-        kill_if_alive(main, child)
 
 
 def test_graceful_stop_ending_in_sigkill_kills_the_program(components, clients, tmp_path):
-    c = components(hanging_command(tmp_path, 60), pools={"default": 1},
-                   worker_args=("--graceful-timeout", "1"))
-    pool = c.pools["default"]
-    main = child = None
-    try:
-        main, child, _ = start_hang(clients(c.port), tmp_path, pool)
+    with hanging(components, clients, tmp_path, 60,
+                 worker_args=("--graceful-timeout", "1")) as (_, pool, main, child, _worker):
         os.kill(pool.pid, signal.SIGTERM)
         pool.popen.wait(timeout=10)
         assert log_records(pool, "graceful stop timed out, killing"), pool.log_tail()
         wait_gone(main, child)
-    finally:
-        kill_if_alive(main, child)
