@@ -77,11 +77,3 @@ void sb_auth_delay_succeeded(sb_auth_delay_t *self, const char *address)
     if (entry)
         entry->host[0] = '\0';
 }
-
-void sb_auth_delay_host(const char *address, char *host, size_t size)
-{
-    const char *end = address[0] == '[' ? strchr(address, ']') : strrchr(address, ':');
-    const char *start = address[0] == '[' ? address + 1 : address;
-    size_t length = end ? (size_t) (end - start) : strlen(start);
-    snprintf(host, size, "%.*s", (int) length, start);
-}

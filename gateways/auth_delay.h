@@ -27,7 +27,4 @@ uint32_t sb_auth_delay_failed(sb_auth_delay_t *self, const char *address, int64_
 /* A success from `address`: its failures are forgotten. */
 void sb_auth_delay_succeeded(sb_auth_delay_t *self, const char *address);
 
-/* The host of "HOST:PORT" or "[V6]:PORT", into `host`. */
-void sb_auth_delay_host(const char *address, char *host, size_t size);
-
 #endif

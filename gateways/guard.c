@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "auth_delay.h"
 #include "id_map.h"
 #include "log.h"
@@ -105,7 +106,7 @@ void sb_guard_join(sb_guard_t *self, uint64_t serial, const char *address)
         .guard = self, .serial = serial, .identity = sb_access_anonymous(self->access),
         .held = zlistx_new(),
     };
-    sb_auth_delay_host(address, client->host, sizeof client->host);
+    sb_address_host(address, client->host, sizeof client->host);
     uv_timer_init(self->loop, &client->timer);
     client->timer.data = client;
     client_t *previous = zhashx_lookup(self->clients, sb_id_map_key(serial));
@@ -126,7 +127,7 @@ void sb_guard_leave(sb_guard_t *self, uint64_t serial)
 void sb_guard_set_identity(sb_guard_t *self, uint64_t serial, const sb_identity_t *identity)
 {
     client_t *client = zhashx_lookup(self->clients, sb_id_map_key(serial));
-    if (client)
+    if (client && identity)
         client->identity = identity;
 }
 
@@ -213,7 +214,7 @@ uint64_t sb_guard_failures(const sb_guard_t *self)
 void sb_guard_count_failure(sb_guard_t *self, const char *address)
 {
     char host[64];
-    sb_auth_delay_host(address, host, sizeof host);
+    sb_address_host(address, host, sizeof host);
     uint32_t delay = record_failure(self, host);
     sb_log_warn("bearer token refused", "address=%s failures_delay_ms=%u", host, delay);
 }

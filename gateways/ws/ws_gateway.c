@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway_base.h"
 #include "log.h"
@@ -22,6 +23,28 @@ struct sb_ws_gateway {
     sb_gateway_counts_t counts;
 };
 
+/* ---------------------------------------------------------------- credentials */
+
+/* What `Authorization: Bearer NAME:SECRET` proves: its token; without the
+ * header (or without access rules) the anonymous identity; NULL when the
+ * header is refused (counted, like a failed `auth`). */
+static const sb_identity_t *identity_of(sb_ws_gateway_t *self, sb_ws_client_t *client,
+                                        const sb_http_request_t *request)
+{
+    const sb_access_t *access = sb_router_access(self->base.router);
+    const char *header = sb_http_request_header(request, "Authorization");
+    if (!header || !sb_access_enabled(access))
+        return sb_access_anonymous(access);
+    const sb_identity_t *identity = strncasecmp(header, "Bearer ", 7) == 0
+                                        ? sb_access_authenticate_pair(access, header + 7) : NULL;
+    if (!identity) {
+        char address[80];
+        sb_ws_client_peer(client, address, sizeof address);
+        sb_router_auth_failed(self->base.router, address);
+    }
+    return identity;
+}
+
 /* ---------------------------------------------------------------- HTTP pages */
 
 static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const char *broker_stats)
@@ -32,6 +55,19 @@ static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const c
     sb_ws_client_respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                          strlen(text));
     free(text);
+}
+
+/* With access rules, /metrics is for a Bearer token that may run `stats`. */
+static const char s_metrics_refused[] =
+    "/metrics needs Authorization: Bearer NAME:SECRET of a token that may run stats\n";
+
+static bool may_read_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client,
+                             const sb_http_request_t *request)
+{
+    if (!sb_access_enabled(sb_router_access(self->base.router)))
+        return true;
+    const sb_identity_t *identity = identity_of(self, client, request);
+    return identity && sb_identity_may_run(identity, "stats");
 }
 
 static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_request_t *request)
@@ -49,6 +85,9 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
         sb_ws_client_respond(client, up ? 200 : 503, "text/plain; charset=utf-8", text,
                              strlen(text));
     }
+    else if (strcmp(path, "/metrics") == 0 && !may_read_metrics(self, client, request))
+        sb_ws_client_respond(client, 401, "text/plain; charset=utf-8", s_metrics_refused,
+                             strlen(s_metrics_refused));
     else if (strcmp(path, "/metrics") == 0) {
         /* The broker's figures come first: the page is served with its reply (see answer). */
         char *argv[] = { "stats", "broker", NULL };
@@ -114,13 +153,18 @@ static const sb_router_client_ops_t s_client_ops = {
 
 /* ---------------------------------------------------------------- clients */
 
-static bool may_open(void *owner)
+static int may_open(void *owner, sb_ws_client_t *client, const sb_http_request_t *request)
 {
     sb_ws_gateway_t *self = owner;
-    if (self->counts.websocket_clients < self->settings.max_connections)
-        return true;
-    self->counts.refused++;
-    return false;
+    if (self->counts.websocket_clients >= self->settings.max_connections) {
+        self->counts.refused++;
+        return 503;
+    }
+    const sb_identity_t *identity = identity_of(self, client, request);
+    if (!identity)
+        return 401;
+    sb_ws_client_set_identity(client, identity);
+    return 101;
 }
 
 static void on_open(void *owner, sb_ws_client_t *client)
@@ -132,6 +176,7 @@ static void on_open(void *owner, sb_ws_client_t *client)
     char address[80], id[64];
     sb_ws_client_peer(client, address, sizeof address);
     sb_router_client_joined(self->base.router, serial, address);
+    sb_router_client_authenticated(self->base.router, serial, sb_ws_client_identity(client));
     sb_router_client_id(self->base.router, serial, id, sizeof id);
     char *welcome = sb_ws_json_welcome(id);
     sb_ws_client_send_text(client, welcome);

@@ -68,6 +68,7 @@ static const char *status_text(int status)
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -90,7 +91,8 @@ void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_
                         "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                         status, status_text(status), content_type, length,
                         status == 426 ? "Sec-WebSocket-Version: 13\r\n"
-                        : status == 405 ? "Allow: GET\r\n" : "");
+                        : status == 405 ? "Allow: GET\r\n"
+                        : status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
     self->events->write(self->owner, head, (size_t) used);
     bool head_only = self->request && strcmp(sb_http_request_method(self->request), "HEAD") == 0;
     if (!head_only)
@@ -332,7 +334,9 @@ static void handle_request(sb_ws_stream_t *self)
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
     if (handshake.status != 101)
         respond_text(self, handshake.status, handshake.reason);
-    else if (!self->events->may_open(self->owner))
+    else if ((handshake.status = self->events->may_open(self->owner, self->request)) == 401)
+        respond_text(self, 401, "unknown token or wrong secret (Authorization: Bearer NAME:SECRET)");
+    else if (handshake.status != 101)
         respond_text(self, 503, "too many WebSocket clients, try again later");
     else
         open_session(self, handshake.accept);
