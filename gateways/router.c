@@ -436,9 +436,13 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     void *client = self->ops->find(self->owner, pending->serial);
     if (client && pending->style == REPLY_BANK)
         answer_bank_style(self, client, pending->slot, env);
-    else if (client && pending->style == REPLY_CLIENT_LIST && env->ok && env->text) {
-        keep_visible_clients(rules_of(self, client), env->text);
-        self->ops->answer(client, pending->slot, "OK", env->text, false);
+    else if (client && pending->style == REPLY_CLIENT_LIST && env->ok && env->text
+             && rules_of(self, client)) {
+        char *visible = strdup(env->text);
+        if (visible)
+            keep_visible_clients(rules_of(self, client), visible);
+        self->ops->answer(client, pending->slot, "OK", visible ? visible : "", false);
+        free(visible);
     }
     else if (client) {
         char status[64];
