@@ -10,6 +10,7 @@ typedef struct {
     char host[64];           /* "" : a free entry */
     unsigned failures;
     int64_t last_ms;
+    int64_t until_ms;        /* the end of the last failure's delay */
 } entry_t;
 
 struct sb_auth_delay {
@@ -34,7 +35,7 @@ void sb_auth_delay_destroy(sb_auth_delay_t **self_p)
     *self_p = NULL;
 }
 
-static entry_t *find(sb_auth_delay_t *self, const char *host)
+static entry_t *find(const sb_auth_delay_t *self, const char *host)
 {
     for (size_t i = 0; i < self->size; i++)
         if (self->entries[i].host[0] && strcmp(self->entries[i].host, host) == 0)
@@ -63,12 +64,18 @@ uint32_t sb_auth_delay_failed(sb_auth_delay_t *self, const char *address, int64_
         entry->failures = 0;
     entry->last_ms = now_ms;
     entry->failures++;
-    if (entry->failures <= SB_AUTH_FREE_FAILURES)
-        return 0;
-    uint32_t delay = SB_AUTH_DELAY_FIRST_MS;
+    uint32_t delay = entry->failures <= SB_AUTH_FREE_FAILURES ? 0 : SB_AUTH_DELAY_FIRST_MS;
     for (unsigned n = SB_AUTH_FREE_FAILURES + 1; n < entry->failures && delay < SB_AUTH_DELAY_MAX_MS; n++)
         delay *= 2;
-    return delay < SB_AUTH_DELAY_MAX_MS ? delay : SB_AUTH_DELAY_MAX_MS;
+    delay = delay < SB_AUTH_DELAY_MAX_MS ? delay : SB_AUTH_DELAY_MAX_MS;
+    entry->until_ms = now_ms + delay;
+    return delay;
+}
+
+uint32_t sb_auth_delay_remaining(const sb_auth_delay_t *self, const char *address, int64_t now_ms)
+{
+    const entry_t *entry = find(self, address);
+    return entry && entry->until_ms > now_ms ? (uint32_t) (entry->until_ms - now_ms) : 0;
 }
 
 void sb_auth_delay_succeeded(sb_auth_delay_t *self, const char *address)

@@ -24,6 +24,11 @@ void sb_auth_delay_destroy(sb_auth_delay_t **self_p);
  * how many milliseconds its answer waits. */
 uint32_t sb_auth_delay_failed(sb_auth_delay_t *self, const char *address, int64_t now_ms);
 
+/* How long the delay of the address's last failure still runs at `now_ms`
+ * (0: none): credentials that cannot be answered later (an HTTP upgrade)
+ * are not tried before then. */
+uint32_t sb_auth_delay_remaining(const sb_auth_delay_t *self, const char *address, int64_t now_ms);
+
 /* A success from `address`: its failures are forgotten. */
 void sb_auth_delay_succeeded(sb_auth_delay_t *self, const char *address);
 

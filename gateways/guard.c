@@ -211,10 +211,22 @@ uint64_t sb_guard_failures(const sb_guard_t *self)
     return self->failures;
 }
 
-void sb_guard_count_failure(sb_guard_t *self, const char *address)
+const sb_identity_t *sb_guard_authenticate_now(sb_guard_t *self, const char *address,
+                                               const char *pair, bool *waiting)
 {
     char host[64];
     sb_address_host(address, host, sizeof host);
+    *waiting = sb_auth_delay_remaining(self->delays, host, (int64_t) uv_now(self->loop)) > 0;
+    if (*waiting) {
+        sb_log_warn("bearer token not tried, its address is in a delay", "address=%s", host);
+        return NULL;
+    }
+    const sb_identity_t *identity = sb_access_authenticate_pair(self->access, pair);
+    if (identity) {
+        sb_auth_delay_succeeded(self->delays, host);
+        return identity;
+    }
     uint32_t delay = record_failure(self, host);
-    sb_log_warn("bearer token refused", "address=%s failures_delay_ms=%u", host, delay);
+    sb_log_warn("bearer token refused", "address=%s delay_ms=%u", host, delay);
+    return NULL;
 }

@@ -56,8 +56,11 @@ void sb_guard_auth(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, con
 /* Failed `auth` and Bearer attempts so far. */
 uint64_t sb_guard_failures(const sb_guard_t *self);
 
-/* A failure seen elsewhere (a Bearer header on an upgrade), counted and
- * added to the address's delay. */
-void sb_guard_count_failure(sb_guard_t *self, const char *address);
+/* Credentials given outside `auth` ("NAME:SECRET" of a Bearer header) by a
+ * client at `address` (HOST:PORT), answered at once: the identity, or NULL
+ * when they are wrong (counted and added to the address's delay) or, with
+ * *waiting set, not tried because the address is still in a delay. */
+const sb_identity_t *sb_guard_authenticate_now(sb_guard_t *self, const char *address,
+                                               const char *pair, bool *waiting);
 
 #endif

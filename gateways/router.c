@@ -652,9 +652,10 @@ void sb_router_client_authenticated(sb_router_t *self, uint64_t serial,
     sb_guard_set_identity(self->guard, serial, identity);
 }
 
-void sb_router_auth_failed(sb_router_t *self, const char *address)
+const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *address,
+                                                const char *pair, bool *waiting)
 {
-    sb_guard_count_failure(self->guard, address);
+    return sb_guard_authenticate_now(self->guard, address, pair, waiting);
 }
 
 sb_router_stats_t sb_router_stats(const sb_router_t *self)

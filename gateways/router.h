@@ -68,9 +68,10 @@ const sb_access_t *sb_router_access(const sb_router_t *self);
 /* A joined client proved to be `identity` some other way than `auth`. */
 void sb_router_client_authenticated(sb_router_t *self, uint64_t serial,
                                     const sb_identity_t *identity);
-/* Credentials from `address` (HOST:PORT) were refused outside `auth`: counted,
- * and the address's later `auth` answers wait longer. */
-void sb_router_auth_failed(sb_router_t *self, const char *address);
+/* Credentials ("NAME:SECRET") a client at `address` (HOST:PORT) gives
+ * outside `auth`; see sb_guard_authenticate_now. */
+const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *address,
+                                                const char *pair, bool *waiting);
 
 /* Reads what the broker sent; the gateway calls it before its loop sleeps
  * (see broker_link.h: the ZeroMQ fd is edge-triggered). */

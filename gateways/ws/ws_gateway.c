@@ -27,21 +27,22 @@ struct sb_ws_gateway {
 
 /* What `Authorization: Bearer NAME:SECRET` proves: its token; without the
  * header (or without access rules) the anonymous identity; NULL when the
- * header is refused (counted, like a failed `auth`). */
+ * header is refused, with *status the HTTP answer: 401 (wrong, counted like
+ * a failed `auth`) or 429 (not tried: the address is in a delay). */
 static const sb_identity_t *identity_of(sb_ws_gateway_t *self, sb_ws_client_t *client,
-                                        const sb_http_request_t *request)
+                                        const sb_http_request_t *request, int *status)
 {
     const sb_access_t *access = sb_router_access(self->base.router);
     const char *header = sb_http_request_header(request, "Authorization");
     if (!header || !sb_access_enabled(access))
         return sb_access_anonymous(access);
-    const sb_identity_t *identity = strncasecmp(header, "Bearer ", 7) == 0
-                                        ? sb_access_authenticate_pair(access, header + 7) : NULL;
-    if (!identity) {
-        char address[80];
-        sb_ws_client_peer(client, address, sizeof address);
-        sb_router_auth_failed(self->base.router, address);
-    }
+    char address[80];
+    sb_ws_client_peer(client, address, sizeof address);
+    bool waiting = false;
+    const sb_identity_t *identity =
+        sb_router_authenticate_now(self->base.router, address,
+                                   strncasecmp(header, "Bearer ", 7) == 0 ? header + 7 : "", &waiting);
+    *status = waiting ? 429 : 401;
     return identity;
 }
 
@@ -57,23 +58,26 @@ static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const c
     free(text);
 }
 
-/* With access rules, /metrics is for a Bearer token that may run `stats`. */
+/* With access rules, /metrics is for a Bearer token that may run `stats`:
+ * 0 when it may be served, else the HTTP status that refuses it. */
+static int metrics_refusal(sb_ws_gateway_t *self, sb_ws_client_t *client,
+                           const sb_http_request_t *request)
+{
+    int status = 401;
+    if (!sb_access_enabled(sb_router_access(self->base.router)))
+        return 0;
+    const sb_identity_t *identity = identity_of(self, client, request, &status);
+    return identity && sb_identity_may_run(identity, "stats") ? 0 : status;
+}
+
 static const char s_metrics_refused[] =
     "/metrics needs Authorization: Bearer NAME:SECRET of a token that may run stats\n";
-
-static bool may_read_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client,
-                             const sb_http_request_t *request)
-{
-    if (!sb_access_enabled(sb_router_access(self->base.router)))
-        return true;
-    const sb_identity_t *identity = identity_of(self, client, request);
-    return identity && sb_identity_may_run(identity, "stats");
-}
 
 static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_request_t *request)
 {
     sb_ws_gateway_t *self = owner;
     const char *path = sb_http_request_path(request);
+    int refusal;
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         size_t length;
         const char *page = sb_pages_dashboard(&length);
@@ -85,8 +89,8 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
         sb_ws_client_respond(client, up ? 200 : 503, "text/plain; charset=utf-8", text,
                              strlen(text));
     }
-    else if (strcmp(path, "/metrics") == 0 && !may_read_metrics(self, client, request))
-        sb_ws_client_respond(client, 401, "text/plain; charset=utf-8", s_metrics_refused,
+    else if (strcmp(path, "/metrics") == 0 && (refusal = metrics_refusal(self, client, request)))
+        sb_ws_client_respond(client, refusal, "text/plain; charset=utf-8", s_metrics_refused,
                              strlen(s_metrics_refused));
     else if (strcmp(path, "/metrics") == 0) {
         /* The broker's figures come first: the page is served with its reply (see answer). */
@@ -160,9 +164,10 @@ static int may_open(void *owner, sb_ws_client_t *client, const sb_http_request_t
         self->counts.refused++;
         return 503;
     }
-    const sb_identity_t *identity = identity_of(self, client, request);
+    int status;
+    const sb_identity_t *identity = identity_of(self, client, request, &status);
     if (!identity)
-        return 401;
+        return status;
     sb_ws_client_set_identity(client, identity);
     return 101;
 }

@@ -74,6 +74,7 @@ static const char *status_text(int status)
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -318,6 +319,16 @@ static void open_session(sb_ws_stream_t *self, const char *accept)
     self->events->on_open(self->owner);
 }
 
+/* Why the owner refused an upgrade (see may_open). */
+static const char *refusal_text(int status)
+{
+    switch (status) {
+    case 401: return "unknown token or wrong secret (Authorization: Bearer NAME:SECRET)";
+    case 429: return "too many failed credentials from this address, try again in a few seconds";
+    default: return "too many WebSocket clients, try again later";
+    }
+}
+
 /* The request head is complete: upgrade, refuse, or hand it to the owner. */
 static void handle_request(sb_ws_stream_t *self)
 {
@@ -334,10 +345,8 @@ static void handle_request(sb_ws_stream_t *self)
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
     if (handshake.status != 101)
         respond_text(self, handshake.status, handshake.reason);
-    else if ((handshake.status = self->events->may_open(self->owner, self->request)) == 401)
-        respond_text(self, 401, "unknown token or wrong secret (Authorization: Bearer NAME:SECRET)");
-    else if (handshake.status != 101)
-        respond_text(self, 503, "too many WebSocket clients, try again later");
+    else if ((handshake.status = self->events->may_open(self->owner, self->request)) != 101)
+        respond_text(self, handshake.status, refusal_text(handshake.status));
     else
         open_session(self, handshake.accept);
 }

@@ -39,7 +39,8 @@ typedef struct {
     /* An HTTP request that is not an upgrade; answer with sb_ws_stream_respond. */
     void (*on_http_request)(void *owner, const sb_http_request_t *request);
     /* May this upgrade open? 101 yes; else the status to refuse it with:
-     * 503 (too many clients) or 401 (its Authorization header is refused). */
+     * 503 (too many clients), 401 (its Authorization header is refused) or
+     * 429 (its address must wait after failed credentials). */
     int (*may_open)(void *owner, const sb_http_request_t *request);
     /* The handshake is done: the client speaks WebSocket now. */
     void (*on_open)(void *owner);

@@ -36,7 +36,8 @@ static sb_config_t *config_of(const char *text)
     return config;
 }
 
-static char *panel_config(void)
+/* panel (sha256 secret, limited rules) and admin (plain secret, the defaults). */
+static sb_config_t *panel_config(void)
 {
     char hex[SB_SECRET_HEX_SIZE];
     assert_true(sb_secret_hash_hex("panel-secret", 12, hex));
@@ -49,7 +50,9 @@ static char *panel_config(void)
                          "subscribe = home/# $sys/clients/+\n"
                          "[token admin]\n"
                          "secret = admin pass\n", hex) > 0);
-    return text;
+    sb_config_t *config = config_of(text);
+    free(text);
+    return config;
 }
 
 static void test_secret_hash(void **state)
@@ -72,9 +75,7 @@ static void test_secret_hash(void **state)
 static void test_authenticate(void **state)
 {
     (void) state;
-    char *text = panel_config();
-    sb_config_t *config = config_of(text);
-    free(text);
+    sb_config_t *config = panel_config();
     sb_access_t *access = sb_access_new(config);
     assert_true(sb_access_enabled(access));
     const sb_identity_t *panel = sb_access_authenticate(access, "panel", "panel-secret");
@@ -99,9 +100,7 @@ static void test_authenticate(void **state)
 static void test_rules_and_defaults(void **state)
 {
     (void) state;
-    char *text = panel_config();
-    sb_config_t *config = config_of(text);
-    free(text);
+    sb_config_t *config = panel_config();
     sb_access_t *access = sb_access_new(config);
     const sb_identity_t *panel = sb_access_authenticate(access, "panel", "panel-secret");
     assert_true(sb_identity_may_run(panel, "echo"));
@@ -172,7 +171,12 @@ static void test_failure_delays(void **state)
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
         assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.1", 1000 + (int64_t) i),
                          expected[i]);
+    /* The last delay (8 s, from 1010) still runs at 1010 + 5000 and is over at 9010. */
+    assert_int_equal(sb_auth_delay_remaining(delays, "10.0.0.1", 1010 + 5000), 3000);
+    assert_int_equal(sb_auth_delay_remaining(delays, "10.0.0.1", 1010 + 8000), 0);
+    assert_int_equal(sb_auth_delay_remaining(delays, "10.9.9.9", 1010), 0);
     assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.2", 2000), 0);   /* its own count */
+    assert_int_equal(sb_auth_delay_remaining(delays, "10.0.0.2", 2000), 0);
     sb_auth_delay_succeeded(delays, "10.0.0.1");
     assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.1", 3000), 0);  /* starts over */
     /* Long quiet: forgotten. */
