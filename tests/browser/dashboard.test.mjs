@@ -125,6 +125,12 @@ async function tokenScenario(page, url, tcp) {
     { timeout: TIMEOUT }));
   if (await page.isVisible("#token-form")) throw new Error("the token form is still shown");
   step("signed in as panel");
+  // The refused requests went again in order: `sub #` before `clients`, so
+  // once #clients lists this page, the broker has its subscription.
+  const ownId = (await page.textContent("#client-id")).trim();
+  await waitFor(`#clients to list ${ownId}`, page.waitForFunction(
+    (id) => [...document.querySelectorAll("#clients li")].some((item) => item.textContent.trim() === id),
+    ownId, { timeout: TIMEOUT }));
   // Both topics from one publisher, in order: home/ arriving proves other/ was held back.
   for (const line of ["pub other/y 1", "pub home/lamp on"]) {
     const answer = await tcp.request(line);
