@@ -158,9 +158,10 @@ const sb_identity_t *sb_access_anonymous(const sb_access_t *self)
 const sb_identity_t *sb_access_authenticate(const sb_access_t *self, const char *name,
                                             const char *secret)
 {
+    /* Every name is looked at, so the time taken does not tell where a match was. */
     const sb_identity_t *found = NULL;
-    for (size_t i = 0; i < self->token_count && !found; i++)
-        if (strcmp(self->tokens[i].token, name) == 0)
+    for (size_t i = 0; i < self->token_count; i++)
+        if (strcmp(self->tokens[i].token, name) == 0 && !found)
             found = &self->tokens[i];
     uint8_t digest[SB_SECRET_DIGEST_SIZE];
     if (!sb_secret_digest(secret, strlen(secret), digest))
