@@ -1,6 +1,7 @@
 /* protocol.c — helpers for the names in protocol.h. */
 #include "protocol.h"
 
+#include <ctype.h>
 #include <string.h>
 
 bool sb_word_list_has(const char *list, const char *word)
@@ -18,6 +19,16 @@ bool sb_device_line_is_safe(const char *text)
 {
     for (const unsigned char *c = (const unsigned char *) text; *c; c++)
         if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    return true;
+}
+
+bool sb_token_name_is_valid(const char *name, size_t length)
+{
+    if (length == 0 || length > SB_TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (name[i] == '\0' || (!isalnum((unsigned char) name[i]) && !strchr("_.-", name[i])))
             return false;
     return true;
 }

@@ -82,6 +82,8 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     metric(out, "sb_gateway_misdirected_total", "counter",
            "HTTP requests and upgrades refused (421) for a Host not in --allow-host.",
            gateway->misdirected);
+    metric(out, "sb_gateway_auth_failures_total", "counter",
+           "Refused credentials: auth commands and Bearer headers.", router->auth_failures);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",
            router->requests);
     metric(out, "sb_gateway_replies_total", "counter", "Replies received from the broker.",
