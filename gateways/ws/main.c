@@ -19,8 +19,9 @@ int main(int argc, char **argv)
         sb_options_destroy(&options);
         return 2;
     }
+    sb_gateway_base_settings_t base = sb_gateway_base_settings(options);
     sb_ws_gateway_settings_t settings = {
-        .base = sb_gateway_base_settings(options),
+        .base = base,
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .limits = {
             .stream = {
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
             },
             .max_inflight = (size_t) sb_options_int(options, "max-inflight"),
             .max_output = (size_t) sb_options_int(options, "max-output"),
+            .tls_handshake_timeout_ms = (uint64_t) base.tls_handshake_timeout_ms,
             .handshake_timeout_ms = (uint64_t) sb_options_int(options, "handshake-timeout"),
             .idle_timeout_ms = (uint64_t) sb_options_int(options, "idle-timeout"),
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),

@@ -79,6 +79,14 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     for (size_t i = 0; i < 4; i++)
         fprintf(out, "sb_gateway_bad_input_total{code=\"%u\"} %" PRIu64 "\n",
                 sb_pages_bad_input_codes[i], gateway->bad_input[i]);
+    metric(out, "sb_gateway_tls_handshakes_total", "counter",
+           "TLS handshakes completed on the TLS listener.", gateway->tls.handshakes);
+    metric(out, "sb_gateway_tls_failed_total", "counter",
+           "TLS connections closed for a failed handshake, garbage or a broken record.",
+           gateway->tls.failed);
+    metric(out, "sb_gateway_tls_timeouts_total", "counter",
+           "TLS connections closed for not completing the handshake in time.",
+           gateway->tls.timeouts);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",
            router->requests);
     metric(out, "sb_gateway_replies_total", "counter", "Replies received from the broker.",
