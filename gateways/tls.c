@@ -32,11 +32,15 @@ struct sb_tls_session {
 
 /* ---------------------------------------------------------------- errors */
 
-/* The reason OpenSSL gives for the last failure ("wrong version number"), or `fallback`. */
+/* The first reason OpenSSL queued for the last failure ("wrong version
+ * number", "No such file or directory"), or `fallback`; clears the queue. */
 static const char *last_reason(const char *fallback)
 {
-    unsigned long code = ERR_get_error();
-    const char *reason = code ? ERR_reason_error_string(code) : NULL;
+    const char *reason = NULL;
+    unsigned long code;
+    while (!reason && (code = ERR_get_error()))
+        reason = ERR_GET_LIB(code) == ERR_LIB_SYS ? strerror(ERR_GET_REASON(code))
+                                                   : ERR_reason_error_string(code);
     ERR_clear_error();
     return reason ? reason : fallback;
 }
@@ -71,7 +75,7 @@ static SSL_CTX *load(const char *cert_file, const char *key_file)
     step = "cannot read the certificate";
     if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cert_file) != 1)
         goto failed;
-    step = "cannot read the private key";
+    step = "cannot use the private key";
     if (SSL_CTX_use_PrivateKey_file(ssl_ctx, key_file, SSL_FILETYPE_PEM) != 1)
         goto failed;
     step = "the private key does not match the certificate";

@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import warnings
 
 import pytest
 
@@ -81,8 +82,10 @@ def test_tls_1_1_and_lower_are_refused(components, tls_cert):
     old.check_hostname = False
     old.verify_mode = ssl.CERT_NONE
     old.set_ciphers("DEFAULT:@SECLEVEL=0")   # let this client offer what the server must refuse
-    old.minimum_version = ssl.TLSVersion.TLSv1
-    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():   # deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
     with socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as raw:
         with pytest.raises(ssl.SSLError):
             old.wrap_socket(raw, server_hostname="localhost")
