@@ -143,7 +143,6 @@ static bool listen_tls(sb_gateway_base_t *self, const sb_gateway_base_settings_t
     uv_signal_init(self->loop, &self->reload_signal);
     self->reload_signal.data = self;
     uv_signal_start(&self->reload_signal, on_reload_signal, SIGHUP);
-    sb_log_info("gateway listening for tls", "address=%s", settings->tls_listen);
     return true;
 }
 
@@ -172,8 +171,8 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     self->before_sleep.data = self;
     uv_prepare_start(&self->before_sleep, before_sleep);
     sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
-    sb_log_info("gateway listening", "address=%s broker=%s", settings->listen,
-                settings->router.link.endpoint);
+    sb_log_info("gateway listening", "address=%s tls=%s broker=%s", settings->listen,
+                settings->tls_listen ? settings->tls_listen : "off", settings->router.link.endpoint);
     return true;
 }
 

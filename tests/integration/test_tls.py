@@ -27,8 +27,8 @@ def tls_gateway(components, tls_cert, *extra):
     """The components with the TCP gateway also serving TLS; (components, tls port)."""
     tls_port = free_port()
     c = components(gateway_args=(*tls_cert.args(tls_port), *extra))
-    wait_until(lambda: log_records(c.gateway, "gateway listening for tls"), STARTUP_TIMEOUT,
-               "the TLS listener")
+    # Both listeners are open before the gateway answers its first request.
+    assert log_records(c.gateway, "gateway listening")[0]["tls"] == "127.0.0.1:%d" % tls_port
     return c, tls_port
 
 
@@ -290,3 +290,20 @@ def test_dashboard_in_headless_chromium_over_https(tls_hub):
     assert result.returncode == 0, "dashboard.test.mjs exited %d\n%s\n%s" % (
         result.returncode, result.stdout, result.stderr)
     assert "GET https://" in result.stdout
+
+
+def test_sighup_to_the_launcher_rereads_the_gateways_certificates(tls_hub, tls_cert, tmp_path):
+    renewed = make_cert(tmp_path / "renewed", common_name="renewed")
+    shutil.copy(renewed.cert, tls_cert.cert)
+    shutil.copy(renewed.key, tls_cert.key)
+    os.kill(tls_hub.pid, signal.SIGHUP)
+
+    def served(port):
+        with Client(port, wrap=tls_wrap(renewed.cert), greet=False) as client:
+            return client.sock.getpeercert(binary_form=True) == renewed.der()
+    wait_until(lambda: served(tls_hub.tcp_tls_port), READ_TIMEOUT, "the TCP gateway's new cert",
+               ignore=(OSError, ssl.SSLError))
+    wait_until(lambda: served(tls_hub.ws_tls_port), READ_TIMEOUT, "the WebSocket gateway's new cert",
+               ignore=(OSError, ssl.SSLError))
+    with tls_client(tls_hub.tcp_tls_port, renewed) as client:
+        assert client.request("echo renewed") == "OK renewed"
