@@ -1,6 +1,6 @@
 /* test_tls.c — the gateways' TLS session (gateways/tls.c) in memory: an
  * OpenSSL client in the test talks to the module's server session, bytes
- * passed by hand. The certificate is made here, self-signed. */
+ * passed by hand. The certificate is made at test time (tests/support). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "test_cert.h"
 #include "tls.h"
 
 typedef struct {
@@ -25,31 +24,9 @@ typedef struct {
     SSL_CTX *client_ctx;
 } fixture_t;
 
-/* A self-signed P-256 certificate for CN=`name` and its key, as PEM files. */
 static void write_cert(const char *cert_path, const char *key_path, const char *name)
 {
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *cert = X509_new();
-    X509_set_version(cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
-    X509_NAME *subject = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *) name, -1, -1,
-                               0);
-    X509_set_issuer_name(cert, subject);
-    X509_set_pubkey(cert, key);
-    assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
-    FILE *out = fopen(cert_path, "w");
-    assert_non_null(out);
-    PEM_write_X509(out, cert);
-    fclose(out);
-    out = fopen(key_path, "w");
-    assert_non_null(out);
-    PEM_write_PrivateKey(out, key, NULL, NULL, 0, NULL, NULL);
-    fclose(out);
-    X509_free(cert);
-    EVP_PKEY_free(key);
+    assert_true(sb_test_cert_write(cert_path, key_path, name));
 }
 
 static int setup(void **state)
