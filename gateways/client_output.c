@@ -95,6 +95,15 @@ int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
     return result;
 }
 
+int sb_client_output_end(sb_client_output_t *self, uv_stream_t *stream,
+                         void (*on_error)(uv_stream_t *stream))
+{
+    if (!self->tls)
+        return 0;
+    sb_tls_session_close(self->tls);
+    return sb_client_output_flush(self, stream, on_error);
+}
+
 size_t sb_client_output_unsent(uv_stream_t *stream)
 {
     return uv_stream_get_write_queue_size(stream);

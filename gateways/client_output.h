@@ -29,6 +29,12 @@ bool sb_client_output_append(sb_client_output_t *self, const void *data, size_t 
 int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
                            void (*on_error)(uv_stream_t *stream));
 
+/* The last output: on TLS a close_notify goes after it, so the client can
+ * tell an end from a cut (then the owner shuts the socket down); -1 when
+ * the client is gone. */
+int sb_client_output_end(sb_client_output_t *self, uv_stream_t *stream,
+                         void (*on_error)(uv_stream_t *stream));
+
 /* Bytes handed to libuv that the client has not taken yet. */
 size_t sb_client_output_unsent(uv_stream_t *stream);
 

@@ -196,13 +196,9 @@ void sb_connection_flush(sb_connection_t *self)
         return;
     }
     if (self->quitting && !self->shutting_down) {
-        if (self->tls) {   /* close_notify first: the client can tell an end from a cut */
-            sb_tls_session_close(self->tls);
-            if (sb_client_output_flush(&self->output, (uv_stream_t *) &self->handle,
-                                       on_write_error) < 0) {
-                sb_connection_close(self);
-                return;
-            }
+        if (sb_client_output_end(&self->output, (uv_stream_t *) &self->handle, on_write_error) < 0) {
+            sb_connection_close(self);
+            return;
         }
         /* The shutdown waits for queued writes, then on_shutdown closes. */
         uv_shutdown_t *request = malloc(sizeof *request);

@@ -128,13 +128,9 @@ void sb_ws_client_flush(sb_ws_client_t *self)
         return;
     }
     if (self->done && self->timer_role != TIMER_LINGER) {
-        if (self->tls) {   /* close_notify first: the client can tell an end from a cut */
-            sb_tls_session_close(self->tls);
-            if (sb_client_output_flush(&self->output, (uv_stream_t *) &self->handle,
-                                       on_write_error) < 0) {
-                sb_ws_client_close(self);
-                return;
-            }
+        if (sb_client_output_end(&self->output, (uv_stream_t *) &self->handle, on_write_error) < 0) {
+            sb_ws_client_close(self);
+            return;
         }
         /* Everything is written; the shutdown sends FIN after the queued writes. */
         uv_shutdown_t *request = malloc(sizeof *request);
@@ -171,8 +167,8 @@ static void schedule_tls_output(sb_ws_client_t *self)
         self->events->on_output(self->owner, self);
 }
 
-/* Feeds the session and the stream with its plaintext; false when the client is closed. */
-static bool take_records(sb_ws_client_t *self, const char *data, size_t length)
+/* Feeds the session, and the stream with its plaintext; closes on a failure or close_notify. */
+static void take_records(sb_ws_client_t *self, const char *data, size_t length)
 {
     bool was_ready = sb_tls_session_state(self->tls) == SB_TLS_READY;
     sb_tls_session_feed(self->tls, data, length);
@@ -190,9 +186,9 @@ static bool take_records(sb_ws_client_t *self, const char *data, size_t length)
         /* fall through */
     case SB_TLS_CLOSED:             /* close_notify: like EOF */
         sb_ws_client_close(self);
-        return false;
+        break;
     default:
-        return !self->closed;
+        break;
     }
 }
 

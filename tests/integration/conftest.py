@@ -741,11 +741,18 @@ def components(processes, tmp_path):
 
 # --------------------------------------------------------------------- the WebSocket gateway
 
-def http_status(port, path, host="127.0.0.1"):
-    """The status code of `GET path` on the WebSocket gateway's port, or None."""
+def http_status(port, path, host="127.0.0.1", cafile=None):
+    """The status code of `GET path` on the WebSocket gateway's port, or None;
+    over https to `localhost` trusting `cafile` when it is given."""
     import http.client
     try:
-        connection = http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT)
+        if cafile:
+            import ssl
+            connection = http.client.HTTPSConnection(
+                "localhost", port, timeout=READ_TIMEOUT,
+                context=ssl.create_default_context(cafile=str(cafile)))
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT)
         connection.request("GET", path)
         status = connection.getresponse().status
         connection.close()

@@ -17,7 +17,8 @@ import warnings
 import pytest
 
 from conftest import (GREETING_RE, READ_TIMEOUT, STARTUP_TIMEOUT, Client, binary, clean_env,
-                      free_port, log_records, make_cert, stats_of, tls_wrap, wait_until)
+                      free_port, http_status, log_records, make_cert, stats_of, tls_wrap,
+                      wait_until)
 from ws_support import WsPeers, run
 
 import test_dashboard_browser as browser
@@ -205,26 +206,12 @@ def tls_config(tmp_path, tls_cert, tcp_tls_port, ws_tls_port):
     return config
 
 
-def https_status(port, path, cafile):
-    import http.client
-    context = ssl.create_default_context(cafile=str(cafile))
-    try:
-        connection = http.client.HTTPSConnection("localhost", port, timeout=READ_TIMEOUT,
-                                                 context=context)
-        connection.request("GET", path)
-        status = connection.getresponse().status
-        connection.close()
-        return status
-    except (OSError, http.client.HTTPException):
-        return None
-
-
 @pytest.fixture
 def tls_hub(launch_hub, tls_cert, tmp_path):
     """`switchboard` with a config that gives both gateways a TLS listener."""
     tcp_tls, ws_tls = free_port(), free_port()
     hub = launch_hub("--config", str(tls_config(tmp_path, tls_cert, tcp_tls, ws_tls)))
-    wait_until(lambda: https_status(ws_tls, "/healthz", tls_cert.cert) == 200, STARTUP_TIMEOUT,
+    wait_until(lambda: http_status(ws_tls, "/healthz", cafile=tls_cert.cert) == 200, STARTUP_TIMEOUT,
                "https /healthz on the WebSocket gateway's TLS listener")
     hub.tcp_tls_port, hub.ws_tls_port = tcp_tls, ws_tls
     return hub
