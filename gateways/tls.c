@@ -231,12 +231,6 @@ size_t sb_tls_session_read(sb_tls_session_t *self, void *buffer, size_t size)
     return 0;
 }
 
-bool sb_tls_session_has_input(const sb_tls_session_t *self)
-{
-    return self->state == SB_TLS_READY
-           && (SSL_has_pending(self->ssl) || BIO_ctrl_pending(self->input) > 0);
-}
-
 bool sb_tls_session_write(sb_tls_session_t *self, const void *data, size_t length)
 {
     /* After the peer's close_notify its side is closed, ours still sends the replies. */

@@ -71,11 +71,10 @@ sb_tls_state_t sb_tls_session_state(const sb_tls_session_t *self);
 /* Takes bytes read from the peer; the state after them. */
 sb_tls_state_t sb_tls_session_feed(sb_tls_session_t *self, const void *data, size_t length);
 
-/* Plaintext from the peer, up to `size` bytes; 0 when none is waiting. */
+/* Plaintext from the peer, up to `size` bytes; 0 when no complete record
+ * is waiting (feed more). Call it until it returns 0: what is not read
+ * stays in the session. */
 size_t sb_tls_session_read(sb_tls_session_t *self, void *buffer, size_t size);
-
-/* True when plaintext is waiting for sb_tls_session_read. */
-bool sb_tls_session_has_input(const sb_tls_session_t *self);
 
 /* Encrypts plaintext for the peer; false unless READY or CLOSED (nothing is taken). */
 bool sb_tls_session_write(sb_tls_session_t *self, const void *data, size_t length);

@@ -260,14 +260,18 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
                               (unsigned) (self->input_capacity - self->input_length));
 }
 
-/* Moves the session's plaintext into the input buffer while it has room. */
-static void pull_plaintext(sb_connection_t *self)
+/* Moves the session's plaintext into the input buffer while it has room;
+ * true when it stopped for room (more may be waiting in the session). */
+static bool pull_plaintext(sb_connection_t *self)
 {
-    size_t got;
-    while (self->input_length < self->input_capacity
-           && (got = sb_tls_session_read(self->tls, self->input + self->input_length,
-                                         self->input_capacity - self->input_length)) > 0)
+    while (self->input_length < self->input_capacity) {
+        size_t got = sb_tls_session_read(self->tls, self->input + self->input_length,
+                                         self->input_capacity - self->input_length);
+        if (got == 0)
+            break;
         self->input_length += got;
+    }
+    bool full = self->input_length == self->input_capacity;
     if (sb_tls_session_has_output(self->tls))
         self->events->on_output(self->owner, self);
     switch (sb_tls_session_state(self->tls)) {
@@ -284,6 +288,7 @@ static void pull_plaintext(sb_connection_t *self)
     default:
         break;
     }
+    return full;
 }
 
 static void answer_too_long(sb_connection_t *self)
@@ -341,16 +346,14 @@ static void take_records(sb_connection_t *self, const char *data, size_t length)
 static void handle_input(sb_connection_t *self)
 {
     self->handling_input = true;
-    bool may_read;
+    bool may_read, more_waiting;
     do {
-        if (self->ready && self->tls)
-            pull_plaintext(self);
+        more_waiting = self->ready && self->tls && pull_plaintext(self);
         size_t start = 0;
         may_read = handle_lines(self, &start);
         memmove(self->input, self->input + start, self->input_length - start);
         self->input_length -= start;
-    } while (may_read && !self->closed && !self->quitting && self->tls
-             && sb_tls_session_has_input(self->tls));
+    } while (more_waiting && may_read && !self->closed && !self->quitting);
     self->handling_input = false;
     if (self->closed || self->quitting)
         return;

@@ -22,6 +22,7 @@ from conftest import (GREETING_RE, READ_TIMEOUT, STARTUP_TIMEOUT, Client, binary
 from ws_support import WsPeers, run
 
 import test_dashboard_browser as browser
+from test_websocket import http_get, metric_values
 
 
 def tls_gateway(components, tls_cert, *extra):
@@ -75,6 +76,26 @@ def test_tls_client_speaks_the_line_protocol_beside_a_plain_one(components, tls_
         assert (stats["tls_handshakes"], stats["tls_failed"]) == ("1", "0")
         assert secure.request("quit") == "OK bye"
         secure.expect_eof()
+
+
+def test_pipelined_and_too_long_lines_over_tls(components, tls_cert):
+    c, tls_port = tls_gateway(components, tls_cert, "--max-line", "1000")
+    with tls_client(tls_port, tls_cert) as client:
+        client.send(*("echo n%d" % n for n in range(500)))   # one write, many TLS records
+        assert client.read_lines(500) == ["OK n%d" % n for n in range(500)]
+        client.send_raw("echo " + "x" * 200000 + "\nping\n")
+        assert client.read_line().startswith("ERR too-long")
+        assert client.read_line() == "OK pong"
+
+
+def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert):
+    c, tls_port = tls_gateway(components, tls_cert, "--max-connections", "1")
+    with tls_client(tls_port, tls_cert) as first:
+        assert first.request("echo first") == "OK first"
+        with tls_client(tls_port, tls_cert) as second:
+            assert second.greeting == "ERR busy too many connections (limit 1), try again later"
+            second.expect_eof()
+        assert first.request("ping") == "OK pong"
 
 
 def test_tls_1_1_and_lower_are_refused(components, tls_cert):
@@ -195,6 +216,19 @@ def test_config_check_reports_an_unreadable_certificate(tls_cert, tmp_path):
     assert "gateway-tcp.tls_cert: cannot read" in started.stderr
 
 
+def test_the_websocket_gateway_closes_a_stalled_tls_handshake(components, ws_gateway, tls_cert):
+    c = components()
+    tls_port = free_port()
+    proc, port = ws_gateway(c, *tls_cert.args(tls_port), "--tls-handshake-timeout", "0.3")
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as silent:
+        assert expect_closed(silent) == b""
+    status, _, page = http_get(port, "/metrics")
+    assert status == 200
+    assert metric_values(page.decode(), "sb_gateway_tls_timeouts_total") == [1]
+    assert metric_values(page.decode(), "sb_gateway_tls_failed_total") == [0]
+    assert log_records(proc, "tls handshake timed out")
+
+
 # --------------------------------------------------------------------- the launcher
 
 def tls_config(tmp_path, tls_cert, tcp_tls_port, ws_tls_port):
@@ -239,13 +273,11 @@ def test_curl_gets_healthz_and_metrics_over_https(tls_hub, tls_cert):
     def metric(name):
         metrics = curl("/metrics")
         assert metrics.returncode == 0, metrics.stderr
-        values = [line.split()[1] for line in metrics.stdout.splitlines()
-                  if line.startswith(name + " ")]
-        return float(values[0]) if values else None
-    wait_until(lambda: metric("sb_gateway_tls_failed_total") == 1, READ_TIMEOUT,
+        return metric_values(metrics.stdout, name)
+    wait_until(lambda: metric("sb_gateway_tls_failed_total") == [1], READ_TIMEOUT,
                "sb_gateway_tls_failed_total 1")
-    assert metric("sb_gateway_tls_handshakes_total") >= 2
-    assert metric("sb_gateway_tls_timeouts_total") == 0
+    assert metric("sb_gateway_tls_handshakes_total")[0] >= 2
+    assert metric("sb_gateway_tls_timeouts_total") == [0]
     plain = subprocess.run(["curl", "--silent", "--max-time", "10",
                             "http://127.0.0.1:%d/healthz" % tls_hub.ws_port],
                            capture_output=True, text=True, timeout=20)
