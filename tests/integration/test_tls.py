@@ -98,6 +98,18 @@ def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert
         assert first.request("ping") == "OK pong"
 
 
+def test_a_stopping_gateway_drains_tls_clients_and_drops_handshakes(components, tls_cert):
+    c, tls_port = tls_gateway(components, tls_cert, "--drain-timeout", "30")
+    with tls_client(tls_port, tls_cert) as client, \
+            socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as silent:
+        assert client.request("echo before the stop") == "OK before the stop"
+        wait_for_stat(c.port, "connections", 3)   # the stats client itself, and both
+        c.gateway.popen.send_signal(signal.SIGTERM)
+        client.expect_eof()                       # after a close_notify
+        assert expect_closed(silent) == b""
+        assert c.gateway.popen.wait(timeout=READ_TIMEOUT) == 0
+
+
 def test_tls_1_1_and_lower_are_refused(components, tls_cert):
     c, tls_port = tls_gateway(components, tls_cert)
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
