@@ -16,16 +16,27 @@
  *      above (the handshake answers the peer from within feed).
  * A session that fails (a bad or refused handshake, garbage, a broken
  * record) or times out logs why, counts in its context, and stays failed:
- * close the connection after sending its output (an alert, if any).
+ * close the connection after sending its output (an alert, if any). A
+ * session must not outlive its context.
  *
  *     sb_tls_session_t *tls = sb_tls_session_new(context, "192.0.2.7:51000");
- *     switch (sb_tls_session_feed(tls, bytes, count)) {
- *     case SB_TLS_READY:     ... read plaintext, write replies ...
- *     case SB_TLS_HANDSHAKE: break;   // more bytes needed
- *     case SB_TLS_FAILED:    ... send the output, close ...
- *     case SB_TLS_CLOSED:    ... the peer sent close_notify: like EOF ...
+ *     ...  // for each read from the socket:
+ *     sb_tls_session_feed(tls, bytes, count);
+ *     size_t n;
+ *     while ((n = sb_tls_session_read(tls, text, sizeof text)) > 0)
+ *         handle(text, n);                     // the protocol, unchanged
+ *     sb_tls_session_write(tls, reply, length);   // false until READY
+ *     char *out = sb_tls_session_take_output(tls, &length);   // heap, or NULL
+ *     send(out, length), free(out);
+ *     switch (sb_tls_session_state(tls)) {
+ *     case SB_TLS_FAILED: close the connection; break;
+ *     case SB_TLS_CLOSED: the peer has finished, as at EOF; break;
+ *     default: break;                          // HANDSHAKE: wait for bytes
  *     }
- *     send(sb_tls_session_take_output(tls, &length), length);   // heap, free() it
+ *
+ * In the gateways, client_output.c encrypts a client's output through its
+ * session (sb_client_output_t.tls) and sends the session's own bytes, so a
+ * connection calls feed and read, and flushes its output as usual.
  */
 #ifndef SB_TLS_H
 #define SB_TLS_H
