@@ -91,6 +91,9 @@ int sb_gateway_base_describe(const sb_gateway_base_t *self, size_t connections, 
 
 /* The TLS listener's counters (zero without one). */
 sb_tls_counters_t sb_gateway_base_tls_counters(const sb_gateway_base_t *self);
+/* Logs a warning when `listen` is not on loopback and the config has no
+ * access rules (called for the main listener; call it for any other). */
+void sb_gateway_warn_if_open(const sb_router_t *router, const char *listen);
 
 /* Runs until stopped and drained. */
 void sb_gateway_base_run(sb_gateway_base_t *self);

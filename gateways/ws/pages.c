@@ -87,6 +87,8 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     metric(out, "sb_gateway_tls_timeouts_total", "counter",
            "TLS connections closed for not completing the handshake in time.",
            gateway->tls.timeouts);
+    metric(out, "sb_gateway_auth_failures_total", "counter",
+           "Refused credentials: auth commands and Bearer headers.", router->auth_failures);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",
            router->requests);
     metric(out, "sb_gateway_replies_total", "counter", "Replies received from the broker.",

@@ -90,7 +90,14 @@ def test_pipelined_and_too_long_lines_over_tls(components, tls_cert):
 
 def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert):
     c, tls_port = tls_gateway(components, tls_cert, "--max-connections", "1")
-    with tls_client(tls_port, tls_cert) as first:
+
+    def greeted():   # the start-up probe's connection may not be gone yet
+        client = tls_client(tls_port, tls_cert)
+        if GREETING_RE.match(client.greeting):
+            return client
+        client.close()
+        return None
+    with wait_until(greeted, READ_TIMEOUT, "the one slot to be free") as first:
         assert first.request("echo first") == "OK first"
         with tls_client(tls_port, tls_cert) as second:
             assert second.greeting == "ERR busy too many connections (limit 1), try again later"
@@ -103,7 +110,10 @@ def test_a_stopping_gateway_drains_tls_clients_and_drops_handshakes(components, 
     with tls_client(tls_port, tls_cert) as client, \
             socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as silent:
         assert client.request("echo before the stop") == "OK before the stop"
-        wait_for_stat(c.port, "connections", 3)   # the stats client itself, and both
+        def both_accepted():   # beside the asking client itself (and probes not yet gone)
+            with Client(c.port) as plain:
+                return int(stats_of(plain)["connections"]) >= 3
+        wait_until(both_accepted, READ_TIMEOUT, "both TLS connections accepted")
         c.gateway.popen.send_signal(signal.SIGTERM)
         client.expect_eof()                       # after a close_notify
         assert expect_closed(silent) == b""
