@@ -59,6 +59,16 @@ static void log_certificate(SSL_CTX *ssl_ctx, const char *cert_file)
                 sb_log_quote(quoted[0], cert_file), sb_log_quote(quoted[1], subject), expires);
 }
 
+/* An encrypted key is refused instead of OpenSSL asking for its passphrase on a terminal. */
+static int no_passphrase(char *buffer, int size, int rwflag, void *data)
+{
+    (void) buffer;
+    (void) size;
+    (void) rwflag;
+    (void) data;
+    return -1;
+}
+
 /* A server SSL_CTX with the files, or NULL after logging why. */
 static SSL_CTX *load(const char *cert_file, const char *key_file)
 {
@@ -72,6 +82,7 @@ static SSL_CTX *load(const char *cert_file, const char *key_file)
     SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
                                      | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS);   /* idle clients keep no record buffers */
+    SSL_CTX_set_default_passwd_cb(ssl_ctx, no_passphrase);
     step = "cannot read the certificate";
     if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cert_file) != 1)
         goto failed;

@@ -219,6 +219,14 @@ def test_a_tls_listener_without_a_certificate_is_a_clear_error(tls_cert):
                             capture_output=True, text=True, env=clean_env(), timeout=10)
     assert result.returncode != 0
     assert "cannot read the certificate" in result.stderr and ".missing" in result.stderr
+    encrypted = tls_cert.key.with_name("encrypted.key")
+    subprocess.run(["openssl", "pkey", "-in", str(tls_cert.key), "-aes256", "-passout", "pass:x",
+                    "-out", str(encrypted)], check=True, capture_output=True, timeout=30)
+    argv[argv.index("--tls-key") + 1] = str(encrypted)
+    result = subprocess.run(argv + ["--tls-cert", str(tls_cert.cert)], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, env=clean_env(), timeout=10)
+    assert result.returncode != 0   # refused, not a passphrase prompt
+    assert "cannot use the private key" in result.stderr
 
 
 def test_config_check_reports_an_unreadable_certificate(tls_cert, tmp_path):
