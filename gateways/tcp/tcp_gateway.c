@@ -17,6 +17,11 @@
 #include "router.h"
 #include "sb_version.h"
 
+/* Refused connections still sending their ERR busy (over TLS, after a
+ * handshake); past this many, one more is closed without a word, so a
+ * flood over --max-connections cannot hold memory for handshakes. */
+#define MAX_REFUSING 16
+
 typedef struct {
     uint64_t accepted, refused;
 } gateway_counters_t;
@@ -25,6 +30,7 @@ struct sb_tcp_gateway {
     sb_tcp_gateway_settings_t settings;
     sb_gateway_base_t base;       /* listener, connections by serial, router, stop */
     gateway_counters_t counters;
+    size_t refusing;              /* refused connections not closed yet */
 };
 
 /* ---------------------------------------------------------------- the router's view of a client */
@@ -87,6 +93,8 @@ static void on_closed(void *owner, sb_connection_t *connection)
     uint64_t serial = sb_connection_serial(connection);
     if (sb_connection_is_ready(connection))
         sb_router_client_left(self->base.router, serial);
+    if (!sb_gateway_base_find(&self->base, serial))
+        self->refusing--;   /* only refused connections are not in the table */
     sb_gateway_base_remove(&self->base, serial, connection);
 }
 
@@ -124,6 +132,10 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     if (sb_gateway_base_count(&self->base) >= self->settings.max_connections) {
         self->counters.refused++;
+        if (self->refusing++ >= MAX_REFUSING) {
+            sb_connection_close(connection);
+            return;
+        }
         char line[128];
         snprintf(line, sizeof line, "ERR busy too many connections (limit %zu), try again later",
                  self->settings.max_connections);

@@ -88,16 +88,32 @@ def test_pipelined_and_too_long_lines_over_tls(components, tls_cert):
         assert client.read_line() == "OK pong"
 
 
-def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert):
-    c, tls_port = tls_gateway(components, tls_cert, "--max-connections", "1")
-
-    def greeted():   # the start-up probe's connection may not be gone yet
+def only_client(tls_port, tls_cert):
+    """The TLS client that takes the one slot of --max-connections 1 (the
+    start-up probe's connection may not be gone yet)."""
+    def greeted():
         client = tls_client(tls_port, tls_cert)
         if GREETING_RE.match(client.greeting):
             return client
         client.close()
         return None
-    with wait_until(greeted, READ_TIMEOUT, "the one slot to be free") as first:
+    return wait_until(greeted, READ_TIMEOUT, "the one slot to be free")
+
+
+def is_closed(sock):
+    """True when the server has closed `sock` (a quick look that does not wait)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert):
+    c, tls_port = tls_gateway(components, tls_cert, "--max-connections", "1")
+    with only_client(tls_port, tls_cert) as first:
         assert first.request("echo first") == "OK first"
         with tls_client(tls_port, tls_cert) as second:
             assert second.greeting == "ERR busy too many connections (limit 1), try again later"
@@ -118,6 +134,30 @@ def test_a_stopping_gateway_drains_tls_clients_and_drops_handshakes(components, 
         client.expect_eof()                       # after a close_notify
         assert expect_closed(silent) == b""
         assert c.gateway.popen.wait(timeout=READ_TIMEOUT) == 0
+
+
+def test_a_flood_over_max_connections_holds_at_most_16_refusals(components, tls_cert):
+    c, tls_port = tls_gateway(components, tls_cert, "--max-connections", "1",
+                              "--tls-handshake-timeout", "120")
+    with only_client(tls_port, tls_cert) as first:
+        flood = [socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT)
+                 for _ in range(40)]
+        try:
+            wait_until(lambda: sum(map(is_closed, flood)) >= 24, READ_TIMEOUT,
+                       "the connections past 16 refusals to be closed")
+            assert sum(map(is_closed, flood)) == 24   # 16 wait for a handshake to say ERR busy
+            assert first.request("echo still served") == "OK still served"
+        finally:
+            for sock in flood:
+                sock.close()
+
+        def answered_busy():   # once the 16 are gone, a refusal is answered again
+            with tls_client(tls_port, tls_cert) as late:
+                return late.greeting.startswith("ERR busy")
+        wait_until(answered_busy, READ_TIMEOUT, "ERR busy once the flood is gone",
+                   ignore=(OSError, EOFError))
+        assert first.request("ping") == "OK pong"
+        assert int(stats_of(first)["refused"]) >= 41
 
 
 def test_tls_1_1_and_lower_are_refused(components, tls_cert):
