@@ -3,6 +3,7 @@
  * shows them all. */
 #include "config_check.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,12 @@ static const sb_option_spec_t *find_setting(const problems_t *problems, const ch
     return spec;
 }
 
+/* A setting that names a file the program must read at start. */
+static bool names_file_to_read(const sb_option_spec_t *spec)
+{
+    return strcmp(spec->name, "tls-cert") == 0 || strcmp(spec->name, "tls-key") == 0;
+}
+
 static void check_program_values(problems_t *problems)
 {
     for (size_t i = 0; i < sb_config_value_count(problems->config); i++) {
@@ -74,6 +81,9 @@ static void check_program_values(problems_t *problems)
             add_problem(problems, value.line, "unknown key '%s' in [%s]", value.key, value.section);
         else if (!sb_option_parse(spec, value.value, &number, reason, sizeof reason))
             add_problem(problems, value.line, "%s %s", ini_key, reason);
+        else if (names_file_to_read(spec) && access(value.value, R_OK) != 0)
+            add_problem(problems, value.line, "%s: cannot read '%s': %s", ini_key, value.value,
+                        strerror(errno));
     }
 }
 

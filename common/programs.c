@@ -53,6 +53,17 @@ const sb_program_t sb_program_workers = {
     s_workers_specs, sizeof s_workers_specs / sizeof s_workers_specs[0],
 };
 
+/* A gateway's TLS listener (gateways/tls.h), the same settings in each gateway's section. */
+#define SB_TLS_LISTENER_SPECS(section)                                                             \
+    { "tls-listen", SB_OPTION_TEXT, section ".tls_listen", "off", 0, 0, "HOST:PORT",               \
+      "a second address, for TLS clients (`off`: none)" },                                         \
+    { "tls-cert", SB_OPTION_TEXT, section ".tls_cert", NULL, 0, 0, "FILE",                         \
+      "PEM certificate (chain) of the TLS listener; reread on SIGHUP" },                           \
+    { "tls-key", SB_OPTION_TEXT, section ".tls_key", NULL, 0, 0, "FILE",                           \
+      "PEM private key of the TLS listener; reread on SIGHUP" },                                   \
+    { "tls-handshake-timeout", SB_OPTION_SECONDS, section ".tls_handshake_timeout", "10", 10,      \
+      600000, "SECONDS", "how long a TLS client may take to complete its handshake" }
+
 static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "address clients connect to" },
@@ -74,6 +85,7 @@ static const sb_option_spec_t s_gateway_tcp_specs[] = {
       "on SIGTERM, how long clients may wait for replies to what they asked" },
     { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
+    SB_TLS_LISTENER_SPECS("gateway-tcp"),
 };
 
 const sb_program_t sb_program_gateway_tcp = {
@@ -115,6 +127,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "intervals without an answer before the broker counts as lost" },
     { "drain-timeout", SB_OPTION_SECONDS, "gateway-ws.drain_timeout", "5", 0, 3600000, "SECONDS",
       "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_TLS_LISTENER_SPECS("gateway-ws"),
 };
 
 const sb_program_t sb_program_gateway_ws = {

@@ -40,35 +40,68 @@ static void on_written(uv_write_t *request, int status)
     free(write);
 }
 
-int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
-                           void (*on_error)(uv_stream_t *stream))
+/* Sends what the socket takes at once and queues a copy of the rest in
+ * libuv; -1 when the client is gone. */
+static int send_bytes(uv_stream_t *stream, const char *data, size_t length,
+                      void (*on_error)(uv_stream_t *stream))
 {
-    if (self->length == 0)
-        return 0;
     size_t done = 0;
     if (uv_stream_get_write_queue_size(stream) == 0) {   /* else try_write would jump the queue */
-        uv_buf_t buffer = uv_buf_init(self->data, (unsigned) self->length);
+        uv_buf_t buffer = uv_buf_init((char *) data, (unsigned) length);
         int sent = uv_try_write(stream, &buffer, 1);
         if (sent < 0 && sent != UV_EAGAIN)
             return -1;
         done = sent > 0 ? (size_t) sent : 0;
     }
-    if (done < self->length) {
+    if (done < length) {
         write_t *write = malloc(sizeof *write);
-        write->data = malloc(self->length - done);
+        write->data = malloc(length - done);
         write->on_error = on_error;
-        memcpy(write->data, self->data + done, self->length - done);
-        uv_buf_t buffer = uv_buf_init(write->data, (unsigned) (self->length - done));
+        memcpy(write->data, data + done, length - done);
+        uv_buf_t buffer = uv_buf_init(write->data, (unsigned) (length - done));
         if (uv_write(&write->request, stream, &buffer, 1, on_written) != 0) {
             free(write->data);
             free(write);
             return -1;
         }
     }
-    self->length = 0;
-    if (self->capacity > LARGE_BUFFER)
-        sb_client_output_free(self);   /* a burst is over: an idle client keeps a small buffer */
     return 0;
+}
+
+/* Encrypts the plaintext once the handshake is done and sends whatever
+ * the session has for the peer (handshake, records, alerts, close_notify). */
+static int send_through_tls(sb_client_output_t *self, uv_stream_t *stream,
+                            void (*on_error)(uv_stream_t *stream))
+{
+    if (self->length > 0 && sb_tls_session_write(self->tls, self->data, self->length))
+        self->length = 0;
+    size_t length;
+    char *records = sb_tls_session_take_output(self->tls, &length);
+    int result = records ? send_bytes(stream, records, length, on_error) : 0;
+    free(records);
+    return result;
+}
+
+int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
+                           void (*on_error)(uv_stream_t *stream))
+{
+    int result = 0;
+    if (self->tls)
+        result = send_through_tls(self, stream, on_error);
+    else if (self->length > 0 && (result = send_bytes(stream, self->data, self->length, on_error)) == 0)
+        self->length = 0;
+    if (self->length == 0 && self->capacity > LARGE_BUFFER)
+        sb_client_output_free(self);   /* a burst is over: an idle client keeps a small buffer */
+    return result;
+}
+
+int sb_client_output_end(sb_client_output_t *self, uv_stream_t *stream,
+                         void (*on_error)(uv_stream_t *stream))
+{
+    if (!self->tls)
+        return 0;
+    sb_tls_session_close(self->tls);
+    return sb_client_output_flush(self, stream, on_error);
 }
 
 size_t sb_client_output_unsent(uv_stream_t *stream)
@@ -79,5 +112,5 @@ size_t sb_client_output_unsent(uv_stream_t *stream)
 void sb_client_output_free(sb_client_output_t *self)
 {
     free(self->data);
-    *self = (sb_client_output_t) { 0 };
+    *self = (sb_client_output_t) { .tls = self->tls };
 }

@@ -1,7 +1,9 @@
 /* gateway_base.c — a gateway's listener, client table and stop (see gateway_base.h). */
 #include "gateway_base.h"
 
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "address.h"
@@ -13,6 +15,11 @@ sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options)
 {
     return (sb_gateway_base_settings_t) {
         .listen = sb_options_text(options, "listen"),
+        .tls_listen = strcmp(sb_options_text(options, "tls-listen"), "off") == 0
+                          ? NULL : sb_options_text(options, "tls-listen"),
+        .tls_cert = sb_options_text(options, "tls-cert"),
+        .tls_key = sb_options_text(options, "tls-key"),
+        .tls_handshake_timeout_ms = sb_options_int(options, "tls-handshake-timeout"),
         .drain_timeout_ms = sb_options_int(options, "drain-timeout"),
         .router = {
             .config = sb_options_config(options),
@@ -81,6 +88,10 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
                 zhashx_size(self->clients));
     self->stopping = true;
     uv_close((uv_handle_t *) &self->listener, NULL);
+    if (self->tls) {
+        uv_close((uv_handle_t *) &self->tls_listener, NULL);
+        uv_close((uv_handle_t *) &self->reload_signal, NULL);
+    }
     for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
     uv_timer_init(self->loop, &self->drain_timer);
@@ -101,6 +112,37 @@ void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_s
         signals[i].data = data;
         uv_signal_start(&signals[i], on_stop, numbers[i]);
     }
+}
+
+static void on_reload_signal(uv_signal_t *signal, int signo)
+{
+    sb_gateway_base_t *self = signal->data;
+    (void) signo;
+    sb_log_info("SIGHUP: rereading the tls certificate and key", NULL);
+    sb_tls_context_reload(self->tls);
+}
+
+/* The TLS listener and its certificate; false after logging why. */
+static bool listen_tls(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
+                       void *owner, uv_connection_cb on_connection)
+{
+    if (!settings->tls_cert || !settings->tls_key) {
+        sb_log_error("--tls-listen needs --tls-cert and --tls-key", "tls_listen=%s",
+                     settings->tls_listen);
+        return false;
+    }
+    self->tls = sb_tls_context_new(settings->tls_cert, settings->tls_key);
+    if (!self->tls)
+        return false;
+    if (!sb_address_listen(self->loop, &self->tls_listener, owner, settings->tls_listen,
+                           on_connection)) {
+        sb_tls_context_destroy(&self->tls);
+        return false;
+    }
+    uv_signal_init(self->loop, &self->reload_signal);
+    self->reload_signal.data = self;
+    uv_signal_start(&self->reload_signal, on_reload_signal, SIGHUP);
+    return true;
 }
 
 void sb_gateway_warn_if_open(const sb_router_t *router, const char *listen)
@@ -128,13 +170,19 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     if (!self->router
         || !sb_address_listen(self->loop, &self->listener, owner, settings->listen, on_connection))
         return false;
+    if (settings->tls_listen && !listen_tls(self, settings, owner, on_connection)) {
+        uv_close((uv_handle_t *) &self->listener, NULL);
+        return false;
+    }
     uv_prepare_init(self->loop, &self->before_sleep);
     self->before_sleep.data = self;
     uv_prepare_start(&self->before_sleep, before_sleep);
     sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
-    sb_log_info("gateway listening", "address=%s broker=%s", settings->listen,
-                settings->router.link.endpoint);
+    sb_log_info("gateway listening", "address=%s tls=%s broker=%s", settings->listen,
+                settings->tls_listen ? settings->tls_listen : "off", settings->router.link.endpoint);
     sb_gateway_warn_if_open(self->router, settings->listen);
+    if (settings->tls_listen)
+        sb_gateway_warn_if_open(self->router, settings->tls_listen);
     return true;
 }
 
@@ -142,8 +190,30 @@ void sb_gateway_base_destroy(sb_gateway_base_t *self)
 {
     sb_router_destroy(&self->router);
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
+    sb_tls_context_destroy(&self->tls);
     zhashx_destroy(&self->clients);
     zlistx_destroy(&self->with_output);
+}
+
+sb_tls_context_t *sb_gateway_base_tls_of(const sb_gateway_base_t *self, const uv_stream_t *listener)
+{
+    return listener == (const uv_stream_t *) &self->tls_listener ? self->tls : NULL;
+}
+
+sb_tls_counters_t sb_gateway_base_tls_counters(const sb_gateway_base_t *self)
+{
+    return self->tls ? *sb_tls_context_counters(self->tls) : (sb_tls_counters_t) { 0 };
+}
+
+int sb_gateway_base_describe(const sb_gateway_base_t *self, size_t connections, uint64_t accepted,
+                             uint64_t refused, char *buffer, size_t size)
+{
+    sb_tls_counters_t tls = sb_gateway_base_tls_counters(self);
+    int length = snprintf(buffer, size,
+                          "connections=%zu accepted=%" PRIu64 " refused=%" PRIu64
+                          " tls_handshakes=%" PRIu64 " tls_failed=%" PRIu64 " tls_timeouts=%" PRIu64,
+                          connections, accepted, refused, tls.handshakes, tls.failed, tls.timeouts);
+    return length < 0 ? 0 : (size_t) length >= size ? (int) size - 1 : length;
 }
 
 void sb_gateway_base_run(sb_gateway_base_t *self)

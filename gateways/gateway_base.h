@@ -5,6 +5,10 @@
  * timeout) before the loop ends. It also owns the router (requests, the
  * broker link, presence).
  *
+ * With --tls-listen it listens a second time, for TLS (gateways/tls.h):
+ * the gateway asks sb_gateway_base_tls_of which listener a connection came
+ * from. SIGHUP rereads the certificate and key.
+ *
  * A gateway embeds an sb_gateway_base_t and tells it, through
  * sb_gateway_client_actions_t, how to flush, finish and close one of its
  * clients; it reports each client it accepts, each that has output, and
@@ -19,6 +23,7 @@
 
 #include "options.h"
 #include "router.h"
+#include "tls.h"
 
 typedef struct {
     void (*flush)(void *client);    /* send buffered output */
@@ -29,16 +34,22 @@ typedef struct {
 /* What every gateway is told, whatever its protocol. */
 typedef struct {
     const char *listen;              /* HOST:PORT */
+    const char *tls_listen;          /* HOST:PORT, or NULL: no TLS listener */
+    const char *tls_cert, *tls_key;  /* PEM files */
+    long tls_handshake_timeout_ms;
     long drain_timeout_ms;           /* on SIGTERM, how long clients get their last replies */
     sb_router_settings_t router;     /* broker, heartbeats, client id prefix, config */
 } sb_gateway_base_settings_t;
 
-/* Reads them: --listen, --broker, --name, --heartbeat-*, --drain-timeout, --config. */
+/* Reads them: --listen, --tls-*, --broker, --name, --heartbeat-*, --drain-timeout, --config. */
 sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options);
 
 typedef struct {
     uv_loop_t *loop;
     uv_tcp_t listener;
+    uv_tcp_t tls_listener;           /* when `tls` */
+    sb_tls_context_t *tls;
+    uv_signal_t reload_signal;       /* SIGHUP, when `tls` */
     uv_prepare_t before_sleep;
     uv_signal_t stop_signals[2];
     uv_timer_t drain_timer;
@@ -51,7 +62,7 @@ typedef struct {
     const sb_gateway_client_actions_t *actions;
 } sb_gateway_base_t;
 
-/* Ignores SIGPIPE and SIGHUP, leaves SIGTERM and SIGINT to libuv, sets up
+/* Ignores SIGPIPE and SIGHUP (until a TLS listener watches it), leaves SIGTERM and SIGINT to libuv, sets up
  * CURVE from the options and starts czmq; false (after logging why) when
  * the CURVE settings cannot work. */
 bool sb_gateway_process_init(const sb_options_t *options);
@@ -60,14 +71,26 @@ bool sb_gateway_process_init(const sb_options_t *options);
 void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_signal_cb on_stop,
                                    void *data);
 
-/* Connects the router and listens; `on_connection` gets the listener with
- * `owner` as its data. False after logging why (call sb_gateway_base_destroy). */
+/* Connects the router and listens (and loads the TLS files); `on_connection`
+ * gets either listener with `owner` as its data. False after logging why
+ * (call sb_gateway_base_destroy). */
 bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
                           const sb_router_client_ops_t *ops,
                           const sb_gateway_client_actions_t *actions, void *owner,
                           uv_connection_cb on_connection);
 void sb_gateway_base_destroy(sb_gateway_base_t *self);
 
+/* The TLS context of connections from `listener`, NULL for the plain one. */
+sb_tls_context_t *sb_gateway_base_tls_of(const sb_gateway_base_t *self, const uv_stream_t *listener);
+
+/* The `stats` words of a gateway: "connections=N accepted=N refused=N"
+ * and the TLS counters (tls_handshakes, tls_failed, tls_timeouts); the
+ * length written. */
+int sb_gateway_base_describe(const sb_gateway_base_t *self, size_t connections, uint64_t accepted,
+                             uint64_t refused, char *buffer, size_t size);
+
+/* The TLS listener's counters (zero without one). */
+sb_tls_counters_t sb_gateway_base_tls_counters(const sb_gateway_base_t *self);
 /* Logs a warning when `listen` is not on loopback and the config has no
  * access rules (called for the main listener; call it for any other). */
 void sb_gateway_warn_if_open(const sb_router_t *router, const char *listen);

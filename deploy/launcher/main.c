@@ -6,7 +6,8 @@
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
  * (gateway, then workers, then broker) and removes the runtime directory.
- * SIGHUP is passed on to the worker pools: a rolling restart of them all.
+ * SIGHUP is passed on to the worker pools (a rolling restart of them all)
+ * and to the gateways (those with a TLS listener reread its certificate).
  * The programs are found beside this executable. */
 #include <errno.h>
 #include <limits.h>
@@ -260,8 +261,10 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 {
     (void) arg;
     if (signo == SIGHUP) {
-        sb_log_info("passing SIGHUP to the worker pools", NULL);
+        /* Pools restart their workers; gateways with a TLS listener reread its certificate. */
+        sb_log_info("passing SIGHUP to the worker pools and the gateways", NULL);
         sb_supervisor_signal_rank(supervisor, RANK_WORKERS, SIGHUP);
+        sb_supervisor_signal_rank(supervisor, RANK_GATEWAYS, SIGHUP);
     }
 }
 

@@ -6,7 +6,12 @@
  * are answered. While a connection has `max_inflight` slots open, its
  * input is not read, so a client that pipelines without reading its
  * replies cannot grow the gateway's memory; and one whose unsent output
- * passes `max_output` (it does not read) is disconnected. */
+ * passes `max_output` (it does not read) is disconnected.
+ *
+ * A connection accepted with a TLS context speaks TLS (gateways/tls.h):
+ * the same lines, encrypted. It is ready (on_ready) once its handshake is
+ * done; one that fails or does not finish in `tls_handshake_timeout_ms`
+ * is closed, and never becomes ready. A plain one is ready at start. */
 #ifndef SB_CONNECTION_H
 #define SB_CONNECTION_H
 
@@ -16,6 +21,7 @@
 #include <uv.h>
 
 #include "router.h"   /* sb_reply_slot_t: the router answers through our slots */
+#include "tls.h"
 
 typedef struct sb_connection sb_connection_t;
 
@@ -23,10 +29,13 @@ typedef struct {
     size_t max_line;          /* longest request line, in bytes */
     size_t max_inflight;      /* open reply slots before input is paused */
     size_t max_output;        /* unsent bytes before the client counts as not reading */
+    uint64_t tls_handshake_timeout_ms;
 } sb_connection_limits_t;
 
 /* What a connection asks of the gateway that owns it. */
 typedef struct {
+    /* The connection is ready for the protocol (greet it). */
+    void (*on_ready)(void *owner, sb_connection_t *connection);
     /* A complete request line (no '\n', a trailing '\r' removed). */
     void (*on_line)(void *owner, sb_connection_t *connection, const char *line, size_t length);
     /* The connection has closed; it is freed right after this returns. */
@@ -35,15 +44,24 @@ typedef struct {
     void (*on_output)(void *owner, sb_connection_t *connection);
 } sb_connection_events_t;
 
-/* Accepts a client from `listener`; NULL if the accept failed. */
+/* Accepts a client from `listener`, over TLS when `tls` is not NULL; NULL
+ * if the accept failed. */
 sb_connection_t *sb_connection_accept(uv_stream_t *listener, uint64_t serial,
                                       const sb_connection_limits_t *limits,
-                                      const sb_connection_events_t *events, void *owner);
+                                      const sb_connection_events_t *events, void *owner,
+                                      sb_tls_context_t *tls);
 
 uint64_t sb_connection_serial(const sb_connection_t *self);
 
-/* Starts reading the client's lines. */
+/* Starts: the handshake (TLS), then on_ready and the client's lines. */
 void sb_connection_start(sb_connection_t *self);
+
+/* Instead of starting: once the connection is up (after the handshake),
+ * writes `line` and closes; it never becomes ready. */
+void sb_connection_refuse(sb_connection_t *self, const char *line);
+
+/* on_ready has been called. */
+bool sb_connection_is_ready(const sb_connection_t *self);
 
 /* Opens a reply slot for the request being handled; `tag` (copied) may be NULL. */
 sb_reply_slot_t *sb_connection_open_slot(sb_connection_t *self, const char *tag);

@@ -17,6 +17,11 @@
 #include "router.h"
 #include "sb_version.h"
 
+/* Refused connections still sending their ERR busy (over TLS, after a
+ * handshake); past this many, one more is closed without a word, so a
+ * flood over --max-connections cannot hold memory for handshakes. */
+#define MAX_REFUSING 16
+
 typedef struct {
     uint64_t accepted, refused;
 } gateway_counters_t;
@@ -25,6 +30,7 @@ struct sb_tcp_gateway {
     sb_tcp_gateway_settings_t settings;
     sb_gateway_base_t base;       /* listener, connections by serial, router, stop */
     gateway_counters_t counters;
+    size_t refusing;              /* refused connections not closed yet */
 };
 
 /* ---------------------------------------------------------------- the router's view of a client */
@@ -59,10 +65,8 @@ static void write_async(void *client, const char *kind, const char *word, const 
 static int describe(void *owner, char *buffer, size_t size)
 {
     sb_tcp_gateway_t *self = owner;
-    int length = snprintf(buffer, size, "connections=%zu accepted=%" PRIu64 " refused=%" PRIu64,
-                          sb_gateway_base_count(&self->base), self->counters.accepted,
-                          self->counters.refused);
-    return length < 0 ? 0 : (size_t) length >= size ? (int) size - 1 : length;
+    return sb_gateway_base_describe(&self->base, sb_gateway_base_count(&self->base),
+                                    self->counters.accepted, self->counters.refused, buffer, size);
 }
 
 static const sb_router_client_ops_t s_client_ops = {
@@ -87,43 +91,58 @@ static void on_closed(void *owner, sb_connection_t *connection)
 {
     sb_tcp_gateway_t *self = owner;
     uint64_t serial = sb_connection_serial(connection);
-    if (sb_gateway_base_find(&self->base, serial))
+    if (sb_connection_is_ready(connection))
         sb_router_client_left(self->base.router, serial);
+    if (!sb_gateway_base_find(&self->base, serial))
+        self->refusing--;   /* only refused connections are not in the table */
     sb_gateway_base_remove(&self->base, serial, connection);
 }
 
-static const sb_connection_events_t s_connection_events = { on_line, on_closed, on_output };
+/* The connection is up (after its TLS handshake, if any): it joins and is greeted. */
+static void on_ready(void *owner, sb_connection_t *connection)
+{
+    sb_tcp_gateway_t *self = owner;
+    uint64_t serial = sb_connection_serial(connection);
+    self->counters.accepted++;
+    char address[80], line[128];
+    sb_connection_peer(connection, address, sizeof address);
+    sb_router_client_joined(self->base.router, serial, address);
+    snprintf(line, sizeof line, "OK switchboard %s client=%s-%" PRIu64, SB_VERSION,
+             self->settings.base.router.name, serial);
+    sb_connection_write_line(connection, line);
+}
 
+static const sb_connection_events_t s_connection_events = { on_ready, on_line, on_closed,
+                                                            on_output };
+
+/* A connection still in its TLS handshake counts against --max-connections. */
 static void on_connection(uv_stream_t *listener, int status)
 {
     sb_tcp_gateway_t *self = listener->data;
     if (status < 0)
         return;
     sb_connection_limits_t limits = { self->settings.max_line, self->settings.max_inflight,
-                                      self->settings.max_output };
+                                      self->settings.max_output,
+                                      (uint64_t) self->settings.base.tls_handshake_timeout_ms };
     uint64_t serial = sb_gateway_base_next_serial(&self->base);
-    sb_connection_t *connection = sb_connection_accept(listener, serial, &limits,
-                                                       &s_connection_events, self);
+    sb_connection_t *connection = sb_connection_accept(
+        listener, serial, &limits, &s_connection_events, self,
+        sb_gateway_base_tls_of(&self->base, listener));
     if (!connection)
         return;
-    char line[128];
     if (sb_gateway_base_count(&self->base) >= self->settings.max_connections) {
         self->counters.refused++;
+        if (self->refusing++ >= MAX_REFUSING) {
+            sb_connection_close(connection);
+            return;
+        }
+        char line[128];
         snprintf(line, sizeof line, "ERR busy too many connections (limit %zu), try again later",
                  self->settings.max_connections);
-        sb_connection_write_line(connection, line);
-        sb_connection_flush(connection);
-        sb_connection_close(connection);
+        sb_connection_refuse(connection, line);
         return;
     }
     sb_gateway_base_add(&self->base, serial, connection);
-    self->counters.accepted++;
-    char address[80];
-    sb_connection_peer(connection, address, sizeof address);
-    sb_router_client_joined(self->base.router, serial, address);
-    snprintf(line, sizeof line, "OK switchboard %s client=%s-%" PRIu64, SB_VERSION,
-             self->settings.base.router.name, serial);
-    sb_connection_write_line(connection, line);
     sb_connection_start(connection);
 }
 

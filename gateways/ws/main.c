@@ -25,7 +25,7 @@ int main(int argc, char **argv)
     }
     sb_gateway_base_settings_t base = sb_gateway_base_settings(options);
     /* Every address the gateway listens on names it (a TLS listener's too). */
-    const char *listen_addresses[] = { base.listen, NULL };
+    const char *listen_addresses[] = { base.listen, base.tls_listen, NULL };
     char *allowed_hosts = sb_host_allow_list_new(sb_options_text(options, "allow-host"),
                                                  listen_addresses);
     sb_ws_gateway_settings_t settings = {
@@ -40,6 +40,7 @@ int main(int argc, char **argv)
             },
             .max_inflight = (size_t) sb_options_int(options, "max-inflight"),
             .max_output = (size_t) sb_options_int(options, "max-output"),
+            .tls_handshake_timeout_ms = (uint64_t) base.tls_handshake_timeout_ms,
             .handshake_timeout_ms = (uint64_t) sb_options_int(options, "handshake-timeout"),
             .idle_timeout_ms = (uint64_t) sb_options_int(options, "idle-timeout"),
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),

@@ -82,6 +82,14 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     metric(out, "sb_gateway_misdirected_total", "counter",
            "HTTP requests and upgrades refused (421) for a Host not in --allow-host.",
            gateway->misdirected);
+    metric(out, "sb_gateway_tls_handshakes_total", "counter",
+           "TLS handshakes completed on the TLS listener.", gateway->tls.handshakes);
+    metric(out, "sb_gateway_tls_failed_total", "counter",
+           "TLS connections closed for a failed handshake, garbage or a broken record.",
+           gateway->tls.failed);
+    metric(out, "sb_gateway_tls_timeouts_total", "counter",
+           "TLS connections closed for not completing the handshake in time.",
+           gateway->tls.timeouts);
     metric(out, "sb_gateway_auth_failures_total", "counter",
            "Refused credentials: auth commands and Bearer headers.", router->auth_failures);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "router.h"
+#include "tls.h"
 
 /* The dashboard page (gateways/ws/dashboard.html, built in). */
 const char *sb_pages_dashboard(size_t *length);
@@ -20,6 +21,7 @@ typedef struct {
     /* Clients closed for bad input, by the close code sent: 1002, 1003, 1007, 1009. */
     uint64_t bad_input[4];
     uint64_t misdirected;         /* requests refused (421) for their Host header */
+    sb_tls_counters_t tls;        /* of the TLS listener */
 } sb_gateway_counts_t;
 
 /* The close codes of sb_gateway_counts_t.bad_input, in order. */

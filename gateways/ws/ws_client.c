@@ -5,7 +5,11 @@
  * read buffer. When the stream is done, the client sends what is left,
  * shuts its side down and reads until the peer closes too (or a short
  * linger passes): closing with unread input would reset the connection
- * and could destroy the close frame before the peer reads it. */
+ * and could destroy the close frame before the peer reads it.
+ *
+ * Over TLS (gateways/tls.h) reads go into the session and its plaintext
+ * into the stream; the TLS handshake has its own deadline, then the HTTP
+ * request its usual one. */
 #include "ws_client.h"
 
 #include <inttypes.h>
@@ -22,6 +26,7 @@
 #define LINGER_MS 2000
 
 typedef enum {
+    TIMER_TLS,           /* until the TLS handshake is done */
     TIMER_HANDSHAKE,     /* until the request head is complete */
     TIMER_IDLE,          /* restarted by every read of a WebSocket client */
     TIMER_LINGER,        /* after the stream is done, until the peer closes */
@@ -37,6 +42,7 @@ struct sb_ws_client {
     const sb_ws_client_events_t *events;
     void *owner;
     sb_ws_stream_t *stream;
+    sb_tls_session_t *tls;       /* NULL: plain */
     sb_reply_queue_t replies;
     sb_client_output_t output;
     int open_handles;            /* closed one by one; freed at zero */
@@ -50,6 +56,7 @@ struct sb_ws_client {
 };
 
 static char s_read_buffer[READ_BUFFER_SIZE];
+static char s_plaintext_buffer[READ_BUFFER_SIZE];   /* what TLS makes of a read */
 
 static void start_reading(sb_ws_client_t *self);
 
@@ -65,6 +72,7 @@ static void on_handle_closed(uv_handle_t *handle)
     sb_reply_queue_clear(&self->replies);
     sb_client_output_free(&self->output);
     sb_ws_stream_destroy(&self->stream);
+    sb_tls_session_destroy(&self->tls);
     free(self);
 }
 
@@ -121,6 +129,10 @@ void sb_ws_client_flush(sb_ws_client_t *self)
         return;
     }
     if (self->done && self->timer_role != TIMER_LINGER) {
+        if (sb_client_output_end(&self->output, (uv_stream_t *) &self->handle, on_write_error) < 0) {
+            sb_ws_client_close(self);
+            return;
+        }
         /* Everything is written; the shutdown sends FIN after the queued writes. */
         uv_shutdown_t *request = malloc(sizeof *request);
         if (uv_shutdown(request, (uv_stream_t *) &self->handle, on_shutdown) != 0) {
@@ -150,6 +162,37 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
     *buffer = uv_buf_init(s_read_buffer, sizeof s_read_buffer);
 }
 
+static void schedule_tls_output(sb_ws_client_t *self)
+{
+    if (sb_tls_session_has_output(self->tls))
+        self->events->on_output(self->owner, self);
+}
+
+/* Feeds the session, and the stream with its plaintext; closes on a failure or close_notify. */
+static void take_records(sb_ws_client_t *self, const char *data, size_t length)
+{
+    bool was_ready = sb_tls_session_state(self->tls) == SB_TLS_READY;
+    sb_tls_session_feed(self->tls, data, length);
+    if (!was_ready && sb_tls_session_state(self->tls) == SB_TLS_READY)
+        start_timer(self, TIMER_HANDSHAKE, self->limits.handshake_timeout_ms);
+    size_t got;
+    while (!self->closed && !self->done
+           && (got = sb_tls_session_read(self->tls, s_plaintext_buffer,
+                                         sizeof s_plaintext_buffer)) > 0)
+        sb_ws_stream_feed(self->stream, s_plaintext_buffer, got);
+    schedule_tls_output(self);
+    switch (sb_tls_session_state(self->tls)) {
+    case SB_TLS_FAILED:
+        sb_ws_client_flush(self);   /* the alert, if any */
+        /* fall through */
+    case SB_TLS_CLOSED:             /* close_notify: like EOF */
+        sb_ws_client_close(self);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
 {
     sb_ws_client_t *self = stream->data;
@@ -161,7 +204,10 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
         return;        /* after the stream is done, input is only drained */
     if (self->websocket)
         uv_timer_again(&self->timer);
-    sb_ws_stream_feed(self->stream, buffer->base, (size_t) count);
+    if (self->tls)
+        take_records(self, buffer->base, (size_t) count);
+    else
+        sb_ws_stream_feed(self->stream, buffer->base, (size_t) count);
 }
 
 static void start_reading(sb_ws_client_t *self)
@@ -195,6 +241,10 @@ static void on_timer(uv_timer_t *timer)
 {
     sb_ws_client_t *self = timer->data;
     switch (self->timer_role) {
+    case TIMER_TLS:
+        sb_tls_session_expire(self->tls);
+        sb_ws_client_close(self);
+        break;
     case TIMER_HANDSHAKE:
         sb_ws_stream_respond(self->stream, 408, "text/plain; charset=utf-8",
                              "request not received in time\n", 29);
@@ -325,7 +375,8 @@ void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_
 
 sb_ws_client_t *sb_ws_client_accept(uv_stream_t *listener, uint64_t serial,
                                     const sb_ws_client_limits_t *limits,
-                                    const sb_ws_client_events_t *events, void *owner)
+                                    const sb_ws_client_events_t *events, void *owner,
+                                    sb_tls_context_t *tls)
 {
     sb_ws_client_t *self = calloc(1, sizeof *self);
     self->serial = serial;
@@ -345,7 +396,15 @@ sb_ws_client_t *sb_ws_client_accept(uv_stream_t *listener, uint64_t serial,
     }
     self->accepted = true;
     uv_tcp_nodelay(&self->handle, 1);
-    start_timer(self, TIMER_HANDSHAKE, limits->handshake_timeout_ms);
+    if (tls) {
+        char peer[80];
+        sb_address_of_peer(&self->handle, peer, sizeof peer);
+        self->tls = sb_tls_session_new(tls, peer);
+        self->output.tls = self->tls;
+        start_timer(self, TIMER_TLS, limits->tls_handshake_timeout_ms);
+    }
+    else
+        start_timer(self, TIMER_HANDSHAKE, limits->handshake_timeout_ms);
     start_reading(self);
     return self;
 }

@@ -17,6 +17,7 @@
 
 #include "access.h"
 #include "reply_queue.h"
+#include "tls.h"
 #include "ws_stream.h"
 
 typedef struct sb_ws_client sb_ws_client_t;
@@ -25,7 +26,8 @@ typedef struct {
     sb_ws_stream_limits_t stream;
     size_t max_inflight;
     size_t max_output;
-    uint64_t handshake_timeout_ms;   /* to send a complete HTTP request */
+    uint64_t tls_handshake_timeout_ms;   /* over TLS, to complete the TLS handshake */
+    uint64_t handshake_timeout_ms;   /* then to send a complete HTTP request */
     uint64_t idle_timeout_ms;        /* of a WebSocket client that sends nothing */
     uint64_t ping_interval_ms;
 } sb_ws_client_limits_t;
@@ -44,10 +46,12 @@ typedef struct {
     void (*on_output)(void *owner, sb_ws_client_t *client);
 } sb_ws_client_events_t;
 
-/* Accepts a connection from `listener`; NULL if the accept failed. */
+/* Accepts a connection from `listener`, over TLS when `tls` is not NULL
+ * (a failed or late handshake closes it); NULL if the accept failed. */
 sb_ws_client_t *sb_ws_client_accept(uv_stream_t *listener, uint64_t serial,
                                     const sb_ws_client_limits_t *limits,
-                                    const sb_ws_client_events_t *events, void *owner);
+                                    const sb_ws_client_events_t *events, void *owner,
+                                    sb_tls_context_t *tls);
 
 uint64_t sb_ws_client_serial(const sb_ws_client_t *self);
 /* The `owner` given to sb_ws_client_accept. */

@@ -51,6 +51,7 @@ static const sb_identity_t *identity_of(sb_ws_gateway_t *self, sb_ws_client_t *c
 static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const char *broker_stats)
 {
     self->counts.http_clients = sb_gateway_base_count(&self->base) - self->counts.websocket_clients;
+    self->counts.tls = sb_gateway_base_tls_counters(&self->base);
     sb_router_stats_t router = sb_router_stats(self->base.router);
     char *text = sb_pages_metrics(&self->counts, &router, broker_stats);
     sb_ws_client_respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", text,
@@ -144,11 +145,8 @@ static void write_async(void *client, const char *kind, const char *word, const 
 static int describe(void *owner, char *buffer, size_t size)
 {
     sb_ws_gateway_t *self = owner;
-    int length = snprintf(buffer, size,
-                          "connections=%zu accepted=%" PRIu64 " refused=%" PRIu64,
-                          self->counts.websocket_clients, self->counts.accepted,
-                          self->counts.refused);
-    return length < 0 ? 0 : (size_t) length >= size ? (int) size - 1 : length;
+    return sb_gateway_base_describe(&self->base, self->counts.websocket_clients,
+                                    self->counts.accepted, self->counts.refused, buffer, size);
 }
 
 static const sb_router_client_ops_t s_client_ops = {
@@ -244,7 +242,8 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     uint64_t serial = sb_gateway_base_next_serial(&self->base);
     sb_ws_client_t *client = sb_ws_client_accept(listener, serial, &self->settings.limits,
-                                                 &s_client_events, self);
+                                                 &s_client_events, self,
+                                                 sb_gateway_base_tls_of(&self->base, listener));
     if (client)
         sb_gateway_base_add(&self->base, serial, client);
 }

@@ -3,6 +3,7 @@
 //
 //   node tests/browser/dashboard.test.mjs WS_PORT TCP_PORT
 //   SB_WS_PORT=... SB_TCP_PORT=... node tests/browser/dashboard.test.mjs
+//   SB_WS_SCHEME=https: over the WebSocket gateway's TLS listener (certificate errors ignored)
 //
 // With SB_PANEL_SECRET and SB_ADMIN_SECRET set, the hub has tokens (panel:
 // home/# only; admin: everything) and the test signs in through the token
@@ -155,14 +156,17 @@ async function tokenScenario(page, url, tcp) {
 async function main() {
   const wsPort = port(process.argv[2] ?? process.env.SB_WS_PORT, "the ws port (SB_WS_PORT)");
   const tcpPort = port(process.argv[3] ?? process.env.SB_TCP_PORT, "the tcp port (SB_TCP_PORT)");
-  const url = `http://127.0.0.1:${wsPort}/`;
+  // SB_WS_SCHEME=https: the gateway's TLS listener, with the test's self-signed certificate.
+  const scheme = process.env.SB_WS_SCHEME === "https" ? "https" : "http";
+  const url = `${scheme}://127.0.0.1:${wsPort}/`;
 
   let browser = null;
   let tcp = null;
   try {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             ...(scheme === "https" ? ["--ignore-certificate-errors"] : [])],
       timeout: 30_000,
     });
     const page = await browser.newPage();

@@ -313,11 +313,18 @@ class SocketOwner:
 
 
 class Client(SocketOwner):
-    """A line-protocol client over a plain TCP socket."""
+    """A line-protocol client over a plain TCP socket, or over TLS when
+    `wrap` (see tls_wrap) turns the socket into an SSL one."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=READ_TIMEOUT, greet=True):
+    def __init__(self, port, host="127.0.0.1", timeout=READ_TIMEOUT, greet=True, wrap=None):
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if wrap:
+            try:
+                self.sock = wrap(self.sock)
+            except BaseException:
+                self.sock.close()
+                raise
         self.buffer = b""
         self.eof = False
         self.greeting = self.read_line() if greet else None
@@ -590,6 +597,54 @@ def hub(launch_hub):
     return launch_hub()
 
 
+# --------------------------------------------------------------------- TLS
+
+class TlsFiles:
+    """A self-signed certificate (its own CA) and its key, as PEM files."""
+
+    def __init__(self, cert, key):
+        self.cert = cert
+        self.key = key
+
+    def args(self, port):
+        """A gateway's flags for a TLS listener on `port` with these files."""
+        return ["--tls-listen", "127.0.0.1:%d" % port, "--tls-cert", str(self.cert),
+                "--tls-key", str(self.key)]
+
+    def der(self):
+        import ssl
+        return ssl.PEM_cert_to_DER_cert(self.cert.read_text())
+
+
+def make_cert(directory, common_name="localhost"):
+    """A fresh self-signed certificate for localhost and 127.0.0.1."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(directory / ("%s.crt" % common_name), directory / ("%s.key" % common_name))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=%s" % common_name,
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(files.key), "-out", str(files.cert)],
+                   check=True, capture_output=True, timeout=60)
+    return files
+
+
+@pytest.fixture
+def tls_cert(tmp_path):
+    """A self-signed certificate made for this test (tls_cert.cert, .key)."""
+    return make_cert(tmp_path / "tls")
+
+
+def tls_wrap(cafile, hostname="localhost", **context_settings):
+    """For Client(wrap=...): a verifying TLS client trusting `cafile`;
+    `context_settings` are set on the SSLContext (minimum_version, ...)."""
+    import ssl
+    context = ssl.create_default_context(cafile=str(cafile))
+    for name, value in context_settings.items():
+        setattr(context, name, value)
+    return lambda sock: context.wrap_socket(sock, server_hostname=hostname)
+
+
 # --------------------------------------------------------------------- separate components
 
 class Components:
@@ -686,11 +741,18 @@ def components(processes, tmp_path):
 
 # --------------------------------------------------------------------- the WebSocket gateway
 
-def http_status(port, path, host="127.0.0.1"):
-    """The status code of `GET path` on the WebSocket gateway's port, or None."""
+def http_status(port, path, host="127.0.0.1", cafile=None):
+    """The status code of `GET path` on the WebSocket gateway's port, or None;
+    over https to `localhost` trusting `cafile` when it is given."""
     import http.client
     try:
-        connection = http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT)
+        if cafile:
+            import ssl
+            connection = http.client.HTTPSConnection(
+                "localhost", port, timeout=READ_TIMEOUT,
+                context=ssl.create_default_context(cafile=str(cafile)))
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT)
         connection.request("GET", path)
         status = connection.getresponse().status
         connection.close()

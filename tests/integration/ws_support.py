@@ -375,8 +375,8 @@ def json_reply(text):
 
 # --------------------------------------------------------------------- python3-websockets
 
-def ws_url(port, path=WS_PATH):
-    return "ws://127.0.0.1:%d%s" % (port, path)
+def ws_url(port, path=WS_PATH, secure=False):
+    return ("wss://localhost:%d%s" if secure else "ws://127.0.0.1:%d%s") % (port, path)
 
 
 def run(coroutine, timeout=45):
@@ -395,7 +395,8 @@ async def ws_connect(port, **kwargs):
     kwargs.setdefault("open_timeout", READ_TIMEOUT)
     kwargs.setdefault("close_timeout", 2)
     kwargs.setdefault("max_size", 1 << 22)
-    return await asyncio.wait_for(websockets.connect(ws_url(port), **kwargs), READ_TIMEOUT + 1)
+    url = ws_url(port, secure="ssl" in kwargs)   # ssl=SSLContext: wss://
+    return await asyncio.wait_for(websockets.connect(url, **kwargs), READ_TIMEOUT + 1)
 
 
 class WsPeer:
