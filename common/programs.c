@@ -53,6 +53,21 @@ const sb_program_t sb_program_workers = {
     s_workers_specs, sizeof s_workers_specs / sizeof s_workers_specs[0],
 };
 
+/* What every gateway that serves clients (tcp, ws) does while the broker is
+ * away, and how long it waits for an answer. The request timeouts are the
+ * broker's own keys, so one config file sets both alike. */
+#define SB_GATEWAY_REQUEST_SPECS(section)                                                         \
+    { "broker-wait", SB_OPTION_SECONDS, section ".broker_wait", "5", 0, 3600000, "SECONDS",        \
+      "how long a request (or pub) is held while the broker link is down before ERR "             \
+      "unavailable (0: not held)" },                                                              \
+    { "broker-wait-max", SB_OPTION_INT, section ".broker_wait_max", "4096", 0, 1000000, "N",      \
+      "requests held at once while the broker is away; more get ERR unavailable at once" },       \
+    { "request-timeout", SB_OPTION_SECONDS, "broker.request_timeout", "30", 1, 86400000,          \
+      "SECONDS", "the deadline the broker gives a request whose command sets none; the gateway "  \
+      "answers ERR timeout 1 s after a request's deadline at the latest" },                       \
+    { "max-timeout", SB_OPTION_SECONDS, "broker.max_timeout", "3600", 1, 86400000, "SECONDS",     \
+      "the broker's longest deadline (caps the gateway's)" }
+
 static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "address clients connect to" },
@@ -74,6 +89,7 @@ static const sb_option_spec_t s_gateway_tcp_specs[] = {
       "on SIGTERM, how long clients may wait for replies to what they asked" },
     { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
+    SB_GATEWAY_REQUEST_SPECS("gateway-tcp"),
 };
 
 const sb_program_t sb_program_gateway_tcp = {
@@ -111,6 +127,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "intervals without an answer before the broker counts as lost" },
     { "drain-timeout", SB_OPTION_SECONDS, "gateway-ws.drain_timeout", "5", 0, 3600000, "SECONDS",
       "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
 };
 
 const sb_program_t sb_program_gateway_ws = {

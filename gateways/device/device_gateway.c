@@ -194,7 +194,7 @@ static void on_slot_connected(void *arg)
 }
 
 static const sb_broker_link_events_t s_slot_events = {
-    on_slot_envelope, on_slot_lost, on_slot_connected,
+    on_slot_envelope, on_slot_lost, on_slot_connected, NULL,
 };
 
 /* The publisher is a gateway without clients: nothing to answer or resync. */
@@ -222,7 +222,7 @@ static void on_publisher_connected(void *arg)
 }
 
 static const sb_broker_link_events_t s_publisher_events = {
-    on_publisher_envelope, on_publisher_lost, on_publisher_connected,
+    on_publisher_envelope, on_publisher_lost, on_publisher_connected, NULL,
 };
 
 /* ---------------------------------------------------------------- dial-in */
