@@ -6,6 +6,8 @@ own deadline (§3.4), with the real processes:
   answered ERR unavailable when the (short) wait runs out;
 - a hung broker (SIGSTOP) leaves a request that the gateway answers
   ERR timeout at its deadline; the broker's late reply is dropped, counted;
+  a /metrics scrape is served (sb_broker_up 0) by its deadline, and at
+  once while there is no broker link;
 - kill -9 of the broker under 8 clients x 4 echoes in flight, restarted on
   the same endpoints: every echo gets exactly one reply, OK (echo is
   retry-safe: sent again once to the new broker); a `sleep` in flight (not
@@ -18,8 +20,8 @@ import os
 import signal
 import threading
 
-from conftest import (STARTUP_TIMEOUT, Client, GREETING_RE, binary, free_port, log_records,
-                      stats_of, try_request, wait_until)
+from conftest import (STARTUP_TIMEOUT, Client, GREETING_RE, binary, free_port, http_status,
+                      log_records, stats_of, try_request, wait_until)
 from conftest import SLOW_POOL
 
 
@@ -122,6 +124,49 @@ def test_a_hung_broker_leaves_the_gateway_to_answer_timeout(components, clients)
     wait_until(lambda: try_request(c.port, "echo again", "OK again"), 15,
                "the broker to serve again")
     assert client.read_available(0.2) == [], "a second reply reached the client"
+
+
+def _metrics(port):
+    """(status, body) of GET /metrics; the client waits long enough for any deadline."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_metrics_scrape_ends_by_its_deadline_when_the_broker_hangs(components, ws_gateway):
+    """The scrape asks the hung broker `stats broker`; by the gateway's
+    deadline for it (heartbeat interval x liveness + 1 s) it is served with
+    the gateway's own figures and sb_broker_up 0."""
+    c = components()
+    _, port = ws_gateway(c, "--heartbeat-liveness", "3")
+    status, body = _metrics(port)
+    assert status == 200 and "\nsb_broker_up 1\n" in body, body[-300:]
+    os.kill(c.broker.pid, signal.SIGSTOP)
+    try:
+        status, body = _metrics(port)
+    finally:
+        os.kill(c.broker.pid, signal.SIGCONT)
+    assert status == 200, status
+    assert "\nsb_broker_up 0\n" in body and "sb_gateway_requests_total" in body, body[-300:]
+
+
+def test_a_metrics_scrape_without_a_broker_link_is_served_at_once(processes):
+    frontend, _ = _endpoints()
+    port = free_port()
+    proc = processes.start("sb-gateway-ws", [
+        binary("sb-gateway-ws"), "--listen", "127.0.0.1:%d" % port, "--broker", frontend,
+        "--broker-wait", "600"])
+    wait_until(lambda: proc.alive() and http_status(port, "/healthz") == 503, STARTUP_TIMEOUT,
+               "sb-gateway-ws to answer /healthz (503: no broker)")
+    # Not held for the broker (--broker-wait 600 would outlast the client's timeout).
+    status, body = _metrics(port)
+    assert status == 200 and "\nsb_broker_up 0\n" in body, body[-300:]
+    assert "\nsb_gateway_requests_held 0\n" in body, body
 
 
 # --------------------------------------------------------------------- kill -9 under load
