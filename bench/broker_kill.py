@@ -19,17 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ws_idle_memory import children, free_port, wait_for
+from ws_idle_memory import child_named, free_port, wait_for
 
 
 def broker_of(hub_pid):
-    for pid in children(hub_pid):
-        try:
-            if Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")[0].endswith(b"sb-broker"):
-                return pid
-        except OSError:
-            pass
-    return None
+    return child_named(hub_pid, b"sb-broker")
 
 
 def main():
