@@ -28,8 +28,10 @@ typedef struct {
     /* The connection to the broker broke (it died or restarted): nothing
      * sent before will be answered. ZeroMQ reconnects by itself. */
     void (*on_lost)(void *arg);
-    /* The connection to a broker is up (at start, or after a restart): the
-     * gateway tells it its clients and subscriptions again. */
+    /* The connection to a broker is up (at start, or after a restart) and
+     * takes sends (a heartbeat got through after the handshake): the
+     * gateway tells it its clients and subscriptions again, then sends what
+     * it held. */
     void (*on_connected)(void *arg);
     /* Optional (NULL): a broker that fell silent (on_lost was called) is
      * heard again on the same connection; it was hung, not restarted. */
@@ -58,7 +60,8 @@ int sb_broker_link_send_encoded(sb_broker_link_t *self, const uint8_t *payload, 
 /* Reads and hands on everything waiting. */
 void sb_broker_link_drain(sb_broker_link_t *self);
 
-/* Connected to a broker that answers heartbeats (for health checks). */
+/* Connected to a broker that takes sends and answers heartbeats (health
+ * checks; while false, gateways hold what their clients send). */
 bool sb_broker_link_is_up(const sb_broker_link_t *self);
 
 /* The broker refused this link's handshake (CURVE keys): waiting will not help. */
