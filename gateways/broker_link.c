@@ -15,11 +15,11 @@ struct sb_broker_link {
     uv_poll_t *poll;              /* heap: freed by its close callback */
     uv_poll_t *monitor_poll;
     uv_timer_t *heartbeat;        /* heap: freed by its close callback */
-    uv_timer_t *probe;            /* retries the first send after a handshake */
+    uv_timer_t *probe;            /* looks again for the pipe after a handshake */
     sb_broker_link_settings_t settings;
     int64_t broker_expires_ms;    /* lost if nothing is heard by then */
     bool broker_silent;           /* on_lost already told for this silence */
-    bool connected;               /* handshake done and a send got through, no disconnect since */
+    bool connected;               /* handshake done and the pipe takes sends, no disconnect since */
     bool handshaken;              /* handshake done, no disconnect since */
     bool refused;                 /* a refused handshake is logged once */
     const sb_broker_link_events_t *events;
@@ -84,19 +84,19 @@ static void on_heartbeat_timer(uv_timer_t *timer)
 }
 
 /* The handshake is reported before the socket may have attached its pipe
- * to the broker (with ZMQ_IMMEDIATE a send fails until then): the link
- * counts as connected once a heartbeat gets through, so whatever the
- * gateway sends from on_connected reaches the broker, in order. */
+ * to the broker (with ZMQ_IMMEDIATE a send fails until then). Asking for
+ * ZMQ_EVENTS makes the socket take in that attachment, and POLLOUT says a
+ * message can go: only then does the link count as connected, so whatever
+ * the gateway sends from on_connected reaches the broker, in order. */
 #define PROBE_RETRY_MS 5
 
 static void on_probe_timer(uv_timer_t *timer);
 
-static void probe_send(sb_broker_link_t *self)
+static void probe_pipe(sb_broker_link_t *self)
 {
     if (!self->handshaken || self->connected)
         return;
-    sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
-    if (sb_envelope_send(self->socket, NULL, &heartbeat) < 0) {
+    if (!(zsock_events(self->socket) & ZMQ_POLLOUT)) {
         uv_timer_start(self->probe, on_probe_timer, PROBE_RETRY_MS, 0);
         return;
     }
@@ -107,7 +107,7 @@ static void probe_send(sb_broker_link_t *self)
 
 static void on_probe_timer(uv_timer_t *timer)
 {
-    probe_send(timer->data);
+    probe_pipe(timer->data);
 }
 
 sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_settings_t *settings,
@@ -237,7 +237,7 @@ void sb_broker_link_drain(sb_broker_link_t *self)
             self->handshaken = true;
             self->refused = false;
             broker_heard(self);
-            probe_send(self);
+            probe_pipe(self);
         }
     }
     self->draining = false;

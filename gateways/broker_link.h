@@ -29,7 +29,7 @@ typedef struct {
      * sent before will be answered. ZeroMQ reconnects by itself. */
     void (*on_lost)(void *arg);
     /* The connection to a broker is up (at start, or after a restart) and
-     * takes sends (a heartbeat got through after the handshake): the
+     * takes sends (its pipe is attached after the handshake): the
      * gateway tells it its clients and subscriptions again, then sends what
      * it held. */
     void (*on_connected)(void *arg);
