@@ -32,6 +32,9 @@ struct sb_config {
     size_t command_count;
     sb_device_config_t *devices;
     size_t device_count;
+    sb_token_config_t *tokens;
+    size_t token_count;
+    sb_token_config_t *anonymous;   /* NULL: no [anonymous] section */
 };
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
@@ -50,6 +53,16 @@ typedef struct {
 sb_config_t *sb_config_new(void)
 {
     return calloc(1, sizeof(sb_config_t));
+}
+
+static void token_free(sb_token_config_t *token)
+{
+    free(token->name);
+    free(token->secret_sha256);
+    free(token->secret);
+    free(token->commands);
+    free(token->publish);
+    free(token->subscribe);
 }
 
 void sb_config_destroy(sb_config_t **self_p)
@@ -79,6 +92,12 @@ void sb_config_destroy(sb_config_t **self_p)
         free(device->on_connect);
         free(device->keepalive);
     }
+    for (size_t i = 0; i < self->token_count; i++)
+        token_free(&self->tokens[i]);
+    if (self->anonymous)
+        token_free(self->anonymous);
+    free(self->anonymous);
+    free(self->tokens);
     free(self->values);
     free(self->services);
     free(self->commands);
@@ -373,6 +392,52 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
                 "keepalive_interval)", key, name);
 }
 
+static sb_token_config_t *token_entry(sb_config_t *self, const char *name, int line)
+{
+    if (!name) {
+        if (!self->anonymous && (self->anonymous = calloc(1, sizeof *self->anonymous)))
+            self->anonymous->line = line;
+        return self->anonymous;
+    }
+    for (size_t i = 0; i < self->token_count; i++)
+        if (strcmp(self->tokens[i].name, name) == 0)
+            return &self->tokens[i];
+    sb_token_config_t *entry = append((void **) &self->tokens, &self->token_count, sizeof *entry);
+    if (entry) {
+        entry->name = strdup(name);
+        entry->line = line;
+    }
+    return entry;
+}
+
+/* [token NAME] (name given) and [anonymous] (NULL): checked further in config_check.c. */
+static int handle_token(parse_state_t *state, const char *name, const char *key,
+                        const char *value)
+{
+    sb_token_config_t *token = token_entry(state->config, name, state->line);
+    if (!token)
+        return fail(state, "out of memory");
+    if (strcmp(key, "commands") == 0)
+        return set_text(&token->commands, value);
+    if (strcmp(key, "publish") == 0) {
+        token->publish_line = state->line;
+        return set_text(&token->publish, value);
+    }
+    if (strcmp(key, "subscribe") == 0) {
+        token->subscribe_line = state->line;
+        return set_text(&token->subscribe, value);
+    }
+    if (name && (strcmp(key, "secret_sha256") == 0 || strcmp(key, "secret") == 0)) {
+        token->secret_line = state->line;
+        return set_text(key[6] == '_' ? &token->secret_sha256 : &token->secret, value);
+    }
+    if (!name)
+        return fail(state, "unknown key '%s' in [anonymous] (known: commands, publish, subscribe)",
+                    key);
+    return fail(state, "unknown key '%s' in [token %s] (known: secret_sha256, secret, commands, "
+                "publish, subscribe)", key, name);
+}
+
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
                                 const char *value)
 {
@@ -405,6 +470,10 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_command(state, name, key, value);
     if (split_section(section, "device", &name))
         return handle_device(state, name, key, value);
+    if (split_section(section, "token", &name))
+        return handle_token(state, name, key, value);
+    if (strcmp(section, "anonymous") == 0)
+        return handle_token(state, NULL, key, value);
     if (is_program_section(section))
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
@@ -422,16 +491,20 @@ static bool is_known_section(const char *text, size_t length)
     const char *name;
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     return is_program_section(section) || split_section(section, "service", &name)
-           || split_section(section, "command", &name) || split_section(section, "device", &name);
+           || split_section(section, "command", &name) || split_section(section, "device", &name)
+           || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0;
 }
 
-/* A [device NAME] header alone defines the device (a dial-in one needs no key). */
-static void declare_device(parse_state_t *state, const char *text, size_t length)
+/* A [device NAME] header alone defines the device (a dial-in one needs no
+ * key); a [token NAME] or [anonymous] header alone, an identity with defaults. */
+static void declare_section(parse_state_t *state, const char *text, size_t length)
 {
     char section[128];
     const char *name;
     snprintf(section, sizeof section, "%.*s", (int) length, text);
-    if (split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
+    if ((split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
+        || (split_section(section, "token", &name) && !token_entry(state->config, name, state->line))
+        || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line)))
         fail(state, "out of memory");
 }
 
@@ -449,7 +522,7 @@ static void check_syntax(parse_state_t *state, char *line)
         else if (!is_known_section(start + 1, (size_t) (end - start - 1)))
             fail(state, "unknown section [%.*s]", (int) (end - start - 1), start + 1);
         else
-            declare_device(state, start + 1, (size_t) (end - start - 1));
+            declare_section(state, start + 1, (size_t) (end - start - 1));
         return;
     }
     const char *equals = strpbrk(start, "=:");
@@ -589,4 +662,27 @@ sb_config_value_t sb_config_value_at(const sb_config_t *self, size_t index)
 {
     const config_value_t *value = &self->values[index];
     return (sb_config_value_t) { value->section, value->key, value->value, value->line };
+}
+
+size_t sb_config_token_count(const sb_config_t *self)
+{
+    return self->token_count;
+}
+
+const sb_token_config_t *sb_config_token_at(const sb_config_t *self, size_t index)
+{
+    return index < self->token_count ? &self->tokens[index] : NULL;
+}
+
+const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->token_count; i++)
+        if (strcmp(self->tokens[i].name, name) == 0)
+            return &self->tokens[i];
+    return NULL;
+}
+
+const sb_token_config_t *sb_config_anonymous(const sb_config_t *self)
+{
+    return self->anonymous;
 }

@@ -9,6 +9,9 @@
  *   timeout = 30
  *   [device kitchen]    a device the device gateway dials (or that dials in)
  *   connect = 192.168.1.20:7000
+ *   [token panel]       a client identity and what it may do
+ *   secret_sha256 = 9f86d0...
+ *   [anonymous]         what a client that never says `auth` may do
  *
  * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
@@ -72,6 +75,21 @@ typedef struct {
     int line;
 } sb_device_config_t;
 
+/* [token NAME] and [anonymous]: an identity and its rules. A list is
+ * space-separated words (command names, or topic filters); NULL when the
+ * file does not say, and the access rules pick the default. */
+typedef struct {
+    char *name;              /* NULL for [anonymous] */
+    char *secret_sha256;     /* hex, as written, or NULL */
+    char *secret;            /* the plain secret, or NULL */
+    char *commands;
+    char *publish;
+    char *subscribe;
+    int line;                /* where the section starts */
+    int secret_line;         /* where secret or secret_sha256 is set (0: not set) */
+    int publish_line, subscribe_line;
+} sb_token_config_t;
+
 typedef struct sb_config sb_config_t;
 
 /* An empty configuration: every program runs on its defaults. */
@@ -108,6 +126,12 @@ const sb_command_config_t *sb_config_command(const sb_config_t *self, const char
 size_t sb_config_device_count(const sb_config_t *self);
 const sb_device_config_t *sb_config_device_at(const sb_config_t *self, size_t index);
 const sb_device_config_t *sb_config_device(const sb_config_t *self, const char *name);
+
+size_t sb_config_token_count(const sb_config_t *self);
+const sb_token_config_t *sb_config_token_at(const sb_config_t *self, size_t index);
+const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *name);
+/* The [anonymous] section, or NULL when the file has none. */
+const sb_token_config_t *sb_config_anonymous(const sb_config_t *self);
 
 /* The path the configuration was read from, or NULL. */
 const char *sb_config_path(const sb_config_t *self);

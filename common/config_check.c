@@ -12,6 +12,8 @@
 #include "cmdline.h"
 #include "programs.h"
 #include "protocol.h"
+#include "secret.h"
+#include "topic.h"
 
 typedef struct {
     const sb_config_t *config;
@@ -160,12 +162,64 @@ static void check_devices(problems_t *problems)
     }
 }
 
+/* Each word of a publish or subscribe list must be a topic filter. */
+static void check_filters(problems_t *problems, const char *list, int line, const char *section,
+                          const char *key)
+{
+    char *copy = strdup(list);
+    char *save = NULL;
+    for (char *word = strtok_r(copy, " \t", &save); word; word = strtok_r(NULL, " \t", &save))
+        if (!sb_topic_filter_is_valid(word))
+            add_problem(problems, line, "%s: %s: '%s' is not a topic filter (levels split by /, "
+                        "+ for one level, # last for the rest)", section, key, word);
+    free(copy);
+}
+
+static void check_rules(problems_t *problems, const sb_token_config_t *token, const char *section)
+{
+    if (token->publish)
+        check_filters(problems, token->publish, token->publish_line, section, "publish");
+    if (token->subscribe)
+        check_filters(problems, token->subscribe, token->subscribe_line, section, "subscribe");
+}
+
+/* A token has a valid name and exactly one secret; command names are not
+ * checked (external commands may have any name). */
+static void check_tokens(problems_t *problems)
+{
+    const sb_config_t *config = problems->config;
+    for (size_t i = 0; i < sb_config_token_count(config); i++) {
+        const sb_token_config_t *token = sb_config_token_at(config, i);
+        char section[96];
+        snprintf(section, sizeof section, "[token %.64s]", token->name);
+        uint8_t digest[SB_SECRET_DIGEST_SIZE];
+        if (!sb_token_name_is_valid(token->name, strlen(token->name)))
+            add_problem(problems, token->line, "token name '%s' must be 1 to %d letters, digits, "
+                        "_ . or -", token->name, SB_TOKEN_NAME_MAX);
+        if (!token->secret && !token->secret_sha256)
+            add_problem(problems, token->line, "%s needs secret_sha256 (see switchboard "
+                        "hash-secret) or secret", section);
+        else if (token->secret && token->secret_sha256)
+            add_problem(problems, token->secret_line, "%s has both secret and secret_sha256: "
+                        "give one", section);
+        else if (token->secret_sha256 && !sb_secret_parse_hex(token->secret_sha256, digest))
+            add_problem(problems, token->secret_line, "%s: secret_sha256 must be 64 hex digits "
+                        "(switchboard hash-secret prints them)", section);
+        else if (token->secret && !*token->secret)
+            add_problem(problems, token->secret_line, "%s: secret must not be empty", section);
+        check_rules(problems, token, section);
+    }
+    if (sb_config_anonymous(config))
+        check_rules(problems, sb_config_anonymous(config), "[anonymous]");
+}
+
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
 {
     problems_t problems = { .config = config, .program = program };
     check_program_values(&problems);
     check_commands(&problems);
     check_devices(&problems);
+    check_tokens(&problems);
     return problems.text;
 }
 

@@ -27,6 +27,8 @@
 
 #include <msgpack.h>
 
+#include "protocol.h"
+
 /* Containers nested deeper than this are refused: the format itself needs
  * two (the map and "args"); the rest is headroom for future fields. */
 #define MAX_DEPTH 8
@@ -38,7 +40,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
-    F_TOPIC, F_DATA, F_FROM,
+    F_TOPIC, F_DATA, F_FROM, F_TOK,
     F_COUNT
 } field_t;
 
@@ -52,6 +54,7 @@ static const struct {
     [F_CLI] = FIELD("cli"),   [F_TMO] = FIELD("tmo"),   [F_OK] = FIELD("ok"),
     [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
     [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
+    [F_TOK] = FIELD("tok"),
 };
 #undef FIELD
 
@@ -425,6 +428,11 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
     case F_CODE:
         return read_str(r, &v->str[f]) && code_is_word((const char *) v->str[f].ptr, v->str[f].len)
                    ? NULL : fields[f].bad;
+    case F_TOK:
+        /* It lands in a program's environment and in logs: a name, nothing else. */
+        return read_str(r, &v->str[f])
+                       && sb_token_name_is_valid((const char *) v->str[f].ptr, v->str[f].len)
+                   ? NULL : fields[f].bad;
     default:
         return read_str(r, &v->str[f]) ? NULL : fields[f].bad;
     }
@@ -524,7 +532,7 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
         || !copy_slice(v, F_TEXT, &env->text) || !copy_slice(v, F_TOPIC, &env->topic)
         || !copy_slice(v, F_DATA, &env->data) || !copy_slice(v, F_FROM, &env->from)
-        || !copy_args(v, env))
+        || !copy_slice(v, F_TOK, &env->token) || !copy_args(v, env))
         sb_envelope_destroy(&env);
     return env;
 }
@@ -553,6 +561,7 @@ void sb_envelope_destroy(sb_envelope_t **self_p)
     free(self->service);
     free(self->command);
     free(self->client);
+    free(self->token);
     free(self->code);
     free(self->text);
     free(self->topic);
@@ -636,6 +645,7 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
     if (env->argc)
         put_args(e, env);
     put_str(e, F_CLI, env->client);
+    put_str(e, F_TOK, env->token);
     if (env->timeout_ms)
         put_uint(e, F_TMO, env->timeout_ms);
     if (env->retry)
@@ -659,6 +669,8 @@ static bool encodable(const sb_envelope_t *env)
         if (!env->argv[i])
             return false;
     if (env->code && !code_is_word(env->code, strlen(env->code)))
+        return false;
+    if (env->token && !sb_token_name_is_valid(env->token, strlen(env->token)))
         return false;
 
     unsigned present = BIT(F_V) | BIT(F_T);

@@ -45,6 +45,7 @@ typedef struct {
     size_t argc;            /* REQUEST: arguments after the command */
     char **argv;
     char *client;           /* REQUEST: id of the client that asked (optional) */
+    char *token;            /* REQUEST: the token it said `auth` with (optional; absent: anonymous) */
     uint32_t timeout_ms;    /* REQUEST: deadline; 0 = the broker's default */
     bool retry;             /* REQUEST: safe to run again if its worker dies */
     char *topic;            /* SUBSCRIBE, UNSUBSCRIBE: a filter; PUBLISH, EVENT: a topic */

@@ -5,6 +5,7 @@
 #define SB_PROTOCOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The commands the stock worker runs itself; a [command] section without
  * `exec` must name one of these (or it would run nothing). */
@@ -26,6 +27,11 @@
 
 /* How many times a retry-safe request is given to another worker. */
 #define SB_MAX_RETRIES 2
+
+/* A token name ([token NAME], `auth NAME SECRET`, `Bearer NAME:SECRET`,
+ * the envelope's "tok"): 1..SB_TOKEN_NAME_MAX letters, digits, _ . - */
+#define SB_TOKEN_NAME_MAX 64
+bool sb_token_name_is_valid(const char *name, size_t length);
 
 /* Whether `word` is one of the space-separated words of `list`. */
 bool sb_word_list_has(const char *list, const char *word);

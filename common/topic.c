@@ -63,3 +63,33 @@ bool sb_topic_matches(const char *filter, const char *topic)
         t = t_end + 1;
     }
 }
+
+/* A '$' first level is matched only by a filter that names it. */
+static bool hides_system(const char *literal, const char *wild)
+{
+    return literal[0] == '$' && (wild[0] == '+' || wild[0] == '#');
+}
+
+bool sb_topic_filters_overlap(const char *a, const char *b)
+{
+    if (hides_system(a, b) || hides_system(b, a))
+        return false;
+    for (;;) {
+        if (strcmp(a, "#") == 0 || strcmp(b, "#") == 0)
+            return true;
+        const char *a_end = strchr(a, '/');
+        const char *b_end = strchr(b, '/');
+        size_t a_length = a_end ? (size_t) (a_end - a) : strlen(a);
+        size_t b_length = b_end ? (size_t) (b_end - b) : strlen(b);
+        bool level_meets = (a_length == 1 && a[0] == '+') || (b_length == 1 && b[0] == '+')
+                           || (a_length == b_length && memcmp(a, b, a_length) == 0);
+        if (!level_meets)
+            return false;
+        if (!a_end && !b_end)
+            return true;
+        if (!a_end || !b_end)                 /* one ends: the other may only go on with "/#" */
+            return strcmp(a_end ? a_end : b_end, "/#") == 0;
+        a = a_end + 1;
+        b = b_end + 1;
+    }
+}

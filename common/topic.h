@@ -21,4 +21,8 @@ bool sb_topic_filter_is_valid(const char *filter);
 
 bool sb_topic_matches(const char *filter, const char *topic);
 
+/* Whether some topic matches both filters (`sub #` and `home/#` share
+ * home/...; `home/#` and `work/#` share nothing). */
+bool sb_topic_filters_overlap(const char *a, const char *b);
+
 #endif

@@ -94,3 +94,22 @@ void sb_address_of_peer(const uv_tcp_t *client, char *buffer, size_t size)
     }
     snprintf(buffer, size, address.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
+
+void sb_address_host(const char *address, char *host, size_t size)
+{
+    const char *end = address[0] == '[' ? strchr(address, ']') : strrchr(address, ':');
+    const char *start = address[0] == '[' ? address + 1 : address;
+    size_t length = end ? (size_t) (end - start) : strlen(start);
+    snprintf(host, size, "%.*s", (int) length, start);
+}
+
+bool sb_address_is_loopback(const char *text)
+{
+    struct sockaddr_storage address;
+    char error[160];
+    if (!sb_address_parse(text, &address, error, sizeof error))
+        return false;
+    if (address.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) &address)->sin6_addr);
+    return (ntohl(((struct sockaddr_in *) &address)->sin_addr.s_addr) >> 24) == 127;
+}

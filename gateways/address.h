@@ -21,4 +21,10 @@ bool sb_address_listen(uv_loop_t *loop, uv_tcp_t *listener, void *data, const ch
 /* A connected client's address as "IP:PORT" or "[IPv6]:PORT". */
 void sb_address_of_peer(const uv_tcp_t *client, char *buffer, size_t size);
 
+/* The host of "HOST:PORT" or "[IPv6]:PORT" (brackets dropped), into `host`. */
+void sb_address_host(const char *address, char *host, size_t size);
+
+/* Whether a listen address is on loopback (127.0.0.0/8, ::1, localhost). */
+bool sb_address_is_loopback(const char *text);
+
 #endif

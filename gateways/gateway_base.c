@@ -114,6 +114,14 @@ void sb_gateway_watch_stop_signals(uv_loop_t *loop, uv_signal_t signals[2], uv_s
     }
 }
 
+void sb_gateway_warn_if_open(const sb_router_t *router, const char *listen)
+{
+    if (!sb_access_enabled(sb_router_access(router)) && !sb_address_is_loopback(listen))
+        sb_log_warn("listening beyond loopback without tokens: anyone who can reach it may run "
+                    "every command", "address=%s hint=\"add [token NAME] sections (docs/operations.md)\"",
+                    listen);
+}
+
 bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_settings_t *settings,
                           const sb_router_client_ops_t *ops,
                           const sb_gateway_client_actions_t *actions, void *owner,
@@ -137,6 +145,7 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
     sb_log_info("gateway listening", "address=%s broker=%s", settings->listen,
                 settings->router.link.endpoint);
+    sb_gateway_warn_if_open(self->router, settings->listen);
     return true;
 }
 

@@ -69,6 +69,10 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
                           uv_connection_cb on_connection);
 void sb_gateway_base_destroy(sb_gateway_base_t *self);
 
+/* Logs a warning when `listen` is not on loopback and the config has no
+ * access rules (called for the main listener; call it for any other). */
+void sb_gateway_warn_if_open(const sb_router_t *router, const char *listen);
+
 /* Runs until stopped and drained. */
 void sb_gateway_base_run(sb_gateway_base_t *self);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmdline.h"
+#include "guard.h"
 #include "id_map.h"
 #include "latency.h"
 #include "log.h"
@@ -25,6 +26,7 @@
 typedef enum {
     REPLY_PLAIN,                  /* OK TEXT / ERR CODE MESSAGE */
     REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
+    REPLY_CLIENT_LIST,            /* `clients`: only the ids the asker's rules let it see */
 } reply_style_t;
 
 /* A command for the broker: argv[0] is its name. */
@@ -48,6 +50,7 @@ struct sb_router {
     sb_requests_t *requests;      /* for the broker: in flight, held, deadlines */
     router_counters_t counters;
     sb_latency_t latency;
+    sb_guard_t *guard;            /* identities and access rules (guard.h) */
 };
 
 typedef void (local_command_fn)(sb_router_t *self, void *client,
@@ -83,6 +86,8 @@ static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request);
 static void run_broker_command(sb_router_t *self, void *client,
                                sb_reply_slot_t *slot, const sb_cmdline_t *request);
+static void run_auth(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request);
 
 static const struct {
     const char *name;
@@ -99,6 +104,7 @@ static const struct {
     { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
     { "client", run_broker_command, "client ID: where a client is connected, and since when" },
     { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },
+    { "auth", run_auth, "auth NAME SECRET: act as token NAME from now on (see [token NAME])" },
 };
 
 /* What the stock worker commands do, for `help NAME`. */
@@ -117,6 +123,60 @@ static const struct {
                 "(call answers with its next line)" },
 };
 #define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
+
+/* ---------------------------------------------------------------- access rules */
+
+/* The rules `client` is held to; NULL when there are none to check (no
+ * tokens in the config, or a request the gateway makes itself). */
+static const sb_identity_t *rules_of(const sb_router_t *self, void *client)
+{
+    if (!sb_access_enabled(sb_guard_access(self->guard)))
+        return NULL;
+    return sb_guard_identity(self->guard, self->ops->serial(client));
+}
+
+static void refuse(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *what)
+{
+    self->ops->answer(client, slot, "ERR unauthorized", what, false);
+}
+
+/* `client ID` and `tell ID`: a client is seen and reached by whoever may
+ * subscribe to its `$sys/clients/ID` events. */
+static bool may_see_client(const sb_identity_t *rules, const char *id)
+{
+    char topic[SB_TOPIC_MAX + 1];
+    int length = snprintf(topic, sizeof topic, "$sys/clients/%s", id);
+    return !rules || (length > 0 && (size_t) length < sizeof topic && sb_topic_is_valid(topic)
+                      && sb_identity_may_receive(rules, topic));
+}
+
+/* The ids of a `clients` reply the asker may see, in place. */
+static void keep_visible_clients(const sb_identity_t *rules, char *list)
+{
+    char *out = list, *save = NULL;
+    bool first = true;
+    for (char *id = strtok_r(list, " ", &save); id; id = strtok_r(NULL, " ", &save))
+        if (may_see_client(rules, id)) {
+            size_t length = strlen(id);
+            if (!first)
+                *out++ = ' ';
+            memmove(out, id, length);
+            out += length;
+            first = false;
+        }
+    *out = '\0';
+}
+
+static void run_auth(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                     const sb_cmdline_t *request)
+{
+    if (request->argc != 3) {
+        self->ops->answer(client, slot, "ERR bad-args", "usage: auth NAME SECRET", false);
+        return;
+    }
+    sb_guard_auth(self->guard, self->ops->serial(client), slot, request->argv[1],
+                  request->argv[2]);
+}
 
 /* `help NAME`: a configured command's description first (it may replace a built-in). */
 static const char *describe(const sb_router_t *self, const char *name)
@@ -170,7 +230,13 @@ static void send_to_broker(sb_router_t *self, void *client,
 static void run_broker_command(sb_router_t *self, void *client,
                                sb_reply_slot_t *slot, const sb_cmdline_t *request)
 {
-    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+    bool listing = strcmp(request->argv[0], "clients") == 0;
+    if (!listing && request->argc >= 2 && !may_see_client(rules_of(self, client), request->argv[1])) {
+        refuse(self, client, slot, "that client is outside your subscribe rules ($sys/clients/ID)");
+        return;
+    }
+    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE,
+                                listing ? REPLY_CLIENT_LIST : REPLY_PLAIN };
     send_to_broker(self, client, slot, &remote);
 }
 
@@ -194,10 +260,12 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
     snprintf(text + used, sizeof text - (size_t) used,
              "%srequests=%" PRIu64 " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu"
              " held=%zu timeouts=%" PRIu64 " late_replies=%" PRIu64 " resent=%" PRIu64
-             " malformed=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64,
+             " malformed=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64
+             " auth_failures=%" PRIu64,
              used ? " " : "", c->requests, c->replies, c->errors, r.in_flight, r.held, r.timeouts,
              r.late_replies, r.resent, sb_broker_link_malformed(self->link),
-             sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99));
+             sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99),
+             sb_guard_failures(self->guard));
     self->ops->answer(client, slot, "OK", text, false);
 }
 
@@ -220,6 +288,11 @@ static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
         self->ops->answer(client, slot, "ERR bad-args",
                              "usage: sub FILTER (levels split by /, + for one level, # for the rest)",
                              false);
+        return;
+    }
+    const sb_identity_t *rules = rules_of(self, client);
+    if (rules && !sb_identity_may_subscribe(rules, request->argv[1])) {
+        refuse(self, client, slot, "that filter is outside your subscribe rules");
         return;
     }
     sb_subscribe_result_t result = sb_presence_subscribe(self->presence, self->ops->serial(client),
@@ -255,6 +328,11 @@ static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                              "the hub's own)", false);
         return;
     }
+    const sb_identity_t *rules = rules_of(self, client);
+    if (rules && !sb_identity_may_publish(rules, request->argv[1])) {
+        refuse(self, client, slot, "that topic is outside your publish rules");
+        return;
+    }
     char payload[SB_ENVELOPE_MAX_SIZE / 4];
     sb_cmdline_join(request->argc - 2, request->argv + 2, payload, sizeof payload);
     publish_to_broker(self, client, slot, request->argv[1], payload);
@@ -264,7 +342,8 @@ static void deliver_event(void *arg, uint64_t serial, const char *topic, const c
 {
     sb_router_t *self = arg;
     void *client = self->ops->find(self->owner, serial);
-    if (client)
+    const sb_identity_t *rules = client ? rules_of(self, client) : NULL;
+    if (client && (!rules || sb_identity_may_receive(rules, topic)))
         self->ops->write_async(client, "EVENT", topic, data);
 }
 
@@ -295,6 +374,7 @@ static void send_to_broker(sb_router_t *self, void *client,
     char client_id[64];
     sb_presence_client_id(self->presence, self->ops->serial(client), client_id,
                           sizeof client_id);
+    const sb_identity_t *identity = sb_guard_identity(self->guard, self->ops->serial(client));
     sb_envelope_t envelope = {
         .type = SB_ENVELOPE_REQUEST,
         .service = (char *) service,
@@ -302,6 +382,7 @@ static void send_to_broker(sb_router_t *self, void *client,
         .argc = request->argc - 1,
         .argv = request->argv + 1,
         .client = client_id,
+        .token = identity ? (char *) sb_identity_token(identity) : NULL,
         .timeout_ms = command ? command->timeout_ms : 0,
         .retry = retry,
     };
@@ -345,6 +426,14 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     void *client = self->ops->find(self->owner, pending.serial);
     if (client && pending.style == REPLY_BANK)
         answer_bank_style(self, client, pending.slot, env);
+    else if (client && pending.style == REPLY_CLIENT_LIST && env->ok && env->text
+             && rules_of(self, client)) {
+        char *visible = strdup(env->text);
+        if (visible)
+            keep_visible_clients(rules_of(self, client), visible);
+        self->ops->answer(client, pending.slot, "OK", visible ? visible : "", false);
+        free(visible);
+    }
     else if (client) {
         char status[64];
         snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
@@ -400,12 +489,20 @@ static const sb_broker_link_events_t s_link_events = {
 
 /* `jack:dp` and `jack:wd`, the classic bank protocol: aliases of
  * `account jack deposit` and `account jack withdraw`. */
-static bool send_bank_alias(sb_router_t *self, void *client,
-                            sb_reply_slot_t *slot, const sb_cmdline_t *request)
+static const char *bank_alias_suffix(const sb_cmdline_t *request)
 {
     const char *colon = strrchr(request->argv[0], ':');
     if (request->argc != 1 || !colon || colon == request->argv[0]
         || (strcmp(colon, ":dp") != 0 && strcmp(colon, ":wd") != 0))
+        return NULL;
+    return colon;
+}
+
+static bool send_bank_alias(sb_router_t *self, void *client,
+                            sb_reply_slot_t *slot, const sb_cmdline_t *request)
+{
+    const char *colon = bank_alias_suffix(request);
+    if (!colon)
         return false;
     char name[80];
     snprintf(name, sizeof name, "%.*s", (int) (colon - request->argv[0]), request->argv[0]);
@@ -419,6 +516,13 @@ void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *
                               size_t argc, char **argv)
 {
     sb_cmdline_t request = { .argc = argc, .argv = argv };
+    if (sb_guard_holds(self->guard, self->ops->serial(client), slot, argc, argv))
+        return;
+    const sb_identity_t *rules = rules_of(self, client);
+    if (rules && !sb_identity_may_run(rules, bank_alias_suffix(&request) ? "account" : argv[0])) {
+        refuse(self, client, slot, "your token may not run that command (try auth NAME SECRET)");
+        return;
+    }
     local_command_fn *local = NULL;
     for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
         if (strcmp(argv[0], s_local_commands[i].name) == 0)
@@ -451,6 +555,25 @@ void sb_router_handle_line(sb_router_t *self, void *client, const char *line, si
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void guard_answer(void *arg, uint64_t serial, sb_reply_slot_t *slot, const char *status,
+                         const char *text)
+{
+    sb_router_t *self = arg;
+    void *client = self->ops->find(self->owner, serial);
+    if (client)
+        self->ops->answer(client, slot, status, text, false);
+}
+
+static void guard_run(void *arg, uint64_t serial, sb_reply_slot_t *slot, size_t argc, char **argv)
+{
+    sb_router_t *self = arg;
+    void *client = self->ops->find(self->owner, serial);
+    if (client)
+        sb_router_handle_command(self, client, slot, argc, argv);
+}
+
+static const sb_guard_events_t s_guard_events = { guard_answer, guard_run };
+
 sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings,
                            const sb_router_client_ops_t *ops, void *owner)
 {
@@ -458,6 +581,7 @@ sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings
     self->settings = *settings;
     self->ops = ops;
     self->owner = owner;
+    self->guard = sb_guard_new(loop, settings->config, &s_guard_events, self);
     self->link = sb_broker_link_new(loop, &settings->link, &s_link_events, self);
     if (!self->link) {
         sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"", settings->link.endpoint,
@@ -486,6 +610,7 @@ void sb_router_destroy(sb_router_t **self_p)
     sb_requests_destroy(&self->requests);
     sb_broker_link_destroy(&self->link);
     sb_presence_destroy(&self->presence);
+    sb_guard_destroy(&self->guard);
     free(self);
     *self_p = NULL;
 }
@@ -499,16 +624,35 @@ void sb_router_drain(sb_router_t *self)
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address)
 {
     sb_presence_join(self->presence, serial, address);
+    sb_guard_join(self->guard, serial, address);
 }
 
 void sb_router_client_left(sb_router_t *self, uint64_t serial)
 {
     sb_presence_leave(self->presence, serial);
+    sb_guard_leave(self->guard, serial);
 }
 
 void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size)
 {
     sb_presence_client_id(self->presence, serial, buffer, size);
+}
+
+const sb_access_t *sb_router_access(const sb_router_t *self)
+{
+    return sb_guard_access(self->guard);
+}
+
+void sb_router_client_authenticated(sb_router_t *self, uint64_t serial,
+                                    const sb_identity_t *identity)
+{
+    sb_guard_set_identity(self->guard, serial, identity);
+}
+
+const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *address,
+                                                const char *pair, bool *waiting)
+{
+    return sb_guard_authenticate_now(self->guard, address, pair, waiting);
 }
 
 sb_router_stats_t sb_router_stats(const sb_router_t *self)
@@ -524,6 +668,7 @@ sb_router_stats_t sb_router_stats(const sb_router_t *self)
         .late_replies = requests.late_replies,
         .resent = requests.resent,
         .malformed = self->link ? sb_broker_link_malformed(self->link) : 0,
+        .auth_failures = sb_guard_failures(self->guard),
         .broker_up = self->link && sb_broker_link_is_up(self->link),
         .latency = &self->latency,
     };

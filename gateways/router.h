@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "access.h"
 #include "broker_link.h"
 #include "config.h"
 #include "latency.h"
@@ -63,6 +64,17 @@ void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *add
 void sb_router_client_left(sb_router_t *self, uint64_t serial);
 void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size);
 
+/* The access rules (access.h), for a gateway that checks credentials of
+ * its own (a WebSocket upgrade's Bearer header). */
+const sb_access_t *sb_router_access(const sb_router_t *self);
+/* A joined client proved to be `identity` some other way than `auth`. */
+void sb_router_client_authenticated(sb_router_t *self, uint64_t serial,
+                                    const sb_identity_t *identity);
+/* Credentials ("NAME:SECRET") a client at `address` (HOST:PORT) gives
+ * outside `auth`; see sb_guard_authenticate_now. */
+const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *address,
+                                                const char *pair, bool *waiting);
+
 /* Reads what the broker sent; the gateway calls it before its loop sleeps
  * (see broker_link.h: the ZeroMQ fd is edge-triggered). */
 void sb_router_drain(sb_router_t *self);
@@ -74,6 +86,7 @@ typedef struct {
     uint64_t timeouts, late_replies;      /* answered ERR timeout by the gateway; replies after that */
     uint64_t resent;                      /* sent again to a new broker */
     uint64_t malformed;                   /* envelopes from the broker dropped */
+    uint64_t auth_failures;               /* refused `auth` and Bearer credentials */
     bool broker_up;                       /* connected and heard from */
     const sb_latency_t *latency;          /* of requests sent to the broker */
 } sb_router_stats_t;

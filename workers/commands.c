@@ -178,12 +178,15 @@ static sb_job_t *run_external(const sb_command_config_t *command, const sb_envel
     memcpy(argv, base, fixed * sizeof *argv);
     if (request->argc)   /* argv is NULL when there are no arguments */
         memcpy(argv + fixed, request->argv, request->argc * sizeof *argv);
-    char command_var[128], client_var[128];
+    char command_var[128], client_var[128], token_var[96];
     snprintf(command_var, sizeof command_var, "SWITCHBOARD_COMMAND=%s", command->name);
     snprintf(client_var, sizeof client_var, "SWITCHBOARD_CLIENT=%s",
              request->client ? request->client : "");
+    /* Who asked: the token's name, empty for an anonymous client. */
+    snprintf(token_var, sizeof token_var, "SWITCHBOARD_TOKEN=%s",
+             request->token ? request->token : "");
     char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", command_var, client_var,
-                     NULL };
+                     token_var, NULL };
     sb_process_spec_t spec = {
         .name = command->name, .argv = argv, .envp = envp,
         .deadline_ms = monotonic_ms() + (request->timeout_ms ? request->timeout_ms : 30000),

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "curve.h"
+#include "secret.h"
 #include "log.h"
 #include "config_check.h"
 #include "options.h"
@@ -281,10 +282,43 @@ static int keygen(int argc, char **argv)
     return 0;
 }
 
+/* `switchboard hash-secret`: the secret_sha256 of a [token] for the
+ * secret on stdin (one line; its newline is not part of it). */
+static int hash_secret(int argc)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: switchboard hash-secret < FILE\n"
+                        "reads a secret (one line) from stdin and prints its SHA-256 in hex, "
+                        "for secret_sha256 in a [token NAME] section\n");
+        return 2;
+    }
+    char secret[4096];
+    if (!fgets(secret, sizeof secret, stdin)) {
+        fprintf(stderr, "switchboard: error: no secret on stdin\n");
+        return 1;
+    }
+    size_t length = strcspn(secret, "\r\n");
+    if (length == sizeof secret - 1 && !strchr(secret, '\n') && !feof(stdin)) {
+        fprintf(stderr, "switchboard: error: the secret is longer than %zu bytes\n", length);
+        return 1;
+    }
+    char hex[SB_SECRET_HEX_SIZE];
+    bool hashed = length > 0 && sb_secret_hash_hex(secret, length, hex);
+    explicit_bzero(secret, sizeof secret);
+    if (!hashed) {
+        fprintf(stderr, "switchboard: error: %s\n", length ? "cannot hash" : "the secret is empty");
+        return 1;
+    }
+    printf("%s\n", hex);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
         return keygen(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "hash-secret") == 0)
+        return hash_secret(argc);
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_launcher, argc, argv, &exit_code);
     if (!options)

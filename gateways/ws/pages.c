@@ -79,6 +79,8 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     for (size_t i = 0; i < 4; i++)
         fprintf(out, "sb_gateway_bad_input_total{code=\"%u\"} %" PRIu64 "\n",
                 sb_pages_bad_input_codes[i], gateway->bad_input[i]);
+    metric(out, "sb_gateway_auth_failures_total", "counter",
+           "Refused credentials: auth commands and Bearer headers.", router->auth_failures);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",
            router->requests);
     metric(out, "sb_gateway_replies_total", "counter", "Replies received from the broker.",

@@ -46,6 +46,7 @@ struct sb_ws_client {
     bool finishing;              /* graceful stop: no more requests */
     bool done;                   /* the stream is done: flush, shut down, linger */
     bool closed;
+    const sb_identity_t *identity;   /* proved by the upgrade's Bearer header, or NULL */
 };
 
 static char s_read_buffer[READ_BUFFER_SIZE];
@@ -210,10 +211,10 @@ static void on_timer(uv_timer_t *timer)
 
 /* ---------------------------------------------------------------- stream events */
 
-static bool stream_may_open(void *owner)
+static int stream_may_open(void *owner, const sb_http_request_t *request)
 {
     sb_ws_client_t *self = owner;
-    return self->events->may_open(self->owner);
+    return self->events->may_open(self->owner, self, request);
 }
 
 static void stream_open(void *owner)
@@ -367,6 +368,16 @@ bool sb_ws_client_is_websocket(const sb_ws_client_t *self)
 uint16_t sb_ws_client_close_code(const sb_ws_client_t *self)
 {
     return sb_ws_stream_close_code(self->stream);
+}
+
+void sb_ws_client_set_identity(sb_ws_client_t *self, const sb_identity_t *identity)
+{
+    self->identity = identity;
+}
+
+const sb_identity_t *sb_ws_client_identity(const sb_ws_client_t *self)
+{
+    return self->identity;
 }
 
 void sb_ws_client_peer(const sb_ws_client_t *self, char *buffer, size_t size)

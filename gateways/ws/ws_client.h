@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "access.h"
 #include "reply_queue.h"
 #include "ws_stream.h"
 
@@ -31,7 +32,8 @@ typedef struct {
 
 /* What a client asks of the gateway that owns it. */
 typedef struct {
-    bool (*may_open)(void *owner);
+    /* 101 to open the upgrade, else the HTTP status that refuses it (see ws_stream.h). */
+    int (*may_open)(void *owner, sb_ws_client_t *client, const sb_http_request_t *request);
     void (*on_open)(void *owner, sb_ws_client_t *client);
     void (*on_text)(void *owner, sb_ws_client_t *client, const char *text, size_t length);
     void (*on_http_request)(void *owner, sb_ws_client_t *client,
@@ -54,6 +56,9 @@ void *sb_ws_client_owner(const sb_ws_client_t *self);
 bool sb_ws_client_is_websocket(const sb_ws_client_t *self);
 /* The close code sent to it, or 0. */
 uint16_t sb_ws_client_close_code(const sb_ws_client_t *self);
+/* The identity its upgrade's Authorization header proved (NULL: none). */
+void sb_ws_client_set_identity(sb_ws_client_t *self, const sb_identity_t *identity);
+const sb_identity_t *sb_ws_client_identity(const sb_ws_client_t *self);
 void sb_ws_client_peer(const sb_ws_client_t *self, char *buffer, size_t size);
 
 /* Reply slots: for a command line (`tag` may be NULL), or for a JSON

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway_base.h"
 #include "log.h"
@@ -22,6 +23,29 @@ struct sb_ws_gateway {
     sb_gateway_counts_t counts;
 };
 
+/* ---------------------------------------------------------------- credentials */
+
+/* What `Authorization: Bearer NAME:SECRET` proves: its token; without the
+ * header (or without access rules) the anonymous identity; NULL when the
+ * header is refused, with *status the HTTP answer: 401 (wrong, counted like
+ * a failed `auth`) or 429 (not tried: the address is in a delay). */
+static const sb_identity_t *identity_of(sb_ws_gateway_t *self, sb_ws_client_t *client,
+                                        const sb_http_request_t *request, int *status)
+{
+    const sb_access_t *access = sb_router_access(self->base.router);
+    const char *header = sb_http_request_header(request, "Authorization");
+    if (!header || !sb_access_enabled(access))
+        return sb_access_anonymous(access);
+    char address[80];
+    sb_ws_client_peer(client, address, sizeof address);
+    bool waiting = false;
+    const sb_identity_t *identity =
+        sb_router_authenticate_now(self->base.router, address,
+                                   strncasecmp(header, "Bearer ", 7) == 0 ? header + 7 : "", &waiting);
+    *status = waiting ? 429 : 401;
+    return identity;
+}
+
 /* ---------------------------------------------------------------- HTTP pages */
 
 static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const char *broker_stats)
@@ -34,10 +58,26 @@ static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const c
     free(text);
 }
 
+/* With access rules, /metrics is for a Bearer token that may run `stats`:
+ * 0 when it may be served, else the HTTP status that refuses it. */
+static int metrics_refusal(sb_ws_gateway_t *self, sb_ws_client_t *client,
+                           const sb_http_request_t *request)
+{
+    int status = 401;
+    if (!sb_access_enabled(sb_router_access(self->base.router)))
+        return 0;
+    const sb_identity_t *identity = identity_of(self, client, request, &status);
+    return identity && sb_identity_may_run(identity, "stats") ? 0 : status;
+}
+
+static const char s_metrics_refused[] =
+    "/metrics needs Authorization: Bearer NAME:SECRET of a token that may run stats\n";
+
 static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_request_t *request)
 {
     sb_ws_gateway_t *self = owner;
     const char *path = sb_http_request_path(request);
+    int refusal;
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         size_t length;
         const char *page = sb_pages_dashboard(&length);
@@ -49,6 +89,9 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
         sb_ws_client_respond(client, up ? 200 : 503, "text/plain; charset=utf-8", text,
                              strlen(text));
     }
+    else if (strcmp(path, "/metrics") == 0 && (refusal = metrics_refusal(self, client, request)))
+        sb_ws_client_respond(client, refusal, "text/plain; charset=utf-8", s_metrics_refused,
+                             strlen(s_metrics_refused));
     else if (strcmp(path, "/metrics") == 0 && !sb_router_stats(self->base.router).broker_up)
         serve_metrics(self, client, NULL);   /* at once: sb_broker_up 0, not a wait for the link */
     else if (strcmp(path, "/metrics") == 0) {
@@ -117,13 +160,19 @@ static const sb_router_client_ops_t s_client_ops = {
 
 /* ---------------------------------------------------------------- clients */
 
-static bool may_open(void *owner)
+static int may_open(void *owner, sb_ws_client_t *client, const sb_http_request_t *request)
 {
     sb_ws_gateway_t *self = owner;
-    if (self->counts.websocket_clients < self->settings.max_connections)
-        return true;
-    self->counts.refused++;
-    return false;
+    if (self->counts.websocket_clients >= self->settings.max_connections) {
+        self->counts.refused++;
+        return 503;
+    }
+    int status;
+    const sb_identity_t *identity = identity_of(self, client, request, &status);
+    if (!identity)
+        return status;
+    sb_ws_client_set_identity(client, identity);
+    return 101;
 }
 
 static void on_open(void *owner, sb_ws_client_t *client)
@@ -135,6 +184,7 @@ static void on_open(void *owner, sb_ws_client_t *client)
     char address[80], id[64];
     sb_ws_client_peer(client, address, sizeof address);
     sb_router_client_joined(self->base.router, serial, address);
+    sb_router_client_authenticated(self->base.router, serial, sb_ws_client_identity(client));
     sb_router_client_id(self->base.router, serial, id, sizeof id);
     char *welcome = sb_ws_json_welcome(id);
     sb_ws_client_send_text(client, welcome);

@@ -68,11 +68,13 @@ static const char *status_text(int status)
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -90,7 +92,8 @@ void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_
                         "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                         status, status_text(status), content_type, length,
                         status == 426 ? "Sec-WebSocket-Version: 13\r\n"
-                        : status == 405 ? "Allow: GET\r\n" : "");
+                        : status == 405 ? "Allow: GET\r\n"
+                        : status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
     self->events->write(self->owner, head, (size_t) used);
     bool head_only = self->request && strcmp(sb_http_request_method(self->request), "HEAD") == 0;
     if (!head_only)
@@ -316,6 +319,16 @@ static void open_session(sb_ws_stream_t *self, const char *accept)
     self->events->on_open(self->owner);
 }
 
+/* Why the owner refused an upgrade (see may_open). */
+static const char *refusal_text(int status)
+{
+    switch (status) {
+    case 401: return "unknown token or wrong secret (Authorization: Bearer NAME:SECRET)";
+    case 429: return "too many failed credentials from this address, try again in a few seconds";
+    default: return "too many WebSocket clients, try again later";
+    }
+}
+
 /* The request head is complete: upgrade, refuse, or hand it to the owner. */
 static void handle_request(sb_ws_stream_t *self)
 {
@@ -332,8 +345,8 @@ static void handle_request(sb_ws_stream_t *self)
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
     if (handshake.status != 101)
         respond_text(self, handshake.status, handshake.reason);
-    else if (!self->events->may_open(self->owner))
-        respond_text(self, 503, "too many WebSocket clients, try again later");
+    else if ((handshake.status = self->events->may_open(self->owner, self->request)) != 101)
+        respond_text(self, handshake.status, refusal_text(handshake.status));
     else
         open_session(self, handshake.accept);
 }

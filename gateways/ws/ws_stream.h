@@ -38,8 +38,10 @@ typedef struct {
     void (*write)(void *owner, const void *data, size_t length);
     /* An HTTP request that is not an upgrade; answer with sb_ws_stream_respond. */
     void (*on_http_request)(void *owner, const sb_http_request_t *request);
-    /* May one more WebSocket client connect? (else 503) */
-    bool (*may_open)(void *owner);
+    /* May this upgrade open? 101 yes; else the status to refuse it with:
+     * 503 (too many clients), 401 (its Authorization header is refused) or
+     * 429 (its address must wait after failed credentials). */
+    int (*may_open)(void *owner, const sb_http_request_t *request);
     /* The handshake is done: the client speaks WebSocket now. */
     void (*on_open)(void *owner);
     /* One complete text message (valid UTF-8, not NUL-terminated). */

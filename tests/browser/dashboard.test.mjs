@@ -4,6 +4,10 @@
 //   node tests/browser/dashboard.test.mjs WS_PORT TCP_PORT
 //   SB_WS_PORT=... SB_TCP_PORT=... node tests/browser/dashboard.test.mjs
 //
+// With SB_PANEL_SECRET and SB_ADMIN_SECRET set, the hub has tokens (panel:
+// home/# only; admin: everything) and the test signs in through the token
+// form instead (tokenScenario).
+//
 // Prints one line per passed step; exits non-zero with a message on failure.
 import net from "node:net";
 import { chromium } from "playwright-core";
@@ -90,6 +94,64 @@ async function waitFor(what, promise) {
   }
 }
 
+// Waits for an .event with this topic and data in #events.
+function waitForEvent(page, topic, data) {
+  return waitFor(`an .event ${topic} ${data} in #events`, page.waitForFunction(
+    ([t, d]) => [...document.querySelectorAll("#events .event")].some((event) => {
+      const topicNode = event.querySelector(".topic"), dataNode = event.querySelector(".data");
+      return topicNode && dataNode && topicNode.textContent.trim() === t && dataNode.textContent.trim() === d;
+    }), [topic, data], { timeout: TIMEOUT }));
+}
+
+// An anonymous dashboard on a hub with tokens: the form comes up, a wrong
+// secret is refused, the right one signs in, the refused requests go again
+// (its `sub #` now gives home/... events only), and a reload signs in from
+// sessionStorage without the form.
+async function tokenScenario(page, url, tcp) {
+  const secret = process.env.SB_PANEL_SECRET;
+  await waitFor("the token form to show", page.locator("#token-form").waitFor({ state: "visible" }));
+  step("the token form appeared after an unauthorized reply");
+  await page.fill("#token-input-name", "panel");
+  await page.fill("#token-input-secret", "wrong");
+  await page.click("#token-form button[type=submit]");
+  await waitFor("the refusal in #token-message", page.waitForFunction(
+    () => /wrong secret/.test(document.getElementById("token-message").textContent), null,
+    { timeout: TIMEOUT }));
+  step("a wrong secret is refused in the form");
+  await page.fill("#token-input-secret", secret);
+  await page.click("#token-form button[type=submit]");
+  await waitFor("#token-name to show panel", page.waitForFunction(
+    () => document.getElementById("token-name").textContent.trim() === "panel", null,
+    { timeout: TIMEOUT }));
+  if (await page.isVisible("#token-form")) throw new Error("the token form is still shown");
+  step("signed in as panel");
+  // The refused requests went again in order: `sub #` before `clients`, so
+  // once #clients lists this page, the broker has its subscription.
+  const ownId = (await page.textContent("#client-id")).trim();
+  await waitFor(`#clients to list ${ownId}`, page.waitForFunction(
+    (id) => [...document.querySelectorAll("#clients li")].some((item) => item.textContent.trim() === id),
+    ownId, { timeout: TIMEOUT }));
+  // Both topics from one publisher, in order: home/ arriving proves other/ was held back.
+  for (const line of ["pub other/y 1", "pub home/lamp on"]) {
+    const answer = await tcp.request(line);
+    if (answer !== "OK") throw new Error(`\`${line}\` answered ${JSON.stringify(answer)}`);
+  }
+  await waitForEvent(page, "home/lamp", "on");
+  const topics = await page.$$eval("#events .event .topic", (nodes) => nodes.map((n) => n.textContent.trim()));
+  if (topics.includes("other/y")) throw new Error(`other/y reached a home/# token: ${topics}`);
+  step("the refused `sub #` went again: home/lamp arrived, other/y did not");
+  await page.reload();
+  await waitFor("#token-name to show panel after a reload", page.waitForFunction(
+    () => document.getElementById("token-name").textContent.trim() === "panel", null,
+    { timeout: TIMEOUT }));
+  await page.fill("#command", "echo signed-in");
+  await page.press("#command", "Enter");
+  await waitFor("a .reply containing `OK signed-in`", page.locator("#replies .reply")
+    .filter({ hasText: "OK signed-in" }).first().waitFor({ timeout: TIMEOUT }));
+  if (await page.isVisible("#token-form")) throw new Error("the token form came back after a reload");
+  step("a reload signs in from sessionStorage, without the form");
+}
+
 async function main() {
   const wsPort = port(process.argv[2] ?? process.env.SB_WS_PORT, "the ws port (SB_WS_PORT)");
   const tcpPort = port(process.argv[3] ?? process.env.SB_TCP_PORT, "the tcp port (SB_TCP_PORT)");
@@ -114,6 +176,17 @@ async function main() {
     }
     step(`GET ${url} served the dashboard`);
 
+    if (process.env.SB_PANEL_SECRET) {
+      tcp = await LineClient.connect("127.0.0.1", tcpPort);
+      await tcp.readLine("the greeting");
+      const signedIn = await tcp.request(`auth admin ${process.env.SB_ADMIN_SECRET}`);
+      if (signedIn !== "OK") throw new Error(`admin auth over TCP answered ${JSON.stringify(signedIn)}`);
+      await tokenScenario(page, url, tcp);
+      if (pageErrors.length) throw new Error(`JavaScript errors on the page: ${pageErrors.join("; ")}`);
+      step("no JavaScript errors on the page");
+      return;
+    }
+
     await waitFor("#client-id to show a client id", page.waitForFunction(
       () => /^\S+-\d+$/.test(document.getElementById("client-id").textContent.trim()),
       null, { timeout: TIMEOUT }));
@@ -135,11 +208,7 @@ async function main() {
 
     const published = await tcp.request("pub home/lamp on");
     if (published !== "OK") throw new Error(`\`pub home/lamp on\` answered ${JSON.stringify(published)}`);
-    await waitFor("an .event with topic `home/lamp` and data `on` in #events", page.waitForFunction(
-      () => [...document.querySelectorAll("#events .event")].some((event) => {
-        const topic = event.querySelector(".topic"), data = event.querySelector(".data");
-        return topic && data && topic.textContent.trim() === "home/lamp" && data.textContent.trim() === "on";
-      }), null, { timeout: TIMEOUT }));
+    await waitForEvent(page, "home/lamp", "on");
     step("event `home/lamp on` published over TCP appeared in #events");
 
     await waitFor(`#clients to list ${tcpId}`, page.waitForFunction(

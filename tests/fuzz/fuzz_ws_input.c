@@ -51,10 +51,11 @@ static void on_http_request(void *owner, const sb_http_request_t *request)
     sb_ws_stream_respond(client->stream, 404, "text/plain", "not found\n", 10);
 }
 
-static bool may_open(void *owner)
+static int may_open(void *owner, const sb_http_request_t *request)
 {
     (void) owner;
-    return true;
+    (void) request;
+    return 101;
 }
 
 static void on_open(void *owner)

@@ -144,6 +144,7 @@ exec = %s
         assert leaked not in variables, "%s leaked into the command: %s" % (leaked, variables)
     # Nothing else but what the shell itself may add.
     assert set(variables) <= {"PATH", "LANG", "SWITCHBOARD_COMMAND", "SWITCHBOARD_CLIENT",
+                              "SWITCHBOARD_TOKEN",
                               "PWD", "OLDPWD", "SHLVL", "_"}, sorted(variables)
     # Another connection is another client.
     other = clients(c.port)

@@ -638,9 +638,12 @@ timeout = 2
                    "the pipelining client to reach the cap")
         # Watch it for a second: it must stay at the cap, and the sender
         # must stay blocked (the gateway is not reading its data).
+        # Sampled every 20 ms: a tight loop of `stats` would itself grow the
+        # gateway's memory under ASan, whose quarantine keeps what is freed.
         peak, watched = 0, time.monotonic()
         while time.monotonic() - watched < 1.0:
             peak = max(peak, int(stats_of(monitor)["in_flight"]))
+            time.sleep(0.02)
         rss_after = vm_rss_kib(c.gateway.pid)
         assert peak <= cap, "in_flight reached %d with --max-inflight %d" % (peak, cap)
         assert sender.is_alive(), "the gateway read all %d MB from a client at its cap (%s)" % (

@@ -1,5 +1,5 @@
 /* test_config.c — unit tests for the INI config file (common/config.c):
- * [service], [command] and [device] sections with their defaults, raw program
+ * [service], [command], [device], [token] and [anonymous] sections with their defaults, raw program
  * values with their line numbers, and errors that name file:line. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_check.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
@@ -481,6 +482,88 @@ static void test_bad_device_values(void **state)
     }
 }
 
+static void test_tokens_and_anonymous(void **state)
+{
+    fixture_t *f = *state;
+    const sb_config_t *config = load_ok(f,
+        "[token panel]\n"
+        "secret_sha256 = 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\n"
+        "commands = echo sub\n"
+        "publish = home/#\n"
+        "subscribe = home/# $sys/#\n"
+        "[token script]\n"
+        "secret = open sesame\n"
+        "[anonymous]\n"
+        "commands = ping\n");
+    assert_int_equal(sb_config_token_count(config), 2);
+    const sb_token_config_t *panel = sb_config_token(config, "panel");
+    assert_non_null(panel);
+    assert_string_equal(panel->commands, "echo sub");
+    assert_string_equal(panel->publish, "home/#");
+    assert_string_equal(panel->subscribe, "home/# $sys/#");
+    assert_null(panel->secret);
+    assert_int_equal(panel->line, 1);
+    assert_int_equal(panel->secret_line, 2);
+    const sb_token_config_t *script = sb_config_token_at(config, 1);
+    assert_string_equal(script->name, "script");
+    assert_string_equal(script->secret, "open sesame");
+    assert_null(script->commands);     /* the access rules pick the defaults */
+    assert_null(script->publish);
+    assert_null(script->subscribe);
+    const sb_token_config_t *anonymous = sb_config_anonymous(config);
+    assert_non_null(anonymous);
+    assert_null(anonymous->name);
+    assert_string_equal(anonymous->commands, "ping");
+    assert_null(sb_config_check(config, NULL));
+    sb_config_destroy(&f->config);
+
+    /* A header alone is a section with its defaults; no [anonymous]: NULL. */
+    config = load_ok(f, "[token bare]\n");
+    assert_non_null(sb_config_token(config, "bare"));
+    assert_null(sb_config_anonymous(config));
+    sb_config_destroy(&f->config);
+    config = load_ok(f, "[anonymous]\n");
+    assert_int_equal(sb_config_token_count(config), 0);
+    assert_non_null(sb_config_anonymous(config));
+}
+
+static void test_unknown_token_keys(void **state)
+{
+    fixture_t *f = *state;
+    expect_error(f, "[token t]\nsecret = x\ncolour = red\n", 3, "unknown key 'colour' in [token t]");
+    expect_error(f, "[anonymous]\nsecret = x\n", 2, "unknown key 'secret' in [anonymous]");
+}
+
+/* Problems only config_check finds: secrets and filters. */
+static void test_token_checks(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *text;
+        const char *problem;
+    } cases[] = {
+        { "[token t]\ncommands = echo\n", "[token t] needs secret_sha256" },
+        { "[token t]\nsecret = a\nsecret_sha256 = 00\n", "has both secret and secret_sha256" },
+        { "[token t]\nsecret_sha256 = abc\n", "secret_sha256 must be 64 hex digits" },
+        { "[token t]\nsecret_sha256 = "
+          "zz86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+          "secret_sha256 must be 64 hex digits" },
+        { "[token t]\nsecret = x\npublish = home/# a/#/b\n", "'a/#/b' is not a topic filter" },
+        { "[token t]\nsecret = x\nsubscribe = ok/+ bad+\n", "'bad+' is not a topic filter" },
+        { "[token t:x]\nsecret = x\n", "token name 't:x' must be" },
+        { "[anonymous]\nsubscribe = #/a\n", "[anonymous]: subscribe: '#/a'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const sb_config_t *config = load_ok(f, cases[i].text);
+        char *problems = sb_config_check(config, NULL);
+        if (!problems || !strstr(problems, cases[i].problem))
+            fail_msg("case %zu: expected '%s', got '%s'", i, cases[i].problem,
+                     problems ? problems : "(none)");
+        free(problems);
+        sb_config_destroy(&f->config);
+    }
+}
+
 int main(void)
 {
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -507,6 +590,9 @@ int main(void)
         TEST(test_every_error_reported),
         TEST(test_device_kinds_and_defaults),
         TEST(test_bad_device_values),
+        TEST(test_tokens_and_anonymous),
+        TEST(test_unknown_token_keys),
+        TEST(test_token_checks),
     };
 #undef TEST
     return cmocka_run_group_tests(tests, NULL, NULL);

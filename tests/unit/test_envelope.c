@@ -35,6 +35,7 @@ static void assert_same_envelope(const sb_envelope_t *a, const sb_envelope_t *b)
     for (size_t i = 0; i < a->argc; i++)
         assert_string_equal(a->argv[i], b->argv[i]);
     assert_same_str(a->client, b->client);
+    assert_same_str(a->token, b->token);
     assert_int_equal(a->timeout_ms, b->timeout_ms);
     assert_int_equal(a->retry, b->retry);
     if (a->type == SB_ENVELOPE_REPLY)
@@ -218,7 +219,7 @@ static void test_round_trip_request(void **state)
     sb_envelope_t in = {
         .type = SB_ENVELOPE_REQUEST, .id = UINT64_MAX, .service = "lights",
         .command = "set", .argc = 5, .argv = argv, .client = "tcp:1.2.3.4:5",
-        .timeout_ms = UINT32_MAX, .retry = true,
+        .token = "kitchen-panel.2_b", .timeout_ms = UINT32_MAX, .retry = true,
     };
     sb_envelope_t *out = round_trip(&in);
     assert_null(out->argv[out->argc]);  /* NULL-terminated */
@@ -230,6 +231,7 @@ static void test_round_trip_request(void **state)
     out = round_trip(&minimal);
     assert_null(out->argv);
     assert_null(out->client);
+    assert_null(out->token);
     sb_envelope_destroy(&out);
 }
 
@@ -840,6 +842,38 @@ static void test_error_code_is_one_word(void **state)
     sb_envelope_destroy(&decoded);
 }
 
+/* The token name lands in a program's environment: a name, or refused. */
+static void test_token_is_a_name(void **state)
+{
+    (void) state;
+    const char *bad_tokens[] = { "", "two words", "a=b", "line\nbreak", "colon:x",
+                                 "a-name-longer-than-sixty-four-characters-is-not-a-name-at-all-not-at-all" };
+    for (size_t i = 0; i < sizeof bad_tokens / sizeof bad_tokens[0]; i++) {
+        sb_envelope_t request = { .type = SB_ENVELOPE_REQUEST, .id = 1, .service = "s",
+                                  .command = "c", .token = (char *) bad_tokens[i] };
+        assert_null(sb_envelope_encode(&request, NULL));
+        msgpack_sbuffer buffer;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&buffer);
+        msgpack_packer_init(&pk, &buffer, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 6);
+        mp_str(&pk, "v");
+        msgpack_pack_uint8(&pk, SB_ENVELOPE_VERSION);
+        mp_str(&pk, "t");
+        mp_str(&pk, "request");
+        mp_str(&pk, "id");
+        msgpack_pack_uint8(&pk, 1);
+        mp_str(&pk, "svc");
+        mp_str(&pk, "s");
+        mp_str(&pk, "cmd");
+        mp_str(&pk, "c");
+        mp_str(&pk, "tok");
+        mp_str(&pk, bad_tokens[i]);
+        expect_decode_error((const uint8_t *) buffer.data, buffer.size, "bad field tok");
+        msgpack_sbuffer_destroy(&buffer);
+    }
+}
+
 static void test_destroy_null_safe(void **state)
 {
     (void) state;
@@ -872,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_hostile_counts),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_error_code_is_one_word),
+        cmocka_unit_test(test_token_is_a_name),
         cmocka_unit_test(test_destroy_null_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,11 +64,38 @@ static void test_validity(void **state)
     assert_true(sb_topic_is_valid(long_topic));
 }
 
+/* Filters overlap when some topic matches both, both ways round. */
+static void test_overlap(void **state)
+{
+    (void) state;
+    static const struct { const char *a, *b; bool overlap; } cases[] = {
+        { "#", "home/#", true },
+        { "home/#", "home/kitchen/temp", true },
+        { "home/#", "home", true },
+        { "home/#", "work/#", false },
+        { "+/temp", "home/#", true },
+        { "+/temp", "home/kitchen/temp", false },
+        { "home/+", "home/a/b", false },
+        { "home/+/x", "home/a/+", true },
+        { "a/b", "a/b", true },
+        { "a/b", "a/c", false },
+        { "a", "a/b", false },
+        { "#", "$sys/#", false },
+        { "+/clients/#", "$sys/clients/tcp-1", false },
+        { "$sys/#", "$sys/clients/+", true },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(sb_topic_filters_overlap(cases[i].a, cases[i].b), cases[i].overlap);
+        assert_int_equal(sb_topic_filters_overlap(cases[i].b, cases[i].a), cases[i].overlap);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

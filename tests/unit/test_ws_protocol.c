@@ -703,10 +703,11 @@ static void peer_on_http_request(void *owner, const sb_http_request_t *request)
         sb_ws_stream_respond(peer->stream, 200, "text/plain", "hello\n", 6);
 }
 
-static bool peer_may_open(void *owner)
+static int peer_may_open(void *owner, const sb_http_request_t *request)
 {
+    (void) request;
     peer_t *peer = owner;
-    return !peer->refuse_open;
+    return peer->refuse_open ? 503 : 101;
 }
 
 static void peer_on_open(void *owner)
