@@ -34,6 +34,7 @@ typedef struct {
     int64_t wait_ends_ms;         /* while held: ERR unavailable then */
     bool publish;                 /* answered OK once sent */
     bool retry;                   /* may be sent to a second broker */
+    bool waited;                  /* was held: its broker deadline is what is left */
     int sends;
     uint8_t *payload;             /* the encoded envelope, while it may be sent */
     size_t size;
@@ -168,8 +169,31 @@ static void refuse(sb_requests_t *self, entry_t *entry, const char *text)
 
 /* ---------------------------------------------------------------- sending */
 
+/* The broker's deadline starts when it gets a request: one that waited
+ * for it is given only the time it has left, so the broker still answers
+ * (ERR timeout) before the gateway has to. */
+static void give_time_left(entry_t *entry)
+{
+    const char *error = NULL;
+    sb_envelope_t *env = sb_envelope_decode(entry->payload, entry->size, &error);
+    if (!env)
+        return;
+    int64_t left = entry->deadline_ms - DEADLINE_MARGIN_MS - zclock_mono();
+    env->timeout_ms = left < 1 ? 1 : (uint32_t) left;
+    size_t size;
+    uint8_t *payload = sb_envelope_encode(env, &size);
+    sb_envelope_destroy(&env);
+    if (!payload)
+        return;
+    free(entry->payload);
+    entry->payload = payload;
+    entry->size = size;
+}
+
 static bool transmit(sb_requests_t *self, entry_t *entry)
 {
+    if (entry->waited && !entry->publish)
+        give_time_left(entry);
     if (!self->link || sb_broker_link_send_encoded(self->link, entry->payload, entry->size) < 0)
         return false;
     entry->sends++;
@@ -201,6 +225,7 @@ static bool hold(sb_requests_t *self, entry_t *entry, bool in_front)
         entry->wait_ends_ms = entry->deadline_ms;
     entry->held_handle = in_front ? zlistx_add_start(self->held, entry)
                                   : zlistx_add_end(self->held, entry);
+    entry->waited = true;
     self->counters.held_total++;
     add_deadline(self, entry->wait_ends_ms, entry->id);
     return true;
