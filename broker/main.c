@@ -6,12 +6,14 @@
 #include "curve.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 
 
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_broker, argc, argv, &exit_code);
     if (!options)

@@ -21,6 +21,7 @@
  * Every read still bounds-checks, so steps 2 and 3 never rely on step 1 for
  * memory safety. */
 #include "envelope.h"
+#include "topic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,24 @@ static const char *check_required(sb_envelope_type_t type, bool ok, unsigned pre
         if (missing & BIT(f))
             return fields[f].missing;
     return NULL;
+}
+
+/* Topics and filters are checked on the wire too, not only by the gateway
+ * that took them from a client: a peer of another version (or anything else
+ * that reaches the broker's socket) must not route a topic with a CR or LF in
+ * it into the EVENT lines of every subscriber. */
+static bool topic_is_acceptable(const sb_envelope_t *env)
+{
+    switch (env->type) {
+    case SB_ENVELOPE_PUBLISH:
+    case SB_ENVELOPE_EVENT:
+        return sb_topic_is_valid(env->topic);
+    case SB_ENVELOPE_SUBSCRIBE:
+    case SB_ENVELOPE_UNSUBSCRIBE:
+        return sb_topic_filter_is_valid(env->topic);
+    default:
+        return true;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -547,6 +566,10 @@ sb_envelope_t *sb_envelope_decode(const uint8_t *data, size_t size,
         env = envelope_from_view(&view);
         if (!env)
             err = "out of memory";
+        else if (!topic_is_acceptable(env)) {
+            err = fields[F_TOPIC].bad;
+            sb_envelope_destroy(&env);
+        }
     }
     if (error_out)
         *error_out = err;
@@ -682,7 +705,7 @@ static bool encodable(const sb_envelope_t *env)
     present |= env->topic ? BIT(F_TOPIC) : 0;
     present |= env->from ? BIT(F_FROM) : 0;
     present |= env->type == SB_ENVELOPE_REPLY ? BIT(F_OK) : 0;
-    return check_required(env->type, env->ok, present) == NULL;
+    return check_required(env->type, env->ok, present) == NULL && topic_is_acceptable(env);
 }
 
 uint8_t *sb_envelope_encode(const sb_envelope_t *env, size_t *size_out)

@@ -121,6 +121,10 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
     { "allow-origin", SB_OPTION_TEXT, "gateway-ws.allow_origin", "self", 0, 0, "LIST",
       "origins whose pages may connect, comma-separated (`self`: pages this gateway served; "
       "`*`: any)" },
+    { "allow-host", SB_OPTION_TEXT, "gateway-ws.allow_host", NULL, 0, 0, "LIST",
+      "more names the gateway answers to in the Host header, comma-separated (`*.example`: "
+      "names under example; `*`: any); localhost, IP addresses, this host's name and the listen "
+      "address always are" },
     { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-ws.heartbeat_interval", "1", 10, 600000,
       "SECONDS", "how often the gateway checks that the broker is alive" },
     { "heartbeat-liveness", SB_OPTION_INT, "gateway-ws.heartbeat_liveness", "3", 1, 100, "N",

@@ -15,6 +15,14 @@ bool sb_word_list_has(const char *list, const char *word)
     return false;
 }
 
+bool sb_device_line_is_safe(const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    return true;
+}
+
 bool sb_token_name_is_valid(const char *name, size_t length)
 {
     if (length == 0 || length > SB_TOKEN_NAME_MAX)

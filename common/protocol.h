@@ -22,6 +22,15 @@
 #define SB_DEVICE_SERVICE "device"
 #define SB_DEVICE_COMMANDS "device devices"
 
+/* Whether `text` may go to a device as (part of) one line: no C0 control
+ * byte but TAB, and no DEL. A CR or LF would end the line early and make
+ * the rest a second line, whose answer the first-in first-out matching of
+ * calls would hand to the wrong caller; NUL and the other controls mean
+ * things to serial firmware (XON/XOFF, ESC sequences) no request should
+ * send. The device gateway enforces it; the other gateways check it early. */
+bool sb_device_line_is_safe(const char *text);
+#define SB_DEVICE_LINE_RULE "a device line may not hold control bytes (CR, LF, NUL, ...; TAB is allowed)"
+
 /* The serial rates a [device] may ask for (the device gateway maps each to termios). */
 #define SB_SERIAL_RATES "1200 2400 4800 9600 19200 38400 57600 115200 230400 460800 921600"
 

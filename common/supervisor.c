@@ -43,6 +43,8 @@ struct sb_supervisor {
     int child_count;
     sb_signal_fn *signal_handler;
     void *signal_arg;
+    sb_child_exit_fn *exit_handler;
+    void *exit_arg;
     bool stopping;
     bool fast_stop;            /* SIGINT/SIGQUIT kill at once */
 };
@@ -96,7 +98,13 @@ void sb_supervisor_set_signal_handler(sb_supervisor_t *self, sb_signal_fn *handl
     self->signal_arg = arg;
 }
 
-pid_t sb_supervisor_fork(void)
+void sb_supervisor_set_exit_handler(sb_supervisor_t *self, sb_child_exit_fn *handler, void *arg)
+{
+    self->exit_handler = handler;
+    self->exit_arg = arg;
+}
+
+static pid_t fork_child(bool own_session)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -109,12 +117,24 @@ pid_t sb_supervisor_fork(void)
         signal(s_handled_signals[i], SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* A group of its own: a terminal's Ctrl-C reaches the supervisor
-     * alone, which then stops the children in order. */
-    setpgid(0, 0);
+     * alone, which then stops the children in order. A session is a group
+     * too, and also marks everything the child will start. */
+    if (!own_session || setsid() < 0)
+        setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)   /* the supervisor died before prctl took effect */
         _exit(1);
     return 0;
+}
+
+pid_t sb_supervisor_fork(void)
+{
+    return fork_child(false);
+}
+
+pid_t sb_supervisor_fork_session(void)
+{
+    return fork_child(true);
 }
 
 static void start_child(sb_supervisor_t *self, child_t *child)
@@ -200,10 +220,12 @@ static void reap_children(sb_supervisor_t *self)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         child_t *child = find_child(self, pid);
         if (!child)
-            continue;
+            continue;   /* an orphan reparented to a subreaper: reaped, nothing more */
         char how[96];
         describe_status(status, how, sizeof how);
         child->pid = 0;
+        if (self->exit_handler)
+            self->exit_handler(pid, self->exit_arg);
         if (self->stopping || child->removed) {
             sb_log_info("child stopped", "child=%s child_pid=%d %s", child->label, (int) pid, how);
             continue;

@@ -31,6 +31,14 @@ void sb_supervisor_destroy(sb_supervisor_t **self_p);
 
 void sb_supervisor_set_signal_handler(sb_supervisor_t *self, sb_signal_fn *handler, void *arg);
 
+/* Called with the pid of each child the supervisor has reaped, whatever
+ * ended it (the sb-workers master kills what the worker left behind).
+ * Exits of processes that are not its children (orphans reparented to a
+ * subreaper) are reaped too, without a call. */
+typedef void (sb_child_exit_fn)(pid_t pid, void *arg);
+
+void sb_supervisor_set_exit_handler(sb_supervisor_t *self, sb_child_exit_fn *handler, void *arg);
+
 /* Adds a child and starts it at once; returns its index, -1 on failure. */
 int sb_supervisor_add(sb_supervisor_t *self, const char *label, int stop_rank,
                       sb_child_start_fn *start, void *arg);
@@ -60,5 +68,9 @@ int sb_supervisor_run(sb_supervisor_t *self);
 /* fork() for a child start function: in the child, signals are back to
  * their defaults and the child gets SIGTERM if the supervisor dies. */
 pid_t sb_supervisor_fork(void);
+
+/* Like sb_supervisor_fork, but the child leads a session of its own (its
+ * pid is the session id of everything it starts that does not leave it). */
+pid_t sb_supervisor_fork_session(void);
 
 #endif

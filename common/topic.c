@@ -1,8 +1,11 @@
 /* topic.c — MQTT-style topic matching (see topic.h). */
 #include "topic.h"
+#include "utf8.h"
 
 #include <string.h>
 
+/* No spaces or control bytes: a topic is one word of the line protocol and
+ * one token of an EVENT line, so a CR or LF in it would split the line. */
 static bool plain_bytes(const char *text)
 {
     size_t length = strlen(text);
@@ -11,7 +14,7 @@ static bool plain_bytes(const char *text)
     for (const unsigned char *c = (const unsigned char *) text; *c; c++)
         if (*c <= ' ' || *c == 0x7f)
             return false;
-    return true;
+    return sb_utf8_is_valid(text, length);
 }
 
 bool sb_topic_is_valid(const char *topic)

@@ -12,7 +12,8 @@
 
 #define SB_TOPIC_MAX 256
 
-/* A topic to publish on: 1..SB_TOPIC_MAX bytes, no wildcards, no spaces or control bytes. */
+/* A topic to publish on: 1..SB_TOPIC_MAX bytes of valid UTF-8, no wildcards,
+ * no spaces, no control bytes (C0, DEL). */
 bool sb_topic_is_valid(const char *topic);
 
 /* A filter to subscribe with: like a topic, but '+' and '#' may stand as

@@ -9,7 +9,7 @@ set -eu
 check=${1:-tcp}
 case "$check" in
     tcp) printf 'stats broker\n' | nc -w 2 -q 1 127.0.0.1 "${2:-7000}" | grep -q '^OK requests=' ;;
-    ws) printf 'GET /healthz HTTP/1.0\r\n\r\n' | nc -w 2 -q 1 127.0.0.1 "${2:-8080}" \
+    ws) printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' | nc -w 2 -q 1 127.0.0.1 "${2:-8080}" \
             | head -n 1 | grep -q ' 200 ' ;;
     listening) nc -z -w 2 127.0.0.1 "${2:?listening needs a port}" ;;
     pool) grep -qs '^PPid:[[:space:]]*1$' /proc/[0-9]*/status ;;

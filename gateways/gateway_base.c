@@ -39,7 +39,6 @@ bool sb_gateway_process_init(const sb_options_t *options)
     if (!sb_curve_setup(options, false))
         return false;
     zsys_handler_set(NULL);   /* libuv handles SIGTERM and SIGINT */
-    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     signal(SIGHUP, SIG_IGN);  /* nothing to reload; a stray HUP must not drop every client */
     zsys_init();
     return true;

@@ -512,6 +512,22 @@ static bool send_bank_alias(sb_router_t *self, void *client,
     return true;
 }
 
+/* `device NAME call|send LINE` with a control byte in LINE: refused here
+ * already, so it costs no broker round trip (the device gateway, which any
+ * gateway's request reaches, refuses it again). */
+static bool refuse_unsafe_device_line(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                                      const sb_cmdline_t *request)
+{
+    if (request->argc < 4 || strcmp(request->argv[0], "device") != 0)
+        return false;
+    for (size_t i = 3; i < request->argc; i++)
+        if (!sb_device_line_is_safe(request->argv[i])) {
+            self->ops->answer(client, slot, "ERR bad-args", SB_DEVICE_LINE_RULE, false);
+            return true;
+        }
+    return false;
+}
+
 void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                               size_t argc, char **argv)
 {
@@ -529,6 +545,8 @@ void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *
             local = s_local_commands[i].run;
     if (local)
         local(self, client, slot, &request);
+    else if (refuse_unsafe_device_line(self, client, slot, &request))
+        return;
     else if (!send_bank_alias(self, client, slot, &request)) {
         remote_request_t remote = { argc, argv, NULL, REPLY_PLAIN };
         send_to_broker(self, client, slot, &remote);

@@ -5,7 +5,9 @@
  * that dies is replaced. Signals: TERM stops the workers after their
  * command (bounded by --graceful-timeout), INT and QUIT stop them at once,
  * HUP re-reads the settings and replaces every worker (rolling restart),
- * TTIN and TTOU add or remove one worker; that count survives HUP. */
+ * TTIN and TTOU add or remove one worker; that count survives HUP. The
+ * master is a subreaper and kills whatever a dead worker left running
+ * (reaper.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,9 @@
 #include "curve.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
+#include "reaper.h"
 #include "supervisor.h"
 #include "worker.h"
 
@@ -82,10 +86,20 @@ static void take_settings(pool_t *pool, sb_options_t *options)
 static pid_t start_worker(void *arg)
 {
     pool_t *pool = arg;
-    pid_t pid = sb_supervisor_fork();
+    pid_t pid = sb_supervisor_fork_session();   /* what it starts is found by its session */
     if (pid == 0)
         _exit(sb_worker_run(&pool->settings));
     return pid;
+}
+
+/* A worker is gone: so is everything it started. */
+static void on_worker_exit(pid_t pid, void *arg)
+{
+    (void) arg;
+    int killed = sb_reaper_kill_session(pid);
+    if (killed > 0)
+        sb_log_warn("killed what a dead worker left running", "worker_pid=%d processes=%d",
+                    (int) pid, killed);
 }
 
 static void add_worker(sb_supervisor_t *supervisor, pool_t *pool)
@@ -127,6 +141,7 @@ static void on_signal(sb_supervisor_t *supervisor, int signo, void *arg)
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_workers, argc, argv, &exit_code);
     if (!options)
@@ -144,6 +159,8 @@ int main(int argc, char **argv)
         return 1;
     sb_supervisor_set_fast_stop(supervisor, true);
     sb_supervisor_set_signal_handler(supervisor, on_signal, &pool);
+    sb_reaper_init();
+    sb_supervisor_set_exit_handler(supervisor, on_worker_exit, NULL);
     sb_log_info("starting worker pool", "service=%s workers=%d broker=%s",
                 pool.settings.service, workers, pool.settings.broker);
     for (int i = 0; i < workers; i++)

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "config_check.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "supervisor.h"
 
@@ -315,6 +316,7 @@ static int hash_secret(int argc)
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
         return keygen(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "hash-secret") == 0)

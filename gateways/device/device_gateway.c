@@ -149,6 +149,10 @@ static void device_command(sb_device_gateway_t *self, slot_t *slot, const sb_env
     }
     char line[SB_ENVELOPE_MAX_SIZE / 4];
     sb_cmdline_join(env->argc - 2, env->argv + 2, line, sizeof line);
+    if (!sb_device_line_is_safe(line)) {
+        reply(slot, env->id, false, "bad-args", SB_DEVICE_LINE_RULE);
+        return;
+    }
     if (strlen(line) > self->settings.max_line) {
         reply(slot, env->id, false, "too-long", "the line is longer than the device's max_line");
         return;

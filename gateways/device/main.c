@@ -4,10 +4,12 @@
 #include "device_gateway.h"
 #include "gateway_base.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_gateway_device, argc, argv, &exit_code);
     if (!options)

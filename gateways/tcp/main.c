@@ -4,11 +4,13 @@
 #include "gateway_base.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "tcp_gateway.h"
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_gateway_tcp, argc, argv, &exit_code);
     if (!options)

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "name_list.h"
+
 #define WEBSOCKET_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 void sb_handshake_accept_key(const char *key, char accept[SB_HANDSHAKE_ACCEPT_SIZE])
@@ -36,23 +38,6 @@ static bool key_is_valid(const char *key)
     return strchr("AQgw", key[21]) != NULL;
 }
 
-/* Is `word` one of the comma-separated tokens of `list` (case-insensitive)? */
-static bool list_has(const char *list, const char *word)
-{
-    size_t length = strlen(word);
-    while (list && *list) {
-        list += strspn(list, " \t,");
-        size_t token = strcspn(list, ",");
-        size_t trimmed = token;
-        while (trimmed > 0 && (list[trimmed - 1] == ' ' || list[trimmed - 1] == '\t'))
-            trimmed--;
-        if (trimmed == length && strncasecmp(list, word, length) == 0)
-            return true;
-        list += token;
-    }
-    return false;
-}
-
 /* The origin's host[:port] is the Host the request was sent to. */
 static bool same_host(const char *origin, const char *host)
 {
@@ -67,8 +52,9 @@ bool sb_handshake_origin_allowed(const char *origin, const char *host, const cha
     if (!allowed || !*allowed)
         allowed = "self";
     bool is_keyword = strcmp(origin, "self") == 0 || strcmp(origin, "*") == 0;
-    return list_has(allowed, "*") || (!is_keyword && list_has(allowed, origin))
-           || (list_has(allowed, "self") && same_host(origin, host));
+    return sb_name_list_has(allowed, "*", false)
+           || (!is_keyword && sb_name_list_has(allowed, origin, false))
+           || (sb_name_list_has(allowed, "self", false) && same_host(origin, host));
 }
 
 static sb_handshake_t refuse(int status, const char *reason)

@@ -1,9 +1,12 @@
 /* main.c — sb-gateway-ws: settings, then the loop of ws_gateway.c. */
 #include <czmq.h>
+#include <stdlib.h>
 
 #include "gateway_base.h"
+#include "host_check.h"
 #include "log.h"
 #include "options.h"
+#include "process.h"
 #include "programs.h"
 #include "ws_gateway.h"
 
@@ -11,6 +14,7 @@
 
 int main(int argc, char **argv)
 {
+    sb_process_init();
     int exit_code;
     sb_options_t *options = sb_options_load(&sb_program_gateway_ws, argc, argv, &exit_code);
     if (!options)
@@ -19,14 +23,20 @@ int main(int argc, char **argv)
         sb_options_destroy(&options);
         return 2;
     }
+    sb_gateway_base_settings_t base = sb_gateway_base_settings(options);
+    /* Every address the gateway listens on names it (a TLS listener's too). */
+    const char *listen_addresses[] = { base.listen, NULL };
+    char *allowed_hosts = sb_host_allow_list_new(sb_options_text(options, "allow-host"),
+                                                 listen_addresses);
     sb_ws_gateway_settings_t settings = {
-        .base = sb_gateway_base_settings(options),
+        .base = base,
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .limits = {
             .stream = {
                 .max_head = MAX_REQUEST_HEAD,
                 .max_message = (size_t) sb_options_int(options, "max-message"),
                 .allowed_origins = sb_options_text(options, "allow-origin"),
+                .allowed_hosts = allowed_hosts,
             },
             .max_inflight = (size_t) sb_options_int(options, "max-inflight"),
             .max_output = (size_t) sb_options_int(options, "max-output"),
@@ -35,13 +45,16 @@ int main(int argc, char **argv)
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),
         },
     };
+    sb_log_debug("allowed hosts", "list=%s", allowed_hosts);
     sb_ws_gateway_t *gateway = sb_ws_gateway_new(&settings);
     if (!gateway) {
+        free(allowed_hosts);
         sb_options_destroy(&options);
         return 1;
     }
     sb_ws_gateway_run(gateway);
     sb_ws_gateway_destroy(&gateway);
+    free(allowed_hosts);
     sb_options_destroy(&options);
     zsys_shutdown();
     return 0;

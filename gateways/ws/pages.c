@@ -79,6 +79,9 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     for (size_t i = 0; i < 4; i++)
         fprintf(out, "sb_gateway_bad_input_total{code=\"%u\"} %" PRIu64 "\n",
                 sb_pages_bad_input_codes[i], gateway->bad_input[i]);
+    metric(out, "sb_gateway_misdirected_total", "counter",
+           "HTTP requests and upgrades refused (421) for a Host not in --allow-host.",
+           gateway->misdirected);
     metric(out, "sb_gateway_auth_failures_total", "counter",
            "Refused credentials: auth commands and Bearer headers.", router->auth_failures);
     metric(out, "sb_gateway_requests_total", "counter", "Requests sent to the broker.",

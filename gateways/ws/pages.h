@@ -19,6 +19,7 @@ typedef struct {
     uint64_t accepted, refused;   /* WebSocket clients; refused: over --max-connections */
     /* Clients closed for bad input, by the close code sent: 1002, 1003, 1007, 1009. */
     uint64_t bad_input[4];
+    uint64_t misdirected;         /* requests refused (421) for their Host header */
 } sb_gateway_counts_t;
 
 /* The close codes of sb_gateway_counts_t.bad_input, in order. */

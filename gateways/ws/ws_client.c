@@ -370,6 +370,11 @@ uint16_t sb_ws_client_close_code(const sb_ws_client_t *self)
     return sb_ws_stream_close_code(self->stream);
 }
 
+bool sb_ws_client_misdirected(const sb_ws_client_t *self)
+{
+    return sb_ws_stream_misdirected(self->stream);
+}
+
 void sb_ws_client_set_identity(sb_ws_client_t *self, const sb_identity_t *identity)
 {
     self->identity = identity;

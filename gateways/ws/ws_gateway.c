@@ -225,6 +225,7 @@ static void on_closed(void *owner, sb_ws_client_t *client)
 {
     sb_ws_gateway_t *self = owner;
     uint64_t serial = sb_ws_client_serial(client);
+    self->counts.misdirected += sb_ws_client_misdirected(client);
     if (sb_ws_client_is_websocket(client)) {
         self->counts.websocket_clients--;
         sb_router_client_left(self->base.router, serial);

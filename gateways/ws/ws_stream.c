@@ -17,6 +17,7 @@
 #include <wslay/wslay.h>
 
 #include "handshake.h"
+#include "host_check.h"
 #include "utf8.h"
 
 typedef enum {
@@ -46,6 +47,7 @@ struct sb_ws_stream {
     size_t input_left;
     frame_guard_t guard;
     bool closing;                    /* our close frame is queued */
+    bool misdirected;                /* refused for its Host header */
     /* The frame being read, when it is a close frame: its payload. */
     bool reading_close;
     uint8_t close_payload[125];
@@ -73,6 +75,7 @@ static const char *status_text(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 421: return "Misdirected Request";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -333,6 +336,12 @@ static const char *refusal_text(int status)
 static void handle_request(sb_ws_stream_t *self)
 {
     const char *method = sb_http_request_method(self->request);
+    if (!sb_host_allowed(sb_http_request_header(self->request, "Host"),
+                         self->limits.allowed_hosts)) {
+        self->misdirected = true;
+        respond_text(self, 421, "this gateway does not answer to that Host (see --allow-host)");
+        return;
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         respond_text(self, 405, "only GET is served here");
         return;
@@ -421,6 +430,11 @@ uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self)
 {
     return self->session && wslay_event_get_close_sent(self->session)
                ? wslay_event_get_status_code_sent(self->session) : 0;
+}
+
+bool sb_ws_stream_misdirected(const sb_ws_stream_t *self)
+{
+    return self->misdirected;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -6,7 +6,8 @@
  *
  * A connection starts as HTTP. An acceptable upgrade request becomes a
  * WebSocket session (wslay frames the messages); any other request is
- * handed to the owner, who answers it with sb_ws_stream_respond. Input
+ * handed to the owner, who answers it with sb_ws_stream_respond. Either
+ * must name an allowed Host first (host_check.h), else 421. Input
  * that breaks RFC 6455 is answered with the close code it prescribes:
  * 1002 protocol error, 1003 binary data, 1007 invalid UTF-8, 1009 too big. */
 #ifndef SB_WS_STREAM_H
@@ -31,6 +32,7 @@ typedef struct {
     size_t max_head;               /* bytes of an HTTP request head */
     size_t max_message;            /* bytes of a WebSocket frame or message */
     const char *allowed_origins;   /* see sb_handshake_origin_allowed */
+    const char *allowed_hosts;     /* see sb_host_allowed (NULL: IP addresses only) */
 } sb_ws_stream_limits_t;
 
 typedef struct {
@@ -73,5 +75,8 @@ bool sb_ws_stream_is_open(const sb_ws_stream_t *self);
 
 /* The close code sent, or 0. */
 uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self);
+
+/* The request was refused (421) for a Host the gateway does not answer to. */
+bool sb_ws_stream_misdirected(const sb_ws_stream_t *self);
 
 #endif

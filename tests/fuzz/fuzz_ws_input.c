@@ -1,6 +1,6 @@
 /* fuzz_ws_input.c — libFuzzer target for everything a WebSocket gateway
  * client sends: the HTTP request head, the handshake, WebSocket frames
- * (wslay), UTF-8 and close-frame checks, and the JSON requests of text
+ * (wslay), the Host allow-list, UTF-8 and close-frame checks, and the JSON requests of text
  * messages — the same ws_stream and ws_json code the gateway runs, fed in
  * chunks whose sizes the input chooses.
  *
@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     fuzz_client_t client = { 0 };
-    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self" };
+    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local" };
     client.stream = sb_ws_stream_new(&limits, &s_events, &client);
     if (upgrade_first)
         sb_ws_stream_feed(client.stream, s_upgrade, sizeof s_upgrade - 1);

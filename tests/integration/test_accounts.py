@@ -11,7 +11,8 @@ import re
 import sqlite3
 import threading
 
-from conftest import Client, binary, children_of, free_port, try_request, wait_until
+from conftest import (Client, binary, children_of, free_port, log_records, try_request,
+                      wait_until)
 
 USAGE = ("ERR bad-args usage: account NAME deposit|withdraw [AMOUNT] | account NAME balance"
          " (NAME: letters, digits, _ . -; AMOUNT: 1 to 1000000000)")
@@ -65,6 +66,22 @@ def test_account_deposit_withdraw_balance(components, clients, tmp_path):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = dict(db.execute("SELECT name, balance FROM accounts"))
     assert rows == {"jack": 1, "Jill_2.x-y": 7, "big": 2000000000}, rows
+
+
+def test_store_runs_with_wal_and_synchronous_full(components, clients, tmp_path):
+    """Durability (issue 11 §3.5): an acknowledged deposit must survive power
+    loss, so every worker's connection runs synchronous=FULL (per connection:
+    the worker reports what its own connection has, read back from SQLite)."""
+    store = tmp_path / "accounts.db"
+    c = components(store_config(store), pools={"default": 1})
+    assert clients(c.port).request("account jill deposit 5") == "OK jill 5"
+    pool = c.pools["default"]
+    opened = wait_until(lambda: log_records(pool, "account store opened"), 5,
+                        "the worker to log how it opened the store")
+    assert opened[0].get("journal_mode") == "wal", opened
+    assert opened[0].get("synchronous") == "full", opened
+    with sqlite3.connect(str(store)) as db:   # the file itself is in WAL mode
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_account_never_goes_negative(components, clients, tmp_path):

@@ -205,8 +205,8 @@ BAD_HANDSHAKES = {
     "origin-other-port": (lambda p: upgrade_request(p, origin="http://127.0.0.1:%d" % (p + 1)),
                           403),
     "post": (lambda p: upgrade_request(p, method="POST"), 405),
-    "put-plain": (lambda p: b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
-    "unknown-path": (lambda p: b"GET /no/such/page HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    "put-plain": (lambda p: b"PUT / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 405),
+    "unknown-path": (lambda p: b"GET /no/such/page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404),
 }
 
 

@@ -365,6 +365,50 @@ static void test_encode_refuses_incomplete(void **state)
     assert_null(sb_envelope_encode(NULL, NULL));
 }
 
+/* A topic or filter that the gateways refuse is refused on the wire too,
+ * in both directions, so the broker drops it (and counts it as malformed). */
+static void expect_topic_refused(sb_envelope_type_t type, const char *topic)
+{
+    sb_envelope_t env = { .type = type, .topic = (char *) topic, .data = "x" };
+    if (sb_envelope_encode(&env, NULL))
+        fail_msg("%s topic '%s' encoded", sb_envelope_type_name(type), topic);
+    mp_t m;
+    mp_init(&m);
+    msgpack_pack_map(&m.pk, 4);
+    mp_str(&m.pk, "v");
+    msgpack_pack_uint8(&m.pk, 1);
+    mp_str(&m.pk, "t");
+    mp_str(&m.pk, sb_envelope_type_name(type));
+    mp_str(&m.pk, "topic");
+    mp_str(&m.pk, topic);
+    mp_str(&m.pk, "data");
+    mp_str(&m.pk, "x");
+    expect_decode_error(mp_data(&m), m.buf.size, "bad field topic");
+    msgpack_sbuffer_destroy(&m.buf);
+}
+
+static void test_topics_checked_on_the_wire(void **state)
+{
+    (void) state;
+    static const sb_envelope_type_t types[] = {
+        SB_ENVELOPE_PUBLISH, SB_ENVELOPE_EVENT, SB_ENVELOPE_SUBSCRIBE, SB_ENVELOPE_UNSUBSCRIBE,
+    };
+    static const char *const bad[] = {
+        "home/lamp\nEVENT x y", "a\rb", "a\x01b", "a\x7f", "a b", "a\tb", "caf\xc3", "\xff",
+    };
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            expect_topic_refused(types[t], bad[i]);
+    expect_topic_refused(SB_ENVELOPE_PUBLISH, "home/#");
+    expect_topic_refused(SB_ENVELOPE_SUBSCRIBE, "home/#/temp");
+    sb_envelope_t subscribe = { .type = SB_ENVELOPE_SUBSCRIBE, .topic = "home/+/temp" };
+    sb_envelope_t *out = round_trip(&subscribe);
+    sb_envelope_destroy(&out);
+    sb_envelope_t publish = { .type = SB_ENVELOPE_PUBLISH, .topic = "caf\xc3\xa9/temp", .data = "21" };
+    out = round_trip(&publish);
+    sb_envelope_destroy(&out);
+}
+
 /* ------------------------------------------------------------------ */
 /* Decoder refusals of well-formed msgpack                              */
 
@@ -908,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_error_code_is_one_word),
         cmocka_unit_test(test_token_is_a_name),
         cmocka_unit_test(test_destroy_null_safe),
+        cmocka_unit_test(test_topics_checked_on_the_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,12 @@
-/* test_topic.c — unit tests for MQTT-style topic filters (common/topic.c). */
+/* test_topic.c — unit tests for MQTT-style topic filters (common/topic.c) and
+ * the rule for device lines (common/protocol.c): what may reach a line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "protocol.h"
 #include "topic.h"
 
 static void test_matching(void **state)
@@ -48,6 +50,17 @@ static void test_validity(void **state)
     assert_false(sb_topic_is_valid("home/#"));
     assert_false(sb_topic_is_valid("two words"));
     assert_false(sb_topic_is_valid("tab\there"));
+    /* Control bytes would split an EVENT line; invalid UTF-8 is refused too. */
+    static const char *const hostile[] = {
+        "home/lamp\nEVENT forged x", "a\rb", "a\x01", "\x1b[2J", "del\x7f", "caf\xc3",
+        "\xc0\xaf", "\xed\xa0\x80", "\xff",
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        assert_false(sb_topic_is_valid(hostile[i]));
+        assert_false(sb_topic_filter_is_valid(hostile[i]));
+    }
+    assert_true(sb_topic_is_valid("caf\xc3\xa9/\xe2\x82\xac"));
+    assert_true(sb_topic_filter_is_valid("caf\xc3\xa9/+"));
     assert_true(sb_topic_filter_is_valid("home/+/temp"));
     assert_true(sb_topic_filter_is_valid("#"));
     assert_true(sb_topic_filter_is_valid("home/#"));
@@ -62,6 +75,20 @@ static void test_validity(void **state)
     assert_false(sb_topic_is_valid(long_topic));
     long_topic[SB_TOPIC_MAX] = '\0';
     assert_true(sb_topic_is_valid(long_topic));
+}
+
+/* Device lines (common/protocol.c): every C0 control but TAB, and DEL, refused. */
+static void test_device_line_rule(void **state)
+{
+    (void) state;
+    assert_true(sb_device_line_is_safe("on"));
+    assert_true(sb_device_line_is_safe("set level\t5 caf\xc3\xa9 ~"));
+    assert_true(sb_device_line_is_safe(""));
+    for (int byte = 1; byte < 0x20; byte++) {
+        char line[] = { 'o', 'n', (char) byte, 'X', '\0' };
+        assert_int_equal(sb_device_line_is_safe(line), byte == '\t');
+    }
+    assert_false(sb_device_line_is_safe("on\x7f"));
 }
 
 /* Filters overlap when some topic matches both, both ways round. */
@@ -95,6 +122,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_device_line_rule),
         cmocka_unit_test(test_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

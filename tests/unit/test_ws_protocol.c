@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
 
 #include "handshake.h"
+#include "host_check.h"
 #include "http_request.h"
 #include "utf8.h"
 #include "ws_json.h"
@@ -415,6 +417,67 @@ static void test_origin_rules(void **state)
                      cases[i].expected ? "allowed" : "refused");
 }
 
+static void test_host_rules(void **state)
+{
+    (void) state;
+    static const char list[] = "localhost,*.localhost,pi,pi.local, hub.example.com,*.home.arpa";
+    static const struct { const char *host; bool expected; } cases[] = {
+        { "localhost", true }, { "localhost:8080", true }, { "LOCALHOST:8080", true },
+        { "localhost.:8080", true }, { "app.localhost:8080", true }, { "a.b.localhost", true },
+        { "pi:8080", true }, { "pi.local:8080", true }, { "hub.example.com", true },
+        { "nas.home.arpa:80", true }, { " hub.example.com:8080", true },
+        /* IP addresses, always: no DNS name is involved */
+        { "127.0.0.1:8080", true }, { "127.8.9.10", true }, { "192.168.1.5:8080", true },
+        { "[::1]:8080", true }, { "[::1]", true }, { "[fe80::1]:80", true },
+        /* names that are not ours */
+        { "evil.example:8080", false }, { "evil.example", false }, { "localhost.evil", false },
+        { "evillocalhost", false }, { "home.arpa", false }, { "pi.evil", false },
+        { "hub.example.com.evil:8080", false }, { "xhub.example.com", false },
+        /* malformed */
+        { NULL, false }, { "", false }, { ":8080", false }, { "::1", false }, { "[::1", false },
+        { "[::1]x", false }, { "localhost:80x", false }, { "localhost:123456", false },
+        { "local host", false }, { "localhost,evil", false }, { "localhost/x", false },
+        { "[evil.example]:80", false }, { "localhost\x7f", false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (sb_host_allowed(cases[i].host, list) != cases[i].expected)
+            fail_msg("Host '%s': expected %s", cases[i].host ? cases[i].host : "(none)",
+                     cases[i].expected ? "allowed" : "refused");
+    /* "*" allows any name; NULL allows only IP addresses. */
+    assert_true(sb_host_allowed("evil.example:8080", "localhost, *"));
+    assert_false(sb_host_allowed("evil.example:8080", NULL));
+    assert_true(sb_host_allowed("10.0.0.1", NULL));
+    assert_false(sb_host_allowed("localhost", NULL));
+}
+
+static void test_host_allow_list(void **state)
+{
+    (void) state;
+    const char *listen[] = { "hub.lan:8080", "[::1]:8443", "bad", NULL };
+    char *list = sb_host_allow_list_new("extra.example, *.corp", listen);
+    char name[256] = "";
+    assert_int_equal(gethostname(name, sizeof name - 1), 0);
+    assert_true(sb_host_allowed("localhost:1", list));
+    assert_true(sb_host_allowed("x.localhost", list));
+    assert_true(sb_host_allowed(name, list));
+    assert_true(sb_host_allowed("hub.lan:9999", list));   /* the port does not matter */
+    assert_true(sb_host_allowed("bad", list));            /* a listen host without a port */
+    assert_true(sb_host_allowed("extra.example", list));
+    assert_true(sb_host_allowed("a.corp:8080", list));
+    assert_false(sb_host_allowed("evil.example", list));
+    free(list);
+    list = sb_host_allow_list_new(NULL, NULL);
+    assert_true(sb_host_allowed("localhost", list));
+    assert_false(sb_host_allowed("hub.lan", list));
+    free(list);
+    char host[256];
+    assert_true(sb_host_split("[::1]:80", host, sizeof host));
+    assert_string_equal(host, "::1");
+    assert_true(sb_host_split("hub:", host, sizeof host));
+    assert_string_equal(host, "hub");
+    assert_false(sb_host_split("a-much-longer-name", host, 8));
+}
+
 /* ================================================================ ws_json */
 
 /* A JSON value as compact text (a static buffer). */
@@ -737,7 +800,7 @@ static const sb_ws_stream_events_t s_peer_events = {
     peer_write, peer_on_http_request, peer_may_open, peer_on_open, peer_on_text, peer_on_done,
 };
 
-static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self" };
+static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h" };
 
 /* `limits`: NULL for s_limits. */
 static peer_t *peer_new(const sb_ws_stream_limits_t *limits)
@@ -1295,6 +1358,18 @@ static void test_stream_refusals(void **state)
         { "bad key",
           REQUEST_LINE UPGRADE_HEADERS "Sec-WebSocket-Key: short\r\n" VERSION_HEADER "\r\n",
           NULL, 0, false, 400, NULL },
+        /* DNS rebinding: Host and Origin agree, but the Host is not one of ours. */
+        { "upgrade for another Host",
+          "GET / HTTP/1.1\r\nHost: evil.example:8080\r\n" UPGRADE_HEADERS KEY_HEADER VERSION_HEADER
+          "Origin: http://evil.example:8080\r\n\r\n", NULL, 0, false, 421, NULL },
+        { "page for another Host", "GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n", NULL, 0,
+          false, 421, NULL },
+        { "metrics for another Host", "GET /metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+          NULL, 0, false, 421, NULL },
+        { "no Host", "GET / HTTP/1.1\r\n\r\n", NULL, 0, false, 421, NULL },
+        { "HTTP/1.0 without Host", "GET /metrics HTTP/1.0\r\n\r\n", NULL, 0, false, 421, NULL },
+        { "POST for another Host", "POST / HTTP/1.1\r\nHost: evil.example\r\n\r\n", NULL, 0,
+          false, 421, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sb_ws_stream_limits_t limits = s_limits;
@@ -1317,6 +1392,7 @@ static void test_stream_refusals(void **state)
         assert_int_equal(peer->open_calls, 0);
         assert_int_equal(peer->http_requests, 0);
         assert_false(sb_ws_stream_is_open(peer->stream));
+        assert_int_equal(sb_ws_stream_misdirected(peer->stream), cases[i].status == 421);
         assert_true(output_has(peer, "\r\nConnection: close\r\n"));
         if (cases[i].header)
             assert_true(output_has(peer, cases[i].header));
@@ -1350,6 +1426,8 @@ int main(void)
         cmocka_unit_test(test_accept_key),
         cmocka_unit_test(test_handshake_check),
         cmocka_unit_test(test_origin_rules),
+        cmocka_unit_test(test_host_rules),
+        cmocka_unit_test(test_host_allow_list),
         cmocka_unit_test(test_json_decode),
         cmocka_unit_test(test_json_decode_edges),
         cmocka_unit_test(test_json_reply),

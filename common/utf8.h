@@ -1,5 +1,6 @@
 /* utf8.h — UTF-8 validation for WebSocket text (RFC 6455 §8.1: a text
- * message or close reason that is not valid UTF-8 fails the connection). */
+ * message or close reason that is not valid UTF-8 fails the connection)
+ * and for pub/sub topics, which the gateways and the broker both check. */
 #ifndef SB_UTF8_H
 #define SB_UTF8_H
 
