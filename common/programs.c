@@ -53,20 +53,26 @@ const sb_program_t sb_program_workers = {
     s_workers_specs, sizeof s_workers_specs / sizeof s_workers_specs[0],
 };
 
-/* What every gateway that serves clients (tcp, ws) does while the broker is
- * away, and how long it waits for an answer. The request timeouts are the
- * broker's own keys, so one config file sets both alike. */
-#define SB_GATEWAY_REQUEST_SPECS(section)                                                         \
+/* What a gateway does with what it would send while the broker is away
+ * (every gateway: tcp, ws, device). */
+#define SB_GATEWAY_BROKER_WAIT_SPECS(section, what)                                               \
     { "broker-wait", SB_OPTION_SECONDS, section ".broker_wait", "5", 0, 3600000, "SECONDS",        \
-      "how long a request (or pub) is held while the broker link is down before ERR "             \
-      "unavailable (0: not held)" },                                                              \
+      "how long " what " is held while the broker link is down before it is given up "            \
+      "(0: not held)" },                                                                          \
     { "broker-wait-max", SB_OPTION_INT, section ".broker_wait_max", "4096", 0, 1000000, "N",      \
-      "requests held at once while the broker is away; more get ERR unavailable at once" },       \
+      "how many are held at once while the broker is away; more are given up at once" }
+
+/* How long a gateway that serves clients waits for an answer. They are the
+ * broker's own keys, so one config file sets both alike. */
+#define SB_GATEWAY_TIMEOUT_SPECS                                                                  \
     { "request-timeout", SB_OPTION_SECONDS, "broker.request_timeout", "30", 1, 86400000,          \
       "SECONDS", "the deadline the broker gives a request whose command sets none; the gateway "  \
       "answers ERR timeout 1 s after a request's deadline at the latest" },                       \
     { "max-timeout", SB_OPTION_SECONDS, "broker.max_timeout", "3600", 1, 86400000, "SECONDS",     \
       "the broker's longest deadline (caps the gateway's)" }
+
+#define SB_GATEWAY_REQUEST_SPECS(section)                                                         \
+    SB_GATEWAY_BROKER_WAIT_SPECS(section, "a request (or pub)"), SB_GATEWAY_TIMEOUT_SPECS
 
 static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
@@ -156,6 +162,7 @@ static const sb_option_spec_t s_gateway_device_specs[] = {
       600000, "SECONDS", "how often the gateway and the broker exchange heartbeats" },
     { "heartbeat-liveness", SB_OPTION_INT, "gateway-device.heartbeat_liveness", "3", 1, 100, "N",
       "intervals without an answer before the broker counts as lost" },
+    SB_GATEWAY_BROKER_WAIT_SPECS("gateway-device", "a device's event"),
 };
 
 const sb_program_t sb_program_gateway_device = {

@@ -24,6 +24,7 @@ import threading
 from conftest import (STARTUP_TIMEOUT, Client, GREETING_RE, binary, free_port, http_status,
                       log_records, stats_of, try_request, wait_until)
 from conftest import SLOW_POOL
+from device_support import device_section, fast
 
 
 def _endpoints():
@@ -113,6 +114,40 @@ def test_a_full_hold_answers_unavailable_at_once(processes):
         line = client.read_line(timeout=10)
         assert line.startswith("@c ERR unavailable"), line
         assert stats_of(client)["held"] == "2"
+
+
+def test_a_device_event_from_before_the_broker_is_published_when_it_comes(processes, tmp_path,
+                                                                         zctx):
+    """A dial-in device connects before the device gateway has a broker:
+    its `connected` event is held and reaches the broker once it is there
+    (a ROUTER of the test's own stands at the broker's frontend)."""
+    import msgpack
+    import zmq
+    frontend, backend = _endpoints()
+    config = tmp_path / "switchboard.conf"
+    config.write_text(device_section("door", **fast()))
+    listen = free_port()
+    gateway = processes.start("sb-gateway-device", [
+        binary("sb-gateway-device"), "--broker", frontend, "--backend", backend,
+        "--listen", "127.0.0.1:%d" % listen, "--config", str(config), "--broker-wait", "60"])
+    wait_until(lambda: gateway.alive() and log_records(gateway, "device gateway started"),
+               STARTUP_TIMEOUT, "the device gateway to start")
+    with Client(listen, greet=False) as door:
+        door.send("HELLO door")
+        assert door.read_line() == "OK hello door"
+        broker = zctx.socket(zmq.ROUTER)
+        broker.setsockopt(zmq.LINGER, 0)
+        broker.bind(frontend)
+        published = []
+
+        def connected_event():
+            while broker.poll(50):
+                fields = msgpack.unpackb(broker.recv_multipart()[-1])
+                if "$sys/devices/door" in fields.values():
+                    published.append(fields)
+            return any("connected" in fields.values() for fields in published)
+        wait_until(connected_event, 15, "the held `connected` event at the broker")
+    assert not log_records(gateway, "event not published, the broker cannot be reached")
 
 
 # --------------------------------------------------------------------- the gateway's deadline
