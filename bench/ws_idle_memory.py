@@ -54,14 +54,19 @@ def children(pid):
     return found
 
 
-def gateway_pid(hub_pid):
+def child_named(hub_pid, program):
+    """The launcher's child running `program` (b"sb-broker", ...), or None."""
     for pid in children(hub_pid):
         try:
-            if Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")[0].endswith(b"sb-gateway-ws"):
+            if Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")[0].endswith(program):
                 return pid
         except OSError:
             pass
     return None
+
+
+def gateway_pid(hub_pid):
+    return child_named(hub_pid, b"sb-gateway-ws")
 
 
 def open_websocket(port):

@@ -36,6 +36,16 @@ zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode)
     return socket;
 }
 
+int sb_payload_send(zsock_t *socket, zframe_t *routing_id, const uint8_t *payload, size_t size)
+{
+    void *handle = zsock_resolve(socket);
+    if (routing_id
+        && zmq_send(handle, zframe_data(routing_id), zframe_size(routing_id),
+                    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send(handle, payload, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
 int sb_envelope_send(zsock_t *socket, zframe_t *routing_id, const sb_envelope_t *env)
 {
     size_t size;
@@ -44,14 +54,7 @@ int sb_envelope_send(zsock_t *socket, zframe_t *routing_id, const sb_envelope_t 
         errno = EMSGSIZE;
         return -1;
     }
-    void *handle = zsock_resolve(socket);
-    int result = 0;
-    if (routing_id
-        && zmq_send(handle, zframe_data(routing_id), zframe_size(routing_id),
-                    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        result = -1;
-    if (result == 0 && zmq_send(handle, payload, size, ZMQ_DONTWAIT) < 0)
-        result = -1;
+    int result = sb_payload_send(socket, routing_id, payload, size);
     int saved = errno;
     free(payload);
     errno = saved;

@@ -27,6 +27,9 @@ zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode);
  * Never blocks: returns 0, or -1 with errno (EAGAIN, EHOSTUNREACH, ...). */
 int sb_envelope_send(zsock_t *socket, zframe_t *routing_id, const sb_envelope_t *env);
 
+/* The same for an envelope already encoded (one kept to be sent again). */
+int sb_payload_send(zsock_t *socket, zframe_t *routing_id, const uint8_t *payload, size_t size);
+
 typedef enum {
     SB_RECV_NONE,        /* nothing waiting */
     SB_RECV_OK,          /* *env_out holds an envelope */

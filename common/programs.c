@@ -64,6 +64,27 @@ const sb_program_t sb_program_workers = {
     { "tls-handshake-timeout", SB_OPTION_SECONDS, section ".tls_handshake_timeout", "10", 10,      \
       600000, "SECONDS", "how long a TLS client may take to complete its handshake" }
 
+/* What a gateway does with what it would send while the broker is away
+ * (every gateway: tcp, ws, device). */
+#define SB_GATEWAY_BROKER_WAIT_SPECS(section, what)                                               \
+    { "broker-wait", SB_OPTION_SECONDS, section ".broker_wait", "5", 0, 3600000, "SECONDS",        \
+      "how long " what " is held while the broker link is down before it is given up "            \
+      "(0: not held)" },                                                                          \
+    { "broker-wait-max", SB_OPTION_INT, section ".broker_wait_max", "4096", 0, 1000000, "N",      \
+      "how many are held at once while the broker is away; more are given up at once" }
+
+/* How long a gateway that serves clients waits for an answer. They are the
+ * broker's own keys, so one config file sets both alike. */
+#define SB_GATEWAY_TIMEOUT_SPECS                                                                  \
+    { "request-timeout", SB_OPTION_SECONDS, "broker.request_timeout", "30", 1, 86400000,          \
+      "SECONDS", "the deadline the broker gives a request whose command sets none; the gateway "  \
+      "answers ERR timeout 1 s after a request's deadline at the latest" },                       \
+    { "max-timeout", SB_OPTION_SECONDS, "broker.max_timeout", "3600", 1, 86400000, "SECONDS",     \
+      "the broker's longest deadline (caps the gateway's)" }
+
+#define SB_GATEWAY_REQUEST_SPECS(section)                                                         \
+    SB_GATEWAY_BROKER_WAIT_SPECS(section, "a request (or pub)"), SB_GATEWAY_TIMEOUT_SPECS
+
 static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "address clients connect to" },
@@ -86,6 +107,7 @@ static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
     SB_TLS_LISTENER_SPECS("gateway-tcp"),
+    SB_GATEWAY_REQUEST_SPECS("gateway-tcp"),
 };
 
 const sb_program_t sb_program_gateway_tcp = {
@@ -128,6 +150,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
     { "drain-timeout", SB_OPTION_SECONDS, "gateway-ws.drain_timeout", "5", 0, 3600000, "SECONDS",
       "on SIGTERM, how long clients may wait for replies to what they asked" },
     SB_TLS_LISTENER_SPECS("gateway-ws"),
+    SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
 };
 
 const sb_program_t sb_program_gateway_ws = {
@@ -152,6 +175,7 @@ static const sb_option_spec_t s_gateway_device_specs[] = {
       600000, "SECONDS", "how often the gateway and the broker exchange heartbeats" },
     { "heartbeat-liveness", SB_OPTION_INT, "gateway-device.heartbeat_liveness", "3", 1, 100, "N",
       "intervals without an answer before the broker counts as lost" },
+    SB_GATEWAY_BROKER_WAIT_SPECS("gateway-device", "a device's event"),
 };
 
 const sb_program_t sb_program_gateway_device = {

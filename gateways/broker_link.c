@@ -15,10 +15,12 @@ struct sb_broker_link {
     uv_poll_t *poll;              /* heap: freed by its close callback */
     uv_poll_t *monitor_poll;
     uv_timer_t *heartbeat;        /* heap: freed by its close callback */
+    uv_timer_t *probe;            /* looks again for the pipe after a handshake */
     sb_broker_link_settings_t settings;
     int64_t broker_expires_ms;    /* lost if nothing is heard by then */
     bool broker_silent;           /* on_lost already told for this silence */
-    bool connected;               /* handshake done, no disconnect since */
+    bool connected;               /* handshake done and the pipe takes sends, no disconnect since */
+    bool handshaken;              /* handshake done, no disconnect since */
     bool refused;                 /* a refused handshake is logged once */
     const sb_broker_link_events_t *events;
     void *arg;
@@ -61,6 +63,11 @@ static void broker_heard(sb_broker_link_t *self)
 {
     self->broker_expires_ms = zclock_mono()
                               + self->settings.heartbeat_interval_ms * self->settings.heartbeat_liveness;
+    if (self->broker_silent && self->connected && self->events->on_back) {
+        sb_log_info("broker answers again", "broker=%s", self->settings.endpoint);
+        self->broker_silent = false;
+        self->events->on_back(self->arg);
+    }
     self->broker_silent = false;
 }
 
@@ -74,6 +81,33 @@ static void on_heartbeat_timer(uv_timer_t *timer)
         sb_log_warn("broker silent, its requests are lost", NULL);
         self->events->on_lost(self->arg);
     }
+}
+
+/* The handshake is reported before the socket may have attached its pipe
+ * to the broker (with ZMQ_IMMEDIATE a send fails until then). Asking for
+ * ZMQ_EVENTS makes the socket take in that attachment, and POLLOUT says a
+ * message can go: only then does the link count as connected, so whatever
+ * the gateway sends from on_connected reaches the broker, in order. */
+#define PROBE_RETRY_MS 5
+
+static void on_probe_timer(uv_timer_t *timer);
+
+static void probe_pipe(sb_broker_link_t *self)
+{
+    if (!self->handshaken || self->connected)
+        return;
+    if (!(zsock_events(self->socket) & ZMQ_POLLOUT)) {
+        uv_timer_start(self->probe, on_probe_timer, PROBE_RETRY_MS, 0);
+        return;
+    }
+    sb_log_info("connected to broker", "broker=%s", self->settings.endpoint);
+    self->connected = true;
+    self->events->on_connected(self->arg);
+}
+
+static void on_probe_timer(uv_timer_t *timer)
+{
+    probe_pipe(timer->data);
 }
 
 sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_settings_t *settings,
@@ -106,6 +140,9 @@ sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_setti
     self->heartbeat->data = self;
     uv_timer_start(self->heartbeat, on_heartbeat_timer, (uint64_t) settings->heartbeat_interval_ms,
                    (uint64_t) settings->heartbeat_interval_ms);
+    self->probe = calloc(1, sizeof *self->probe);
+    uv_timer_init(loop, self->probe);
+    self->probe->data = self;
     return self;
 }
 
@@ -125,6 +162,8 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
     uv_close((uv_handle_t *) self->monitor_poll, free_handle);
     uv_timer_stop(self->heartbeat);
     uv_close((uv_handle_t *) self->heartbeat, free_handle);
+    uv_timer_stop(self->probe);
+    uv_close((uv_handle_t *) self->probe, free_handle);
     zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
     zsock_destroy(&self->monitor);
     zsock_destroy(&self->socket);
@@ -135,6 +174,11 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
 int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env)
 {
     return sb_envelope_send(self->socket, NULL, env);
+}
+
+int sb_broker_link_send_encoded(sb_broker_link_t *self, const uint8_t *payload, size_t size)
+{
+    return sb_payload_send(self->socket, NULL, payload, size);
 }
 
 /* Each monitor event is two frames: event number and value, then the
@@ -176,8 +220,11 @@ void sb_broker_link_drain(sb_broker_link_t *self)
     for (uint16_t event; (event = next_monitor_event(self));) {
         if (event == ZMQ_EVENT_DISCONNECTED) {
             sb_log_warn("connection to broker lost", NULL);
-            self->connected = false;
-            self->events->on_lost(self->arg);
+            bool was_connected = self->connected;
+            self->connected = self->handshaken = false;
+            uv_timer_stop(self->probe);
+            if (was_connected)
+                self->events->on_lost(self->arg);
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                  || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -187,10 +234,10 @@ void sb_broker_link_drain(sb_broker_link_t *self)
             self->refused = true;
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-            sb_log_info("connected to broker", "broker=%s", self->settings.endpoint);
-            self->connected = true;
+            self->handshaken = true;
             self->refused = false;
-            self->events->on_connected(self->arg);
+            broker_heard(self);
+            probe_pipe(self);
         }
     }
     self->draining = false;
@@ -204,4 +251,9 @@ uint64_t sb_broker_link_malformed(const sb_broker_link_t *self)
 bool sb_broker_link_is_up(const sb_broker_link_t *self)
 {
     return self->connected && !self->broker_silent;
+}
+
+bool sb_broker_link_is_refused(const sb_broker_link_t *self)
+{
+    return self->refused;
 }

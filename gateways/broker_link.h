@@ -14,6 +14,7 @@
 #define SB_BROKER_LINK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -27,9 +28,14 @@ typedef struct {
     /* The connection to the broker broke (it died or restarted): nothing
      * sent before will be answered. ZeroMQ reconnects by itself. */
     void (*on_lost)(void *arg);
-    /* The connection to a broker is up (at start, or after a restart): the
-     * gateway tells it its clients and subscriptions again. */
+    /* The connection to a broker is up (at start, or after a restart) and
+     * takes sends (its pipe is attached after the handshake): the
+     * gateway tells it its clients and subscriptions again, then sends what
+     * it held. */
     void (*on_connected)(void *arg);
+    /* Optional (NULL): a broker that fell silent (on_lost was called) is
+     * heard again on the same connection; it was hung, not restarted. */
+    void (*on_back)(void *arg);
 } sb_broker_link_events_t;
 
 typedef struct {
@@ -48,11 +54,18 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p);
 /* Sends without blocking; -1 with errno when the broker cannot take it now. */
 int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env);
 
+/* The same for an envelope encoded before (kept to be sent again). */
+int sb_broker_link_send_encoded(sb_broker_link_t *self, const uint8_t *payload, size_t size);
+
 /* Reads and hands on everything waiting. */
 void sb_broker_link_drain(sb_broker_link_t *self);
 
-/* Connected to a broker that answers heartbeats (for health checks). */
+/* Connected to a broker that takes sends and answers heartbeats (health
+ * checks; while false, gateways hold what their clients send). */
 bool sb_broker_link_is_up(const sb_broker_link_t *self);
+
+/* The broker refused this link's handshake (CURVE keys): waiting will not help. */
+bool sb_broker_link_is_refused(const sb_broker_link_t *self);
 
 /* Envelopes from the broker that failed validation and were dropped. */
 uint64_t sb_broker_link_malformed(const sb_broker_link_t *self);

@@ -27,6 +27,16 @@ sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options)
             .max_filters = 64,
             .link = { sb_options_text(options, "broker"), sb_options_int(options, "heartbeat-interval"),
                       sb_options_int(options, "heartbeat-liveness") },
+            .requests = {
+                .broker_wait_ms = sb_options_int(options, "broker-wait"),
+                .broker_wait_max = (size_t) sb_options_int(options, "broker-wait-max"),
+                .request_timeout_ms = sb_options_int(options, "request-timeout"),
+                .max_timeout_ms = sb_options_int(options, "max-timeout"),
+                /* The broker answers these itself at once: one that takes
+                 * longer than it takes to count as silent is hung. */
+                .broker_answer_ms = sb_options_int(options, "heartbeat-interval")
+                                    * sb_options_int(options, "heartbeat-liveness"),
+            },
         },
     };
 }

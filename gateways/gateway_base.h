@@ -41,7 +41,8 @@ typedef struct {
     sb_router_settings_t router;     /* broker, heartbeats, client id prefix, config */
 } sb_gateway_base_settings_t;
 
-/* Reads them: --listen, --tls-*, --broker, --name, --heartbeat-*, --drain-timeout, --config. */
+/* Reads them: --listen, --tls-*, --broker, --name, --heartbeat-*, --drain-timeout,
+ * --broker-wait, --broker-wait-max, --request-timeout, --max-timeout, --config. */
 sb_gateway_base_settings_t sb_gateway_base_settings(const sb_options_t *options);
 
 typedef struct {

@@ -116,13 +116,6 @@ sb_unsubscribe_result_t sb_presence_unsubscribe(sb_presence_t *self, uint64_t cl
     return result;
 }
 
-int sb_presence_publish(sb_presence_t *self, const char *topic, const char *data)
-{
-    sb_envelope_t env = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                          .data = (char *) data };
-    return sb_broker_link_send(self->link, &env);
-}
-
 typedef struct {
     sb_presence_t *self;
     const sb_envelope_t *event;

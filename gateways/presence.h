@@ -38,9 +38,6 @@ sb_subscribe_result_t sb_presence_subscribe(sb_presence_t *self, uint64_t client
 sb_unsubscribe_result_t sb_presence_unsubscribe(sb_presence_t *self, uint64_t client,
                                                 const char *filter);
 
-/* Hands an event to the broker; -1 when the broker cannot take it now. */
-int sb_presence_publish(sb_presence_t *self, const char *topic, const char *data);
-
 /* EVENT and MESSAGE envelopes are delivered here, and DISCONNECT (the
  * broker does not know this gateway) answered with a resync: true; other
  * envelopes are not ours. */

@@ -1,9 +1,9 @@
 /* router.c — a client's requests, whatever the gateway (see router.h).
  *
- * A request sent to the broker is remembered in `pending` by its id with
- * the serial of its client, not a pointer to it: a client that leaves
- * before its reply arrives leaves nothing dangling, and the late reply is
- * simply dropped. */
+ * A request for the broker is remembered (gateways/requests.c) with the
+ * serial of its client, not a pointer to it: a client that leaves before
+ * its reply arrives leaves nothing dangling, and the late reply is simply
+ * dropped. */
 #include "router.h"
 
 #include <czmq.h>
@@ -19,6 +19,7 @@
 #include "log.h"
 #include "presence.h"
 #include "protocol.h"
+#include "requests.h"
 #include "topic.h"
 
 /* How a reply from the broker is written to the client. */
@@ -27,13 +28,6 @@ typedef enum {
     REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
     REPLY_CLIENT_LIST,            /* `clients`: only the ids the asker's rules let it see */
 } reply_style_t;
-
-typedef struct {
-    uint64_t serial;              /* client that asked */
-    sb_reply_slot_t *slot;
-    int64_t started_us;
-    reply_style_t style;
-} pending_t;
 
 /* A command for the broker: argv[0] is its name. */
 typedef struct {
@@ -44,7 +38,7 @@ typedef struct {
 } remote_request_t;
 
 typedef struct {
-    uint64_t requests, replies, errors, unmatched_replies;
+    uint64_t requests, replies, errors;
 } router_counters_t;
 
 struct sb_router {
@@ -53,8 +47,7 @@ struct sb_router {
     void *owner;
     sb_broker_link_t *link;
     sb_presence_t *presence;      /* clients and subscriptions, as the broker knows them */
-    zhashx_t *pending;            /* request id -> pending_t */
-    uint64_t next_request_id;
+    sb_requests_t *requests;      /* for the broker: in flight, held, deadlines */
     router_counters_t counters;
     sb_latency_t latency;
     sb_guard_t *guard;            /* identities and access rules (guard.h) */
@@ -260,20 +253,33 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
         self->ops->answer(client, slot, "ERR bad-args", "usage: stats [broker]", false);
         return;
     }
-    char text[768];
+    char text[1024];
     const router_counters_t *c = &self->counters;
+    sb_requests_counters_t r = sb_requests_counters(self->requests);
     int used = self->ops->describe(self->owner, text, sizeof text);
     snprintf(text + used, sizeof text - (size_t) used,
              "%srequests=%" PRIu64 " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu"
+             " held=%zu timeouts=%" PRIu64 " late_replies=%" PRIu64 " resent=%" PRIu64
              " malformed=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64
              " auth_failures=%" PRIu64,
-             used ? " " : "", c->requests, c->replies, c->errors, zhashx_size(self->pending),
-             sb_broker_link_malformed(self->link), sb_latency_percentile(&self->latency, 50),
-             sb_latency_percentile(&self->latency, 99), sb_guard_failures(self->guard));
+             used ? " " : "", c->requests, c->replies, c->errors, r.in_flight, r.held, r.timeouts,
+             r.late_replies, r.resent, sb_broker_link_malformed(self->link),
+             sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99),
+             sb_guard_failures(self->guard));
     self->ops->answer(client, slot, "OK", text, false);
 }
 
 /* ---------------------------------------------------------------- pub/sub */
+
+/* Answered OK once the broker has it (maybe after a wait for the link). */
+static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                              const char *topic, const char *payload)
+{
+    sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
+                               .data = (char *) payload };
+    sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
+    sb_requests_submit(self->requests, &envelope, &owner, false);
+}
 
 static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request)
@@ -329,11 +335,7 @@ static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
     }
     char payload[SB_ENVELOPE_MAX_SIZE / 4];
     sb_cmdline_join(request->argc - 2, request->argv + 2, payload, sizeof payload);
-    if (sb_presence_publish(self->presence, request->argv[1], payload) < 0)
-        self->ops->answer(client, slot, "ERR unavailable",
-                             "the broker cannot be reached right now", false);
-    else
-        self->ops->answer(client, slot, "OK", "", false);
+    publish_to_broker(self, client, slot, request->argv[1], payload);
 }
 
 static void deliver_event(void *arg, uint64_t serial, const char *topic, const char *data)
@@ -375,7 +377,6 @@ static void send_to_broker(sb_router_t *self, void *client,
     const sb_identity_t *identity = sb_guard_identity(self->guard, self->ops->serial(client));
     sb_envelope_t envelope = {
         .type = SB_ENVELOPE_REQUEST,
-        .id = self->next_request_id++,
         .service = (char *) service,
         .command = request->argv[0],
         .argc = request->argc - 1,
@@ -385,16 +386,9 @@ static void send_to_broker(sb_router_t *self, void *client,
         .timeout_ms = command ? command->timeout_ms : 0,
         .retry = retry,
     };
-    if (sb_broker_link_send(self->link, &envelope) < 0) {
-        self->counters.errors++;
-        self->ops->answer(client, slot, "ERR unavailable",
-                             "the broker cannot be reached right now", false);
-        return;
-    }
-    pending_t *pending = malloc(sizeof *pending);
-    *pending = (pending_t) { self->ops->serial(client), slot, zclock_usecs(), request->style };
-    zhashx_insert(self->pending, sb_id_map_key(envelope.id), pending);
+    sb_request_owner_t owner = { self->ops->serial(client), slot, request->style, zclock_usecs() };
     self->counters.requests++;
+    sb_requests_submit(self->requests, &envelope, &owner, retry);
 }
 
 /* The classic bank server's answers: "jack's money: 3" while there is
@@ -426,62 +420,69 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     sb_router_t *self = arg;
     if (sb_presence_handle(self->presence, env))
         return;
-    pending_t *pending = env->type == SB_ENVELOPE_REPLY
-                             ? zhashx_lookup(self->pending, sb_id_map_key(env->id)) : NULL;
-    if (!pending) {
-        self->counters.unmatched_replies++;
+    sb_request_owner_t pending;
+    if (env->type != SB_ENVELOPE_REPLY || !sb_requests_take(self->requests, env->id, &pending))
         return;
-    }
-    zhashx_delete(self->pending, sb_id_map_key(env->id));
-    void *client = self->ops->find(self->owner, pending->serial);
-    if (client && pending->style == REPLY_BANK)
-        answer_bank_style(self, client, pending->slot, env);
-    else if (client && pending->style == REPLY_CLIENT_LIST && env->ok && env->text
+    void *client = self->ops->find(self->owner, pending.serial);
+    if (client && pending.style == REPLY_BANK)
+        answer_bank_style(self, client, pending.slot, env);
+    else if (client && pending.style == REPLY_CLIENT_LIST && env->ok && env->text
              && rules_of(self, client)) {
         char *visible = strdup(env->text);
         if (visible)
             keep_visible_clients(rules_of(self, client), visible);
-        self->ops->answer(client, pending->slot, "OK", visible ? visible : "", false);
+        self->ops->answer(client, pending.slot, "OK", visible ? visible : "", false);
         free(visible);
     }
     else if (client) {
         char status[64];
         snprintf(status, sizeof status, env->ok ? "OK" : "ERR %s", env->code);
-        self->ops->answer(client, pending->slot, status, env->text, false);
+        self->ops->answer(client, pending.slot, status, env->text, false);
     }
     self->counters.replies++;
     self->counters.errors += !env->ok;
-    sb_latency_record(&self->latency, (uint64_t) (zclock_usecs() - pending->started_us));
-    free(pending);
+    sb_latency_record(&self->latency, (uint64_t) (zclock_usecs() - pending.started_us));
 }
 
-/* The broker went away with these requests: answer each now, not at its deadline. */
+/* The gateway's own answer to a request: the broker is away, or late. */
+static void answer_request(void *arg, const sb_request_owner_t *owner, const char *status,
+                           const char *text)
+{
+    sb_router_t *self = arg;
+    void *client = self->ops->find(self->owner, owner->serial);
+    if (client)
+        self->ops->answer(client, owner->slot, status, text, false);
+    self->counters.errors += strncmp(status, "ERR", 3) == 0;
+}
+
+static const sb_requests_events_t s_request_events = { answer_request };
+
+/* The broker went away with these requests: retry-safe ones wait for the
+ * next broker, the others are answered now, not at their deadline. */
 static void on_broker_lost(void *arg)
 {
     sb_router_t *self = arg;
-    size_t lost = zhashx_size(self->pending);
-    pending_t *pending;
-    while ((pending = zhashx_first(self->pending))) {
-        zhashx_delete(self->pending, zhashx_cursor(self->pending));
-        void *client = self->ops->find(self->owner, pending->serial);
-        if (client)
-            self->ops->answer(client, pending->slot, "ERR unavailable",
-                                 "the broker went away while handling this request", false);
-        self->counters.errors++;
-        free(pending);
-    }
-    if (lost)
-        sb_log_warn("answered requests lost with the broker", "requests=%zu", lost);
+    sb_requests_broker_lost(self->requests);
 }
 
+/* A (new) broker: it learns the clients and subscriptions first, so a held
+ * `tell` finds its target, then gets what was held, oldest first. */
 static void on_broker_connected(void *arg)
 {
     sb_router_t *self = arg;
     sb_presence_resync(self->presence);
+    sb_requests_broker_up(self->requests);
+}
+
+/* A hung broker answers again: it still knows us and what it was given. */
+static void on_broker_back(void *arg)
+{
+    sb_router_t *self = arg;
+    sb_requests_broker_up(self->requests);
 }
 
 static const sb_broker_link_events_t s_link_events = {
-    on_broker_envelope, on_broker_lost, on_broker_connected,
+    on_broker_envelope, on_broker_lost, on_broker_connected, on_broker_back,
 };
 
 /* ---------------------------------------------------------------- lines */
@@ -598,8 +599,6 @@ sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings
     self->settings = *settings;
     self->ops = ops;
     self->owner = owner;
-    self->pending = sb_id_map_new();
-    self->next_request_id = 1;
     self->guard = sb_guard_new(loop, settings->config, &s_guard_events, self);
     self->link = sb_broker_link_new(loop, &settings->link, &s_link_events, self);
     if (!self->link) {
@@ -610,11 +609,14 @@ sb_router_t *sb_router_new(uv_loop_t *loop, const sb_router_settings_t *settings
     }
     self->presence = sb_presence_new(self->link, settings->name, settings->max_filters,
                                      &s_presence_events, self);
+    self->requests = sb_requests_new(loop, self->link, &settings->requests, &s_request_events, self);
     return self;
 }
 
 void sb_router_close_link(sb_router_t *self)
 {
+    if (self->requests)
+        sb_requests_detach(self->requests);
     sb_broker_link_destroy(&self->link);
 }
 
@@ -623,13 +625,8 @@ void sb_router_destroy(sb_router_t **self_p)
     sb_router_t *self = *self_p;
     if (!self)
         return;
+    sb_requests_destroy(&self->requests);
     sb_broker_link_destroy(&self->link);
-    void *pending;
-    while ((pending = zhashx_first(self->pending))) {
-        zhashx_delete(self->pending, zhashx_cursor(self->pending));
-        free(pending);
-    }
-    zhashx_destroy(&self->pending);
     sb_presence_destroy(&self->presence);
     sb_guard_destroy(&self->guard);
     free(self);
@@ -678,11 +675,16 @@ const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *a
 
 sb_router_stats_t sb_router_stats(const sb_router_t *self)
 {
+    sb_requests_counters_t requests = sb_requests_counters(self->requests);
     return (sb_router_stats_t) {
         .requests = self->counters.requests,
         .replies = self->counters.replies,
         .errors = self->counters.errors,
-        .in_flight = zhashx_size(self->pending),
+        .in_flight = requests.in_flight,
+        .held = requests.held,
+        .timeouts = requests.timeouts,
+        .late_replies = requests.late_replies,
+        .resent = requests.resent,
         .malformed = self->link ? sb_broker_link_malformed(self->link) : 0,
         .auth_failures = sb_guard_failures(self->guard),
         .broker_up = self->link && sb_broker_link_is_up(self->link),

@@ -17,6 +17,7 @@
 #include "broker_link.h"
 #include "config.h"
 #include "latency.h"
+#include "requests.h"
 
 /* A place for one reply, kept by the gateway's client (its order, its tag). */
 typedef struct sb_reply_slot sb_reply_slot_t;
@@ -41,6 +42,7 @@ typedef struct {
     const char *name;                    /* client id prefix: "tcp" gives tcp-1, tcp-2, ... */
     size_t max_filters;                  /* subscriptions per client */
     sb_broker_link_settings_t link;
+    sb_requests_settings_t requests;     /* deadlines, broker-wait */
 } sb_router_settings_t;
 
 typedef struct sb_router sb_router_t;
@@ -79,7 +81,10 @@ void sb_router_drain(sb_router_t *self);
 
 typedef struct {
     uint64_t requests, replies, errors;   /* sent to the broker, answered, answered ERR */
-    size_t in_flight;
+    size_t in_flight;                     /* waiting for the broker's answer, held ones too */
+    size_t held;                          /* waiting for the broker link */
+    uint64_t timeouts, late_replies;      /* answered ERR timeout by the gateway; replies after that */
+    uint64_t resent;                      /* sent again to a new broker */
     uint64_t malformed;                   /* envelopes from the broker dropped */
     uint64_t auth_failures;               /* refused `auth` and Bearer credentials */
     bool broker_up;                       /* connected and heard from */

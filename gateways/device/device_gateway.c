@@ -16,6 +16,7 @@
 #include "gateway_base.h"
 #include "log.h"
 #include "protocol.h"
+#include "requests.h"
 
 #define MAX_HELLOS 64           /* connections that have not said HELLO yet */
 #define HELLO_LINE_MAX 512
@@ -47,6 +48,7 @@ struct sb_device_gateway {
     sb_device_gateway_settings_t settings;
     uv_loop_t *loop;
     sb_broker_link_t *publisher;          /* frontend: PUBLISH */
+    sb_requests_t *events;                /* what is published, held while the broker is away */
     slot_t *slots;
     sb_device_link_t **links;             /* sorted by name */
     size_t link_count;
@@ -64,9 +66,21 @@ static void publish(sb_device_gateway_t *self, const char *topic, const char *da
 {
     sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
                             .data = (char *) data };
-    if (sb_broker_link_send(self->publisher, &event) < 0)
-        sb_log_warn("event not published, the broker cannot be reached", "topic=%s", topic);
+    sb_request_owner_t nobody = { 0 };
+    sb_requests_submit(self->events, &event, &nobody, false);
 }
+
+/* An event held too long (or not at all) for the broker. */
+static void on_event_given_up(void *arg, const sb_request_owner_t *owner, const char *status,
+                              const char *text)
+{
+    (void) arg;
+    (void) owner;
+    if (strcmp(status, "OK") != 0)
+        sb_log_warn("event not published, the broker cannot be reached", "reason=\"%s\"", text);
+}
+
+static const sb_requests_events_t s_event_events = { on_event_given_up };
 
 static void on_link_state(void *owner, sb_device_link_t *link, const char *state)
 {
@@ -198,7 +212,7 @@ static void on_slot_connected(void *arg)
 }
 
 static const sb_broker_link_events_t s_slot_events = {
-    on_slot_envelope, on_slot_lost, on_slot_connected,
+    on_slot_envelope, on_slot_lost, on_slot_connected, NULL,
 };
 
 /* The publisher is a gateway without clients: nothing to answer or resync. */
@@ -210,7 +224,14 @@ static void on_publisher_envelope(void *arg, const sb_envelope_t *env)
 
 static void on_publisher_lost(void *arg)
 {
-    (void) arg;
+    sb_device_gateway_t *self = arg;
+    sb_requests_broker_lost(self->events);
+}
+
+static void on_publisher_back(void *arg)
+{
+    sb_device_gateway_t *self = arg;
+    sb_requests_broker_up(self->events);
 }
 
 /* The devices start once their events can be published: their first
@@ -218,6 +239,7 @@ static void on_publisher_lost(void *arg)
 static void on_publisher_connected(void *arg)
 {
     sb_device_gateway_t *self = arg;
+    sb_requests_broker_up(self->events);
     if (self->devices_started)
         return;
     self->devices_started = true;
@@ -226,7 +248,7 @@ static void on_publisher_connected(void *arg)
 }
 
 static const sb_broker_link_events_t s_publisher_events = {
-    on_publisher_envelope, on_publisher_lost, on_publisher_connected,
+    on_publisher_envelope, on_publisher_lost, on_publisher_connected, on_publisher_back,
 };
 
 /* ---------------------------------------------------------------- dial-in */
@@ -373,6 +395,7 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
         sb_broker_link_send(self->slots[i].link, &leave);
         sb_broker_link_destroy(&self->slots[i].link);
     }
+    sb_requests_detach(self->events);
     sb_broker_link_destroy(&self->publisher);
     if (self->listening)
         uv_close((uv_handle_t *) &self->listener, NULL);
@@ -403,6 +426,9 @@ static bool link_to_broker(sb_device_gateway_t *self)
         sb_log_error("cannot connect to broker", "broker=%s", self->settings.broker);
         return false;
     }
+    sb_requests_settings_t held = { .broker_wait_ms = self->settings.broker_wait_ms,
+                                    .broker_wait_max = self->settings.broker_wait_max };
+    self->events = sb_requests_new(self->loop, self->publisher, &held, &s_event_events, self);
     self->slots = calloc(self->settings.slots, sizeof *self->slots);
     sb_broker_link_settings_t provider = { self->settings.backend,
                                            self->settings.heartbeat_interval_ms,
@@ -460,6 +486,7 @@ void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
         return;
     for (size_t i = 0; self->slots && i < self->settings.slots; i++)
         sb_broker_link_destroy(&self->slots[i].link);
+    sb_requests_destroy(&self->events);
     sb_broker_link_destroy(&self->publisher);
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
     for (size_t i = 0; i < self->link_count; i++)

@@ -23,6 +23,8 @@ typedef struct {
     size_t slots;
     size_t max_line;
     long hello_timeout_ms;
+    long broker_wait_ms;           /* events held while the broker is away, this long */
+    size_t broker_wait_max;        /* at most this many */
     const sb_config_t *config;
 } sb_device_gateway_settings_t;
 

@@ -27,6 +27,8 @@ int main(int argc, char **argv)
         .slots = (size_t) sb_options_int(options, "slots"),
         .max_line = (size_t) sb_options_int(options, "max-line"),
         .hello_timeout_ms = sb_options_int(options, "hello-timeout"),
+        .broker_wait_ms = sb_options_int(options, "broker-wait"),
+        .broker_wait_max = (size_t) sb_options_int(options, "broker-wait-max"),
         .config = sb_options_config(options),
     };
     sb_config_t *empty = NULL;

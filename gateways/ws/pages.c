@@ -100,6 +100,16 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
            router->errors);
     metric(out, "sb_gateway_requests_in_flight", "gauge", "Requests waiting for their reply.",
            router->in_flight);
+    metric(out, "sb_gateway_requests_held", "gauge",
+           "Requests and publishes held while the broker link is down.", router->held);
+    metric(out, "sb_gateway_timeouts_total", "counter",
+           "Requests answered ERR timeout by the gateway's own deadline.", router->timeouts);
+    metric(out, "sb_gateway_late_replies_total", "counter",
+           "Replies from the broker that came after the gateway had answered (dropped).",
+           router->late_replies);
+    metric(out, "sb_gateway_resent_total", "counter",
+           "Retry-safe requests sent again to a new broker after the old one went.",
+           router->resent);
     metric(out, "sb_gateway_malformed_total", "counter",
            "Envelopes from the broker dropped as malformed.", router->malformed);
     write_latency(out, router->latency);

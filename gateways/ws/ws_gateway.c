@@ -93,8 +93,11 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
     else if (strcmp(path, "/metrics") == 0 && (refusal = metrics_refusal(self, client, request)))
         sb_ws_client_respond(client, refusal, "text/plain; charset=utf-8", s_metrics_refused,
                              strlen(s_metrics_refused));
+    else if (strcmp(path, "/metrics") == 0 && !sb_router_stats(self->base.router).broker_up)
+        serve_metrics(self, client, NULL);   /* at once: sb_broker_up 0, not a wait for the link */
     else if (strcmp(path, "/metrics") == 0) {
-        /* The broker's figures come first: the page is served with its reply (see answer). */
+        /* The broker's figures come first: the page is served with its reply, or
+         * without them (sb_broker_up 0) when the request's deadline ends first (see answer). */
         char *argv[] = { "stats", "broker", NULL };
         sb_router_handle_command(self->base.router, client, sb_ws_client_open_line_slot(client, NULL),
                                  2, argv);

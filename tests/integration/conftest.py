@@ -402,11 +402,23 @@ class Client(SocketOwner):
         return self.read_line(timeout)
 
 
-def stats_of(client):
-    """The `stats` reply as a dict of key=value."""
-    reply = client.request("stats")
-    assert reply.startswith("OK "), "stats failed: %r" % reply
+def stats_of(client, which="stats"):
+    """The `stats` (or `stats broker`) reply as a dict of key=value."""
+    reply = client.request(which)
+    assert reply.startswith("OK "), "%s failed: %r" % (which, reply)
     return dict(item.split("=", 1) for item in reply[3:].split() if "=" in item)
+
+
+def wait_for_providers(port, service, count, timeout=STARTUP_TIMEOUT):
+    """Waits until the broker, asked through the gateway on `port`, has
+    `count` providers of `service` waiting for work (`idle_SERVICE` of
+    `stats broker`): a test that needs N workers sends only then. A worker
+    that has forked is not yet one the broker can give a request to."""
+    def ready():
+        with Client(port, timeout=2.0) as client:
+            return int(stats_of(client, "stats broker").get("idle_" + service, 0)) >= count
+    wait_until(ready, timeout, "the broker to have %d idle providers of `%s`" % (count, service),
+               ignore=(OSError, EOFError, AssertionError))
 
 
 def try_request(port, line, expected):

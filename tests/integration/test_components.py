@@ -6,7 +6,7 @@ import signal
 import time
 
 from conftest import GREETING_RE, Client, children_of, pid_alive, stats_of, wait_until
-from conftest import SLOW_POOL
+from conftest import SLOW_POOL, wait_for_providers
 
 
 
@@ -143,6 +143,7 @@ def test_standalone_pool_forks_the_requested_workers(components, clients):
     wait_until(lambda: len(children_of(pool.pid)) >= 4, 5, "the pool to fork 4 workers")
     workers = children_of(pool.pid)
     assert len(workers) == 4, "sb-workers --workers 4 has children %s" % workers
+    wait_for_providers(hub.port, "default", 4)
     # Tagged requests spread over the pool: all answered.
     client = clients(hub.port)
     client.send(*["@%d echo %d" % (n, n) for n in range(8)])

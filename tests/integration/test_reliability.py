@@ -24,7 +24,7 @@ import zmq
 
 from conftest import (Client, binary, children_of, cmdline_of, pid_alive, stats_of, try_request,
                       wait_until)
-from conftest import SLOW_POOL, EchoLoad, log_records, dealer
+from conftest import SLOW_POOL, EchoLoad, log_records, dealer, wait_for_providers
 
 HEARTBEAT = 0.2
 LIVENESS = 3
@@ -319,6 +319,8 @@ retry = yes
     master = c.pools["slow"].pid
     workers = children_of(master)
     assert len(workers) == 2, workers
+    # Forked is not registered: both must be able to take one of the two.
+    wait_for_providers(c.port, "slow", 2)
     client = clients(c.port)
     # Both workers busy, so whichever is killed held one of the two.
     send_held(client, ["@a sleep 1", "@b sleep 1"], "@p sleep 0")

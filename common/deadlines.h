@@ -1,6 +1,7 @@
-/* deadlines.h — when each request in the broker must be answered by.
+/* deadlines.h — when each request must be answered by (the broker's and
+ * every gateway's).
  * A min-heap of (deadline, request id). Answered requests are not removed:
- * the broker skips an expired entry whose request is gone, which keeps
+ * its owner skips an expired entry whose request is gone, which keeps
  * every operation O(log n) without back-pointers into the heap. */
 #ifndef SB_DEADLINES_H
 #define SB_DEADLINES_H
