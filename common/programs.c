@@ -158,6 +158,48 @@ const sb_program_t sb_program_gateway_ws = {
     s_gateway_ws_specs, sizeof s_gateway_ws_specs / sizeof s_gateway_ws_specs[0],
 };
 
+static const sb_option_spec_t s_gateway_mqtt_specs[] = {
+    { "listen", SB_OPTION_TEXT, "gateway-mqtt.listen", "127.0.0.1:1883", 0, 0, "HOST:PORT",
+      "address MQTT clients connect to (TLS: --tls-listen, 8883 by convention)" },
+    { "broker", SB_OPTION_TEXT, "gateway-mqtt.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "the broker's frontend endpoint" },
+    { "name", SB_OPTION_TEXT, "gateway-mqtt.name", "mqtt", 0, 0, "NAME",
+      "prefix of client ids (unique per gateway)" },
+    { "max-connections", SB_OPTION_INT, "gateway-mqtt.max_connections", "1024", 1, 1000000, "N",
+      "MQTT connections served at once; more get CONNACK server unavailable" },
+    { "max-packet", SB_OPTION_INT, "gateway-mqtt.max_packet", "262144", 128, 268435455, "BYTES",
+      "largest packet a client may send (v5: announced as Maximum Packet Size); larger ones "
+      "close the connection (0x95)" },
+    { "receive-maximum", SB_OPTION_INT, "gateway-mqtt.receive_maximum", "64", 1, 65535, "N",
+      "QoS 1 and 2 publishes a client may have unacknowledged towards the gateway (v5: "
+      "announced); also the most the gateway sends unacknowledged to a 3.1.1 client" },
+    { "max-queued", SB_OPTION_INT, "gateway-mqtt.max_queued", "1000", 0, 1000000, "N",
+      "messages kept per session while its client is away or its window is full; past it, "
+      "the oldest QoS 0 one goes first, then the oldest" },
+    { "max-sessions", SB_OPTION_INT, "gateway-mqtt.max_sessions", "10000", 1, 10000000, "N",
+      "sessions kept (connected or away); a new client over it gets CONNACK quota exceeded" },
+    { "max-session-expiry", SB_OPTION_SECONDS, "gateway-mqtt.max_session_expiry", "604800", 0,
+      2147483647, "SECONDS", "longest a session is kept while its client is away (caps v5 "
+      "Session Expiry; a 3.1.1 persistent session gets this)" },
+    { "max-keep-alive", SB_OPTION_SECONDS, "gateway-mqtt.max_keep_alive", "0", 0, 65535000,
+      "SECONDS", "cap on a client's keep alive (v5: sent as Server Keep Alive; 0: no cap)" },
+    { "max-output", SB_OPTION_INT, "gateway-mqtt.max_output", "1048576", 1024, 1073741824, "BYTES",
+      "unsent output to a client before it is disconnected as not reading" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-mqtt.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the gateway checks that the broker is alive" },
+    { "heartbeat-liveness", SB_OPTION_INT, "gateway-mqtt.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals without an answer before the broker counts as lost" },
+    { "drain-timeout", SB_OPTION_SECONDS, "gateway-mqtt.drain_timeout", "5", 0, 3600000, "SECONDS",
+      "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_TLS_LISTENER_SPECS("gateway-mqtt"),
+    SB_GATEWAY_REQUEST_SPECS("gateway-mqtt"),
+};
+
+const sb_program_t sb_program_gateway_mqtt = {
+    "sb-gateway-mqtt", "Serves MQTT 3.1.1 and 5.0 clients on the hub's topics and commands.",
+    s_gateway_mqtt_specs, sizeof s_gateway_mqtt_specs / sizeof s_gateway_mqtt_specs[0],
+};
+
 static const sb_option_spec_t s_gateway_device_specs[] = {
     { "broker", SB_OPTION_TEXT, "gateway-device.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
       "the broker's frontend, where device events are published" },
@@ -190,6 +232,8 @@ static const sb_option_spec_t s_launcher_specs[] = {
       "where the TCP gateway listens" },
     { "ws", SB_OPTION_TEXT, "launcher.ws", "127.0.0.1:8080", 0, 0, "HOST:PORT",
       "where the WebSocket gateway listens (dashboard, /metrics, /healthz); `off`: none" },
+    { "mqtt", SB_OPTION_TEXT, "launcher.mqtt", "127.0.0.1:1883", 0, 0, "HOST:PORT",
+      "where the MQTT gateway listens; `off`: none" },
     { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",
       "size of the `default` pool (else [service default] workers, else 2)" },
     { "runtime-dir", SB_OPTION_TEXT, "launcher.runtime_dir", NULL, 0, 0, "DIR",
@@ -200,12 +244,12 @@ static const sb_option_spec_t s_launcher_specs[] = {
 };
 
 const sb_program_t sb_program_launcher = {
-    "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP and WebSocket gateways, "
+    "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP, WebSocket and MQTT gateways, "
     "and the device gateway when the config has [device] sections.",
     s_launcher_specs, sizeof s_launcher_specs / sizeof s_launcher_specs[0],
 };
 
 const sb_program_t *const sb_programs[] = {
     &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_gateway_ws,
-    &sb_program_gateway_device, &sb_program_launcher, NULL,
+    &sb_program_gateway_mqtt, &sb_program_gateway_device, &sb_program_launcher, NULL,
 };

@@ -11,6 +11,7 @@ extern const sb_program_t sb_program_broker;
 extern const sb_program_t sb_program_workers;
 extern const sb_program_t sb_program_gateway_tcp;
 extern const sb_program_t sb_program_gateway_ws;
+extern const sb_program_t sb_program_gateway_mqtt;
 extern const sb_program_t sb_program_gateway_device;
 extern const sb_program_t sb_program_launcher;
 

@@ -1,7 +1,7 @@
 /* main.c — switchboard, the all-in-one launcher.
  *
  * Starts sb-broker, one sb-workers per service, sb-gateway-tcp,
- * sb-gateway-ws (unless --ws off) and, when the config has [device]
+ * sb-gateway-ws (unless --ws off), sb-gateway-mqtt (unless --mqtt off) and, when the config has [device]
  * sections, sb-gateway-device as child
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
@@ -228,6 +228,8 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
     add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"), NULL);
     if (strcmp(sb_options_text(options, "ws"), "off") != 0)
         add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"), NULL);
+    if (strcmp(sb_options_text(options, "mqtt"), "off") != 0)
+        add_gateway(supervisor, launch, "sb-gateway-mqtt", sb_options_text(options, "mqtt"), NULL);
     /* Where devices dial in, if anywhere, is the device gateway's own setting. */
     if (config && sb_config_device_count(config) > 0)
         add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend);
@@ -361,8 +363,9 @@ int main(int argc, char **argv)
         sb_options_destroy(&options);
         return 1;
     }
-    sb_log_info("starting hub", "tcp=%s ws=%s runtime_dir=%s config=%s",
-                sb_options_text(options, "tcp"), sb_options_text(options, "ws"), launch.runtime_dir, launch.config_path ? launch.config_path : "none");
+    sb_log_info("starting hub", "tcp=%s ws=%s mqtt=%s runtime_dir=%s config=%s",
+                sb_options_text(options, "tcp"), sb_options_text(options, "ws"),
+                sb_options_text(options, "mqtt"), launch.runtime_dir, launch.config_path ? launch.config_path : "none");
     sb_supervisor_t *supervisor = sb_supervisor_new("switchboard",
                                                     sb_options_int(options, "graceful-timeout"));
     int status = supervisor ? 0 : 1;

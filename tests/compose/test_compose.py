@@ -35,8 +35,9 @@ class Stack:
     def __init__(self, engine):
         self.engine = engine
         self.project = "sbci%s" % uuid.uuid4().hex[:6]
-        self.tcp_port, self.ws_port = free_port(), free_port()
+        self.tcp_port, self.ws_port, self.mqtt_port = free_port(), free_port(), free_port()
         self.env = dict(engine.env, SB_TCP_PORT=str(self.tcp_port), SB_WS_PORT=str(self.ws_port),
+                        SB_MQTT_PORT=str(self.mqtt_port),
                         WORKERS="2", SLOW_WORKERS="1")
 
     def compose(self, *args, env=None, timeout=900):

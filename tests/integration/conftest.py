@@ -25,7 +25,7 @@ BUILD_DIR = Path(os.environ.get("SB_BUILD_DIR", REPO / "build")).resolve()
 BIN_DIR = BUILD_DIR / "bin"
 SHIPPED_CONFIG = BUILD_DIR / "etc" / "switchboard" / "switchboard.conf"
 PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp", "sb-gateway-ws",
-            "sb-gateway-device")
+            "sb-gateway-device", "sb-gateway-mqtt")
 
 # Default deadlines (seconds).
 READ_TIMEOUT = 5.0          # one reply line
@@ -551,11 +551,12 @@ def peers():
 # --------------------------------------------------------------------- the launcher
 
 class Hub:
-    def __init__(self, proc, port, runtime_dir, ws_port):
+    def __init__(self, proc, port, runtime_dir, ws_port, mqtt_port=None):
         self.proc = proc
         self.port = port
         self.runtime_dir = runtime_dir
         self.ws_port = ws_port
+        self.mqtt_port = mqtt_port
 
     @property
     def pid(self):
@@ -581,12 +582,13 @@ def launch_hub(processes):
         parent = tempfile.mkdtemp(prefix="sbt-", dir="/tmp")
         parents.append(parent)
         runtime_dir = Path(parent) / "rt"
-        port, ws_port = free_port(), free_port()
+        port, ws_port, mqtt_port = free_port(), free_port(), free_port()
+        # Never the real 1883: a test hub must not collide with a broker on this machine.
         argv = [binary("switchboard"), "--tcp", "127.0.0.1:%d" % port,
-                "--ws", "127.0.0.1:%d" % ws_port,
+                "--ws", "127.0.0.1:%d" % ws_port, "--mqtt", "127.0.0.1:%d" % mqtt_port,
                 "--runtime-dir", str(runtime_dir), *extra_args]
         proc = processes.start("switchboard", argv)
-        hub = Hub(proc, port, runtime_dir, ws_port)
+        hub = Hub(proc, port, runtime_dir, ws_port, mqtt_port)
         if wait:
             wait_until(lambda: proc.alive() and try_request(port, "echo ready", "OK ready"),
                        STARTUP_TIMEOUT, "the hub on port %d to answer `echo ready`" % port)

@@ -1,0 +1,339 @@
+/* mqtt_client.c — one MQTT connection's transport (see mqtt_client.h).
+ *
+ * Input collects in a buffer that grows up to one packet of max_packet
+ * bytes (plus a read's worth); every whole packet in it is handed over as
+ * soon as it is there, so a pipelining client costs one buffer. A packet
+ * whose fixed header announces more than max_packet ends the connection
+ * before its body is read. */
+#include "mqtt_client.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "client_output.h"
+#include "log.h"
+#include "mqtt_frame.h"
+
+#define READ_CHUNK 65536
+
+struct sb_mqtt_client {
+    uv_tcp_t handle;
+    uv_timer_t timer;          /* connect deadline, then keep alive */
+    int open_handles;
+    sb_tls_session_t *tls;
+    uint64_t serial;
+    sb_mqtt_client_limits_t limits;
+    const sb_mqtt_client_events_t *events;
+    void *owner;
+    void *data;
+
+    uint8_t *input;
+    size_t input_length, input_capacity;
+    sb_client_output_t output;
+    uint64_t keep_alive_ms;    /* 1.5 x the client's keep alive; 0: none */
+
+    bool ready, reading, ending, shutting_down, closed;
+};
+
+static uint8_t s_tls_read_buffer[READ_CHUNK];
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void free_client(uv_handle_t *handle)
+{
+    sb_mqtt_client_t *self = handle->data;
+    if (--self->open_handles > 0)
+        return;
+    if (self->events)
+        self->events->on_closed(self->owner, self);
+    sb_client_output_free(&self->output);
+    sb_tls_session_destroy(&self->tls);
+    free(self->input);
+    free(self);
+}
+
+void sb_mqtt_client_close(sb_mqtt_client_t *self)
+{
+    if (self->closed)
+        return;
+    self->closed = true;
+    uv_close((uv_handle_t *) &self->handle, free_client);
+    uv_close((uv_handle_t *) &self->timer, free_client);
+}
+
+bool sb_mqtt_client_is_closing(const sb_mqtt_client_t *self)
+{
+    return self->closed || self->ending;
+}
+
+static void stop_reading(sb_mqtt_client_t *self)
+{
+    if (self->reading)
+        uv_read_stop((uv_stream_t *) &self->handle);
+    self->reading = false;
+}
+
+static void fail(sb_mqtt_client_t *self, sb_mqtt_client_failure_t why)
+{
+    if (self->closed || self->ending)
+        return;
+    self->events->on_failure(self->owner, self, why);
+    sb_mqtt_client_end(self);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    sb_mqtt_client_t *self = timer->data;
+    if (self->tls && sb_tls_session_state(self->tls) == SB_TLS_HANDSHAKE) {
+        sb_tls_session_expire(self->tls);
+        sb_mqtt_client_close(self);
+        return;
+    }
+    if (!self->keep_alive_ms) {   /* no CONNECT in time */
+        sb_log_info("mqtt client sent no CONNECT in time, closing", "serial=%llu",
+                    (unsigned long long) self->serial);
+        sb_mqtt_client_close(self);
+        return;
+    }
+    fail(self, SB_MQTT_CLIENT_KEEP_ALIVE);
+}
+
+sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
+                                        const sb_mqtt_client_limits_t *limits,
+                                        const sb_mqtt_client_events_t *events, void *owner,
+                                        sb_tls_context_t *tls)
+{
+    sb_mqtt_client_t *self = calloc(1, sizeof *self);
+    self->serial = serial;
+    self->limits = *limits;
+    self->owner = owner;
+    uv_tcp_init(listener->loop, &self->handle);
+    uv_timer_init(listener->loop, &self->timer);
+    self->handle.data = self->timer.data = self;
+    self->open_handles = 2;
+    if (uv_accept(listener, (uv_stream_t *) &self->handle) != 0) {
+        sb_mqtt_client_close(self);
+        return NULL;
+    }
+    self->events = events;
+    uv_tcp_nodelay(&self->handle, 1);
+    if (tls) {
+        char peer[80];
+        sb_address_of_peer(&self->handle, peer, sizeof peer);
+        self->tls = sb_tls_session_new(tls, peer);
+        self->output.tls = self->tls;
+    }
+    uv_timer_start(&self->timer, on_timer, limits->connect_timeout_ms, 0);
+    return self;
+}
+
+uint64_t sb_mqtt_client_serial(const sb_mqtt_client_t *self)
+{
+    return self->serial;
+}
+
+void sb_mqtt_client_peer(sb_mqtt_client_t *self, char *buffer, size_t size)
+{
+    sb_address_of_peer(&self->handle, buffer, size);
+}
+
+void sb_mqtt_client_set_data(sb_mqtt_client_t *self, void *data)
+{
+    self->data = data;
+}
+
+void *sb_mqtt_client_data(const sb_mqtt_client_t *self)
+{
+    return self->data;
+}
+
+void sb_mqtt_client_keep_alive(sb_mqtt_client_t *self, unsigned seconds)
+{
+    self->keep_alive_ms = (uint64_t) seconds * 1500;
+    uv_timer_stop(&self->timer);
+    if (self->keep_alive_ms)
+        uv_timer_start(&self->timer, on_timer, self->keep_alive_ms, 0);
+}
+
+/* ---------------------------------------------------------------- output */
+
+void sb_mqtt_client_write(sb_mqtt_client_t *self, const void *data, size_t length)
+{
+    if (self->closed || self->shutting_down)
+        return;
+    if (sb_client_output_append(&self->output, data, length))
+        self->events->on_output(self->owner, self);
+}
+
+static void on_write_error(uv_stream_t *stream)
+{
+    sb_mqtt_client_close(stream->data);
+}
+
+static void on_shutdown(uv_shutdown_t *request, int status)
+{
+    (void) status;
+    sb_mqtt_client_close(request->handle->data);
+    free(request);
+}
+
+void sb_mqtt_client_flush(sb_mqtt_client_t *self)
+{
+    if (self->closed || self->shutting_down)
+        return;
+    uv_stream_t *stream = (uv_stream_t *) &self->handle;
+    if (sb_client_output_flush(&self->output, stream, on_write_error) < 0) {
+        sb_mqtt_client_close(self);
+        return;
+    }
+    if (!self->ending && sb_client_output_unsent(stream) > self->limits.max_output) {
+        sb_log_warn("mqtt client does not read, disconnecting", "serial=%llu unsent_bytes=%zu",
+                    (unsigned long long) self->serial, sb_client_output_unsent(stream));
+        self->events->on_failure(self->owner, self, SB_MQTT_CLIENT_NOT_READING);
+        sb_mqtt_client_close(self);
+        return;
+    }
+    if (self->ending) {
+        if (sb_client_output_end(&self->output, stream, on_write_error) < 0) {
+            sb_mqtt_client_close(self);
+            return;
+        }
+        uv_shutdown_t *request = malloc(sizeof *request);
+        self->shutting_down = true;
+        if (uv_shutdown(request, stream, on_shutdown) != 0) {
+            free(request);
+            sb_mqtt_client_close(self);
+        }
+    }
+}
+
+void sb_mqtt_client_end(sb_mqtt_client_t *self)
+{
+    if (self->closed || self->ending)
+        return;
+    self->ending = true;
+    stop_reading(self);
+    uv_timer_stop(&self->timer);
+    self->events->on_output(self->owner, self);   /* the flush then shuts down */
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void ensure_room(sb_mqtt_client_t *self)
+{
+    size_t wanted = self->input_length + READ_CHUNK;
+    if (self->input_capacity >= wanted)
+        return;
+    self->input = realloc(self->input, wanted);
+    self->input_capacity = wanted;
+}
+
+/* Hands over every whole packet at the front of the buffer. */
+static void take_packets(sb_mqtt_client_t *self)
+{
+    size_t start = 0;
+    while (!self->closed && !self->ending && start < self->input_length) {
+        size_t header = 0, remaining = 0;
+        sb_mqtt_frame_status_t status = sb_mqtt_frame(self->input + start, self->input_length - start,
+                                                      &header, &remaining);
+        if (status == SB_MQTT_FRAME_MALFORMED) {
+            fail(self, SB_MQTT_CLIENT_MALFORMED);
+            break;
+        }
+        if (status == SB_MQTT_FRAME_PARTIAL && header == 0)
+            break;   /* the remaining length is still being read */
+        if (header + remaining > self->limits.max_packet) {
+            fail(self, SB_MQTT_CLIENT_TOO_LARGE);
+            break;
+        }
+        if (status == SB_MQTT_FRAME_PARTIAL)
+            break;
+        if (self->keep_alive_ms)
+            uv_timer_again(&self->timer);
+        self->events->on_packet(self->owner, self, self->input + start, header + remaining);
+        start += header + remaining;
+    }
+    if (self->closed)
+        return;
+    memmove(self->input, self->input + start, self->input_length - start);
+    self->input_length -= start;
+    /* A burst's buffer is given back once it has been handled. */
+    if (self->input_length == 0 && self->input_capacity > 4 * READ_CHUNK) {
+        free(self->input);
+        self->input = NULL;
+        self->input_capacity = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
+{
+    sb_mqtt_client_t *self = handle->data;
+    (void) suggested;
+    if (self->tls) {
+        *buffer = uv_buf_init((char *) s_tls_read_buffer, sizeof s_tls_read_buffer);
+        return;
+    }
+    ensure_room(self);
+    *buffer = uv_buf_init((char *) self->input + self->input_length,
+                          (unsigned) (self->input_capacity - self->input_length));
+}
+
+static void become_ready(sb_mqtt_client_t *self)
+{
+    self->ready = true;
+    self->events->on_ready(self->owner, self);
+}
+
+static void take_records(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
+{
+    bool was_ready = sb_tls_session_state(self->tls) == SB_TLS_READY;
+    sb_tls_state_t state = sb_tls_session_feed(self->tls, data, length);
+    if (sb_tls_session_has_output(self->tls))
+        self->events->on_output(self->owner, self);
+    if (state == SB_TLS_FAILED) {
+        sb_mqtt_client_flush(self);
+        sb_mqtt_client_close(self);
+        return;
+    }
+    if (!was_ready && state == SB_TLS_READY) {
+        uv_timer_stop(&self->timer);
+        uv_timer_start(&self->timer, on_timer, self->limits.connect_timeout_ms, 0);
+        become_ready(self);
+    }
+    size_t got;
+    do {
+        ensure_room(self);
+        got = sb_tls_session_read(self->tls, self->input + self->input_length,
+                                  self->input_capacity - self->input_length);
+        self->input_length += got;
+        take_packets(self);
+    } while (got > 0 && !self->closed && !self->ending);
+    if (!self->closed && sb_tls_session_state(self->tls) == SB_TLS_CLOSED)
+        sb_mqtt_client_close(self);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
+{
+    sb_mqtt_client_t *self = stream->data;
+    if (count < 0) {
+        sb_mqtt_client_close(self);   /* EOF or an error: the network connection is gone */
+        return;
+    }
+    if (self->tls)
+        take_records(self, (const uint8_t *) buffer->base, (size_t) count);
+    else {
+        self->input_length += (size_t) count;
+        take_packets(self);
+    }
+}
+
+void sb_mqtt_client_start(sb_mqtt_client_t *self)
+{
+    if (!self->tls)
+        become_ready(self);
+    if (self->closed || self->ending)
+        return;
+    uv_read_start((uv_stream_t *) &self->handle, on_alloc, on_read);
+    self->reading = true;
+}
