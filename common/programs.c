@@ -167,9 +167,9 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
       "prefix of client ids (unique per gateway)" },
     { "max-connections", SB_OPTION_INT, "gateway-mqtt.max_connections", "1024", 1, 1000000, "N",
       "MQTT connections served at once; more get CONNACK server unavailable" },
-    { "max-packet", SB_OPTION_INT, "gateway-mqtt.max_packet", "262144", 128, 268435455, "BYTES",
+    { "max-packet", SB_OPTION_INT, "gateway-mqtt.max_packet", "65536", 128, 65536, "BYTES",
       "largest packet a client may send (v5: announced as Maximum Packet Size); larger ones "
-      "close the connection (0x95)" },
+      "close the connection (0x95); the hub carries payloads up to 64 KiB" },
     { "receive-maximum", SB_OPTION_INT, "gateway-mqtt.receive_maximum", "64", 1, 65535, "N",
       "QoS 1 and 2 publishes a client may have unacknowledged towards the gateway (v5: "
       "announced); also the most the gateway sends unacknowledged to a 3.1.1 client" },

@@ -1,10 +1,9 @@
 /* mqtt_client.c — one MQTT connection's transport (see mqtt_client.h).
  *
- * Input collects in a buffer that grows up to one packet of max_packet
- * bytes (plus a read's worth); every whole packet in it is handed over as
- * soon as it is there, so a pipelining client costs one buffer. A packet
- * whose fixed header announces more than max_packet ends the connection
- * before its body is read. */
+ * Reads go through the codec's framer (mqtt_packet.h), which hands over
+ * each whole packet as soon as it is there and buffers at most one that
+ * spans reads; a packet whose fixed header announces more than max_packet
+ * ends the connection before its body is read. */
 #include "mqtt_client.h"
 
 #include <stdlib.h>
@@ -13,7 +12,7 @@
 #include "address.h"
 #include "client_output.h"
 #include "log.h"
-#include "mqtt_frame.h"
+#include "mqtt_packet.h"
 
 #define READ_CHUNK 65536
 
@@ -28,15 +27,15 @@ struct sb_mqtt_client {
     void *owner;
     void *data;
 
-    uint8_t *input;
-    size_t input_length, input_capacity;
+    sb_mqtt_framer_t *framer;   /* bytes -> whole packets, at most max_packet each */
     sb_client_output_t output;
     uint64_t keep_alive_ms;    /* 1.5 x the client's keep alive; 0: none */
 
     bool ready, reading, ending, shutting_down, closed;
 };
 
-static uint8_t s_tls_read_buffer[READ_CHUNK];
+/* Reads land here; the framer copies only a packet that spans reads. */
+static uint8_t s_read_buffer[READ_CHUNK];
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -49,7 +48,7 @@ static void free_client(uv_handle_t *handle)
         self->events->on_closed(self->owner, self);
     sb_client_output_free(&self->output);
     sb_tls_session_destroy(&self->tls);
-    free(self->input);
+    sb_mqtt_framer_destroy(&self->framer);
     free(self);
 }
 
@@ -108,6 +107,7 @@ sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
     self->serial = serial;
     self->limits = *limits;
     self->owner = owner;
+    self->framer = sb_mqtt_framer_new(limits->max_packet);
     uv_tcp_init(listener->loop, &self->handle);
     uv_timer_init(listener->loop, &self->timer);
     self->handle.data = self->timer.data = self;
@@ -220,63 +220,31 @@ void sb_mqtt_client_end(sb_mqtt_client_t *self)
 
 /* ---------------------------------------------------------------- input */
 
-static void ensure_room(sb_mqtt_client_t *self)
+/* Hands over every whole packet in `data` (the framer keeps a partial one). */
+static void take_bytes(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
 {
-    size_t wanted = self->input_length + READ_CHUNK;
-    if (self->input_capacity >= wanted)
-        return;
-    self->input = realloc(self->input, wanted);
-    self->input_capacity = wanted;
-}
-
-/* Hands over every whole packet at the front of the buffer. */
-static void take_packets(sb_mqtt_client_t *self)
-{
-    size_t start = 0;
-    while (!self->closed && !self->ending && start < self->input_length) {
-        size_t header = 0, remaining = 0;
-        sb_mqtt_frame_status_t status = sb_mqtt_frame(self->input + start, self->input_length - start,
-                                                      &header, &remaining);
-        if (status == SB_MQTT_FRAME_MALFORMED) {
-            fail(self, SB_MQTT_CLIENT_MALFORMED);
-            break;
-        }
-        if (status == SB_MQTT_FRAME_PARTIAL && header == 0)
-            break;   /* the remaining length is still being read */
-        if (header + remaining > self->limits.max_packet) {
-            fail(self, SB_MQTT_CLIENT_TOO_LARGE);
-            break;
-        }
-        if (status == SB_MQTT_FRAME_PARTIAL)
-            break;
+    sb_mqtt_frame_t frame;
+    sb_mqtt_frame_status_t status;
+    while (!self->closed && !self->ending
+           && (status = sb_mqtt_framer_next(self->framer, &data, &length, &frame))
+                  == SB_MQTT_FRAME_READY) {
         if (self->keep_alive_ms)
             uv_timer_again(&self->timer);
-        self->events->on_packet(self->owner, self, self->input + start, header + remaining);
-        start += header + remaining;
+        self->events->on_packet(self->owner, self, frame.data, frame.length);
     }
-    if (self->closed)
+    if (self->closed || self->ending)
         return;
-    memmove(self->input, self->input + start, self->input_length - start);
-    self->input_length -= start;
-    /* A burst's buffer is given back once it has been handled. */
-    if (self->input_length == 0 && self->input_capacity > 4 * READ_CHUNK) {
-        free(self->input);
-        self->input = NULL;
-        self->input_capacity = 0;
-    }
+    if (status == SB_MQTT_FRAME_MALFORMED)
+        fail(self, SB_MQTT_CLIENT_MALFORMED);
+    else if (status == SB_MQTT_FRAME_TOO_LARGE)
+        fail(self, SB_MQTT_CLIENT_TOO_LARGE);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
 {
-    sb_mqtt_client_t *self = handle->data;
+    (void) handle;
     (void) suggested;
-    if (self->tls) {
-        *buffer = uv_buf_init((char *) s_tls_read_buffer, sizeof s_tls_read_buffer);
-        return;
-    }
-    ensure_room(self);
-    *buffer = uv_buf_init((char *) self->input + self->input_length,
-                          (unsigned) (self->input_capacity - self->input_length));
+    *buffer = uv_buf_init((char *) s_read_buffer, sizeof s_read_buffer);
 }
 
 static void become_ready(sb_mqtt_client_t *self)
@@ -301,14 +269,11 @@ static void take_records(sb_mqtt_client_t *self, const uint8_t *data, size_t len
         uv_timer_start(&self->timer, on_timer, self->limits.connect_timeout_ms, 0);
         become_ready(self);
     }
+    uint8_t plaintext[16384];
     size_t got;
-    do {
-        ensure_room(self);
-        got = sb_tls_session_read(self->tls, self->input + self->input_length,
-                                  self->input_capacity - self->input_length);
-        self->input_length += got;
-        take_packets(self);
-    } while (got > 0 && !self->closed && !self->ending);
+    while (!self->closed && !self->ending
+           && (got = sb_tls_session_read(self->tls, plaintext, sizeof plaintext)) > 0)
+        take_bytes(self, plaintext, got);
     if (!self->closed && sb_tls_session_state(self->tls) == SB_TLS_CLOSED)
         sb_mqtt_client_close(self);
 }
@@ -322,10 +287,8 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
     }
     if (self->tls)
         take_records(self, (const uint8_t *) buffer->base, (size_t) count);
-    else {
-        self->input_length += (size_t) count;
-        take_packets(self);
-    }
+    else
+        take_bytes(self, (const uint8_t *) buffer->base, (size_t) count);
 }
 
 void sb_mqtt_client_start(sb_mqtt_client_t *self)

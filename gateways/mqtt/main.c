@@ -1,0 +1,42 @@
+/* main.c — sb-gateway-mqtt: settings, then the loop of mqtt_gateway.c. */
+#include <czmq.h>
+
+#include "gateway_base.h"
+#include "mqtt_gateway.h"
+#include "options.h"
+#include "process.h"
+#include "programs.h"
+
+int main(int argc, char **argv)
+{
+    sb_process_init();
+    int exit_code;
+    sb_options_t *options = sb_options_load(&sb_program_gateway_mqtt, argc, argv, &exit_code);
+    if (!options)
+        return exit_code;
+    if (!sb_gateway_process_init(options)) {
+        sb_options_destroy(&options);
+        return 2;
+    }
+    sb_mqtt_gateway_settings_t settings = {
+        .base = sb_gateway_base_settings(options),
+        .max_connections = (size_t) sb_options_int(options, "max-connections"),
+        .max_packet = (size_t) sb_options_int(options, "max-packet"),
+        .max_output = (size_t) sb_options_int(options, "max-output"),
+        .max_queued = (size_t) sb_options_int(options, "max-queued"),
+        .max_sessions = (size_t) sb_options_int(options, "max-sessions"),
+        .receive_maximum = (uint16_t) sb_options_int(options, "receive-maximum"),
+        .max_session_expiry_s = (uint32_t) (sb_options_int(options, "max-session-expiry") / 1000),
+        .max_keep_alive_s = (uint16_t) (sb_options_int(options, "max-keep-alive") / 1000),
+    };
+    sb_mqtt_gateway_t *gateway = sb_mqtt_gateway_new(&settings);
+    if (!gateway) {
+        sb_options_destroy(&options);
+        return 1;
+    }
+    sb_mqtt_gateway_run(gateway);
+    sb_mqtt_gateway_destroy(&gateway);
+    sb_options_destroy(&options);
+    zsys_shutdown();
+    return 0;
+}
