@@ -411,8 +411,10 @@ typedef struct {
 
 /* Decodes one whole packet (as sb_mqtt_framer_next returns it) that a
  * client sent. `version` is the connection's, from its CONNECT, or 0 before
- * it: then only a CONNECT is accepted (anything else is a protocol error),
- * and the CONNECT's own protocol level decides how it is read.
+ * it: then only a CONNECT is accepted (anything else is a protocol error,
+ * "a packet before CONNECT"), and the CONNECT's own protocol level decides
+ * how it is read; after it, a CONNECT is a protocol error (a second
+ * CONNECT).
  *
  * Returns a packet that owns all its memory (strings are NUL-terminated
  * copies in one arena; nothing points into `data`, which may be released
@@ -468,7 +470,9 @@ void sb_mqtt_buffer_release(sb_mqtt_buffer_t *self);
  * Properties, as v5 requires (§3.1.2.11.4 "MUST NOT send ... if"), and only
  * then refused.
  *
- * INVALID: a type the version lacks (AUTH, a server DISCONNECT in 3.x), a
+ * Every packet type can be encoded (client ones too, for tests and
+ * benchmarks). INVALID: a type the version lacks (AUTH in 3.x; a
+ * DISCONNECT in 3.x with a reason code or properties), a
  * property the packet type may not carry, a QoS above 2, a packet id 0
  * where one is required, a string over 65535 bytes, a packet over the
  * standard's size. The encoder does not check UTF-8 (the gateway's strings
