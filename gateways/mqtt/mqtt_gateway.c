@@ -268,8 +268,7 @@ static void end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 {
     sb_router_client_left(self->base.router, session->serial);
     zhashx_delete(self->sessions_by_id, session->client_id);
-    zhashx_delete(self->sessions, sb_id_map_key(session->serial));
-    sb_mqtt_session_destroy(&session);
+    zhashx_delete(self->sessions, sb_id_map_key(session->serial));   /* destroys it */
 }
 
 /* The connection of a session has gone (or been taken over): the will is
@@ -358,7 +357,8 @@ static bool authenticate(link_t *link, const sb_mqtt_connect_t *connect,
     snprintf(pair, size, "%s:%s", connect->username.data, password->data);
     bool waiting = false;
     *identity = sb_router_authenticate_now(link->gateway->base.router, link->peer, pair, &waiting);
-    sb_secret_free(pair);
+    memset(pair, 0, size);   /* the secret does not linger in freed memory */
+    free(pair);
     return *identity != NULL;
 }
 
