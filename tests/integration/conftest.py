@@ -795,6 +795,37 @@ def ws_gateway(processes):
     return start
 
 
+# --------------------------------------------------------------------- the MQTT gateway
+
+def port_accepts(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=READ_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def mqtt_gateway(processes):
+    """Factory: starts sb-gateway-mqtt against the broker of a `components()`
+    set on a free port, with extra flags, and waits until it listens and has
+    the broker link. Returns (proc, port)."""
+
+    def start(c, *extra_args, wait=True):
+        port = free_port()
+        config_args = ["--config", str(c.config_path)] if c.config_path else []
+        proc = processes.start("sb-gateway-mqtt", [
+            binary("sb-gateway-mqtt"), "--listen", "127.0.0.1:%d" % port,
+            "--broker", c.frontend, *config_args, *extra_args])
+        if wait:
+            wait_until(lambda: proc.alive() and "connected to broker" in proc.log_text()
+                       and port_accepts(port),
+                       STARTUP_TIMEOUT, "sb-gateway-mqtt on port %d to reach the broker" % port)
+        return proc, port
+
+    return start
+
+
 # --------------------------------------------------------------------- shared by the test files
 
 # The `slow` pool of one worker that runs `sleep`, as many tests want it.

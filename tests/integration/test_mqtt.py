@@ -1,0 +1,371 @@
+"""sb-gateway-mqtt (issue 12): MQTT 3.1.1 and 5.0 clients on the hub's
+topics and commands, with independent clients: Debian's mosquitto_pub and
+mosquitto_sub, python3-paho-mqtt, and a raw socket for hostile packets.
+Every gateway runs against a `components()` hub (broker, a pool, the TCP
+gateway) on free loopback ports."""
+import subprocess
+
+import pytest
+
+from conftest import Client, stats_of, wait_until, READ_TIMEOUT
+from mqtt_support import (V311, V5, CONNECT_PROPERTIES, PUBLISH_PROPERTIES, Paho, RawMqtt,
+                          connect_packet, disconnect_reason, mqtt_string, packet,
+                          publish_packet)
+
+
+@pytest.fixture
+def mqtt_hub(components, mqtt_gateway):
+    """Factory: (components, mqtt port) with extra gateway flags and a config."""
+
+    def start(*gateway_args, config=None):
+        c = components(config_text=config)
+        proc, port = mqtt_gateway(c, *gateway_args)
+        c.mqtt_proc, c.mqtt_port = proc, port
+        return c
+
+    return start
+
+
+@pytest.fixture
+def paho_clients():
+    made = []
+
+    def connect(*args, **kwargs):
+        client = Paho(*args, **kwargs)
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        client.close()
+
+
+def mosquitto(tool, port, *args, version="mqttv5", timeout=READ_TIMEOUT):
+    return subprocess.Popen([tool, "-h", "127.0.0.1", "-p", str(port), "-V", version, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def mqtt_id_of(c, client_id):
+    """The hub id (mqtt-N) of the MQTT client `client_id`, from `clients`/`client ID`."""
+    with Client(c.port) as tcp:
+        for hub_id in tcp.request("clients").split()[1:]:
+            if hub_id.startswith("mqtt-") and ("mqtt_id=%s " % client_id) in tcp.request(
+                    "client %s" % hub_id) + " ":
+                return hub_id
+    return None
+
+
+def sync_subscription(c, subscriber, topic_prefix="sync"):
+    """Waits until the hub delivers to `subscriber` (its SUBSCRIBE reached the broker)."""
+    subscriber.subscribe(topic_prefix + "/#")
+
+    def delivered():
+        with Client(c.port) as tcp:
+            assert tcp.request("pub %s/probe x" % topic_prefix) == "OK"
+        try:
+            subscriber.next_message(timeout=0.2)
+            return True
+        except Exception:  # noqa: BLE001 - queue.Empty: not yet
+            return False
+
+    wait_until(delivered, READ_TIMEOUT, "the subscription to reach the broker")
+    while not subscriber.messages.empty():
+        subscriber.messages.get()
+
+
+# --------------------------------------------------------------------- connecting
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_both_versions_connect_and_show_in_clients(mqtt_hub, paho_clients, version):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="sensor-%d" % version, version=version)
+    assert client.rc == 0
+    hub_id = wait_until(lambda: mqtt_id_of(c, "sensor-%d" % version), READ_TIMEOUT,
+                        "the MQTT client in `clients`")
+    assert hub_id.startswith("mqtt-")
+
+
+def test_empty_client_id_gets_one_assigned(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="", version=V5)
+    assigned = client.connack_properties.AssignedClientIdentifier
+    assert assigned.startswith("auto-")
+
+
+# --------------------------------------------------------------------- publish and subscribe
+
+def publish_until_received(publish, sub, what):
+    """Publishes (a callable) until the mosquitto_sub -C 1 process `sub` has
+    received one message and exited: the subscription's arrival at the
+    broker is not visible from outside, so the first publishes may be early."""
+
+    def received():
+        publish()
+        try:
+            sub.wait(timeout=0.3)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    wait_until(received, READ_TIMEOUT, what)
+    out, err = sub.communicate(timeout=READ_TIMEOUT)
+    return out, err
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_mosquitto_pub_reaches_mosquitto_sub(mqtt_hub, version, qos):
+    c = mqtt_hub()
+    sub = mosquitto("mosquitto_sub", c.mqtt_port, "-t", "home/#", "-q", str(qos), "-C", "1",
+                    "-v", version=version)
+    outputs = []
+
+    def publish():
+        pub = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(c.mqtt_port),
+                              "-V", version, "-q", str(qos), "-t", "home/kitchen",
+                              "-m", "21.5", "-d"],
+                             capture_output=True, text=True, timeout=READ_TIMEOUT)
+        assert pub.returncode == 0, pub.stderr
+        outputs.append(pub.stdout)
+
+    try:
+        out, err = publish_until_received(publish, sub, "mosquitto_sub to get home/kitchen")
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
+    assert out.strip() == "home/kitchen 21.5", err
+    if qos == 1:
+        assert "received PUBACK" in outputs[0]
+    if qos == 2:
+        assert "received PUBREC" in outputs[0] and "received PUBCOMP" in outputs[0]
+
+
+def test_tcp_pub_reaches_mqtt_and_mqtt_publish_reaches_tcp_sub(mqtt_hub, paho_clients, peers):
+    c = mqtt_hub()
+    mqtt_client = paho_clients(c.mqtt_port, client_id="bridge", version=V311)
+    sync_subscription(c, mqtt_client)
+    assert mqtt_client.subscribe("home/#", qos=1) == 1
+    with Client(c.port) as tcp:
+        wait_until(lambda: tcp.request("pub home/x 1") == "OK"
+                   and mqtt_client.next_message(timeout=0.3), READ_TIMEOUT,
+                   "pub home/x 1 to reach the MQTT subscriber",
+                   ignore=(OSError, EOFError, Exception))
+    listener = peers(c.port)
+    listener.subscribe("garden/#")
+    mqtt_client.publish("garden/soil", b"dry", qos=1)
+    listener.await_event("EVENT garden/soil dry")
+
+
+def test_tell_reaches_an_mqtt_client_at_the_subscription_qos(mqtt_hub, paho_clients, peers):
+    """tell comes from the gateway itself, so it goes at the subscription's QoS (2 here:
+    PUBREC, PUBREL, PUBCOMP towards the client)."""
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="phone", version=V5)
+    assert client.subscribe("$switchboard/msg/phone/+", qos=2) == 2
+    hub_id = wait_until(lambda: mqtt_id_of(c, "phone"), READ_TIMEOUT, "phone in clients")
+    sender = peers(c.port)
+    assert sender.ask("tell %s dinner is ready" % hub_id) == "OK"
+    message = client.next_message()
+    assert message.qos == 2
+    assert message.payload == b"dinner is ready"
+    assert message.topic == "$switchboard/msg/phone/" + sender.id
+
+
+# --------------------------------------------------------------------- commands
+
+def test_command_with_response_topic_and_correlation_data_v5(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="asker", version=V5)
+    client.subscribe("replies/asker", qos=1)
+    props = PUBLISH_PROPERTIES(ResponseTopic="replies/asker", CorrelationData=b"\x00id-7")
+    client.publish("$switchboard/cmd/echo", b'hello "big world"', qos=1, properties=props)
+    reply = client.next_message()
+    assert reply.topic == "replies/asker"
+    assert reply.payload == b"OK hello big world"
+    assert reply.properties.CorrelationData == b"\x00id-7"
+    assert ("status", "OK") in reply.properties.UserProperty
+    client.publish("$switchboard/cmd/nosuchcommand", b"", properties=PUBLISH_PROPERTIES(
+        ResponseTopic="replies/asker", CorrelationData=b"2"))
+    reply = client.next_message()
+    assert reply.payload.startswith(b"ERR ")
+    assert reply.properties.CorrelationData == b"2"
+
+
+def test_command_reply_topic_convention_v311(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="tasmota-1", version=V311)
+    client.subscribe("$switchboard/reply/tasmota-1/#", qos=1)
+    client.publish("$switchboard/cmd/ping", b"", qos=1)
+    reply = client.next_message()
+    assert reply.topic == "$switchboard/reply/tasmota-1/ping"
+    assert reply.payload == b"OK pong"
+    client.publish("$switchboard/cmd/quit", b"")
+    assert client.next_message().payload.startswith(b"ERR bad-args")
+
+
+def test_stats_reports_the_mqtt_counters(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    paho_clients(c.mqtt_port, client_id="counted", version=V311, clean=False).disconnect()
+    assert stats_value(c, "sessions") == 2          # the one away, and the asker's
+    assert stats_value(c, "commands") == 2          # this `stats` and the one before
+    assert stats_value(c, "connections") == 1
+
+
+# --------------------------------------------------------------------- wills, keep alive, sessions
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_will_is_published_on_an_abrupt_close(mqtt_hub, paho_clients, version):
+    c = mqtt_hub()
+    watcher = paho_clients(c.mqtt_port, client_id="watcher")
+    sync_subscription(c, watcher)
+    watcher.subscribe("status/#")
+    raw = RawMqtt(c.mqtt_port)
+    assert raw.connect(client_id="plug", version=version,
+                       will=("status/plug", "offline", 1))[1] == 0
+    raw.close()   # no DISCONNECT
+    message = watcher.next_message()
+    assert (message.topic, message.payload) == ("status/plug", b"offline")
+
+
+def test_no_will_after_a_normal_disconnect(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    watcher = paho_clients(c.mqtt_port, client_id="watcher")
+    sync_subscription(c, watcher)
+    watcher.subscribe("status/#")
+    plug = paho_clients(c.mqtt_port, client_id="plug2", version=V311,
+                        will=("status/plug2", "offline", 1))
+    plug.disconnect()
+    with Client(c.port) as tcp:
+        assert tcp.request("pub status/marker here") == "OK"
+    assert watcher.next_message().topic == "status/marker"
+
+
+@pytest.mark.parametrize("version,reason", [(4, None), (5, 0x8D)])
+def test_keep_alive_expiry_closes_the_connection(mqtt_hub, version, reason):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="sleepy", version=version, keepalive=1)
+    raw.sock.settimeout(4 * READ_TIMEOUT)
+    packets = raw.expect_close()
+    assert disconnect_reason(packets) == reason
+    assert stats_value(c, "keep_alive_timeouts") == 1
+
+
+def test_session_take_over_closes_the_old_connection(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    first = RawMqtt(c.mqtt_port)
+    first.connect(client_id="same", version=5, clean=False)
+    second = paho_clients(c.mqtt_port, client_id="same", version=V5, clean=False,
+                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=60))
+    assert disconnect_reason(first.expect_close()) == 0x8E
+    assert second.rc == 0
+
+
+def test_persistent_session_gets_what_came_while_away(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="laptop", version=V311, clean=False)
+    assert client.subscribe("$switchboard/msg/laptop/+", qos=1) == 1
+    hub_id = wait_until(lambda: mqtt_id_of(c, "laptop"), READ_TIMEOUT, "laptop in clients")
+    client.disconnect()
+    with Client(c.port) as tcp:
+        for text in ("one", "two"):
+            assert tcp.request("tell %s %s" % (hub_id, text)) == "OK"
+    back = paho_clients(c.mqtt_port, client_id="laptop", version=V311, clean=False)
+    assert back.session_present
+    got = [back.next_message(), back.next_message()]
+    assert [m.payload for m in got] == [b"one", b"two"]
+    assert all(m.qos == 1 for m in got)
+    assert mqtt_id_of(c, "laptop") == hub_id
+
+
+def test_clean_session_forgets_the_old_one(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="kiosk", version=V311, clean=False)
+    client.subscribe("home/#")
+    client.disconnect()
+    again = paho_clients(c.mqtt_port, client_id="kiosk", version=V311, clean=True)
+    assert not again.session_present
+
+
+# --------------------------------------------------------------------- tokens
+
+TOKENS = """
+[anonymous]
+commands = echo
+
+[token panel]
+secret = panel-secret
+commands = ping echo sub unsub pub stats
+publish = home/#
+subscribe = home/#
+"""
+
+
+@pytest.mark.parametrize("version,refused", [(V311, 4), (V5, 0x86)])
+def test_wrong_password_is_refused(mqtt_hub, paho_clients, version, refused):
+    c = mqtt_hub(config=TOKENS)
+    client = paho_clients(c.mqtt_port, client_id="intruder", version=version,
+                          username="panel", password="guess", connect=False)
+    rc = client.connect(expect_ok=False)
+    assert (rc.value if hasattr(rc, "value") else rc) == refused
+
+
+def test_token_rules_apply_to_subscribe_publish_and_commands(mqtt_hub, paho_clients):
+    c = mqtt_hub(config=TOKENS)
+    panel = paho_clients(c.mqtt_port, client_id="panel-1", version=V5, username="panel",
+                         password="panel-secret")
+    assert panel.subscribe("home/#", qos=1) == 1
+    assert panel.subscribe("work/#", qos=1) == 0x87
+    info = panel.client.publish("work/x", b"1", qos=1)
+    info.wait_for_publish(timeout=READ_TIMEOUT)
+    assert stats_value(c, "denied", username="panel", password="panel-secret") == 2
+    panel.subscribe("$switchboard/reply/panel-1/#")
+    panel.publish("$switchboard/cmd/time", b"")
+    assert panel.next_message().payload.startswith(b"ERR unauthorized")
+    panel.publish("$switchboard/cmd/echo", b"allowed")
+    assert panel.next_message().payload == b"OK allowed"
+
+
+def stats_value(c, name, **credentials):
+    """A counter of the MQTT gateway's `stats`, asked over MQTT (3.1.1 reply topic)."""
+    client = Paho(c.mqtt_port, client_id="stats-reader", version=V311, **credentials)
+    try:
+        client.subscribe("$switchboard/reply/stats-reader/#")
+        client.publish("$switchboard/cmd/stats", b"")
+        reply = client.next_message().payload.decode()
+    finally:
+        client.close()
+    assert reply.startswith("OK "), reply
+    return int(dict(word.split("=", 1) for word in reply.split() if "=" in word)[name])
+
+
+# --------------------------------------------------------------------- hostile packets
+
+HOSTILE = [
+    # name, bytes after a v5 CONNECT (None: instead of CONNECT), expected DISCONNECT reason
+    ("publish before connect", None, publish_packet("home/x", b"1", version=5), None),
+    ("qos 3", True, publish_packet("home/x", b"1", first_byte=0x36), 0x81),
+    ("bad remaining length", True, b"\x30\xff\xff\xff\xff\x01", 0x81),
+    ("bad utf-8 topic", True, packet(0x30, mqtt_string(b"home/\xff\xfe") + b"\x00"), 0x81),
+    ("wildcard in publish topic", True, publish_packet("home/+", b"1"), 0x90),
+    ("over max packet", True, publish_packet("home/x", b"z" * 2000), 0x95),
+]
+
+
+@pytest.mark.parametrize("name,connect_first,data,reason", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_packet_closes_only_that_connection(mqtt_hub, paho_clients, name, connect_first,
+                                                    data, reason):
+    c = mqtt_hub("--max-packet", "1024")
+    bystander = paho_clients(c.mqtt_port, client_id="bystander", version=V311)
+    sync_subscription(c, bystander)
+    raw = RawMqtt(c.mqtt_port)
+    if connect_first:
+        raw.connect(client_id="hostile", version=5)
+    raw.send(data)
+    packets = raw.expect_close()
+    assert disconnect_reason(packets) == reason
+    with Client(c.port) as tcp:
+        assert tcp.request("pub sync/after still") == "OK"
+    assert bystander.next_message().payload == b"still"
+    assert c.mqtt_proc.alive()
