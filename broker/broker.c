@@ -18,6 +18,13 @@
 #include "envelope_io.h"
 #include "log.h"
 #include "protocol.h"
+#include "retained.h"
+#include "topic.h"
+
+/* A `topics` reply stays well inside one envelope, and its words inside
+ * what a gateway's line parser takes (two per value, SB_CMDLINE_MAX_ARGS). */
+#define TOPICS_MAX_TEXT   (SB_ENVELOPE_MAX_SIZE - 16 * 1024)
+#define TOPICS_MAX_VALUES 500
 
 /* Messages read from one socket before looking at the other, so a flood
  * on one side cannot starve the other. */
@@ -74,6 +81,7 @@ struct sb_broker {
     zhashx_t *requests;         /* id as text -> request_t */
     sb_deadlines_t *deadlines;
     sb_directory_t *directory;  /* gateways, their clients and subscriptions */
+    sb_retained_t *retained;    /* retained values (retained.h) */
     uint64_t next_request_id;
     int64_t grace_ends_ms;
     bool grace_over;
@@ -128,7 +136,11 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     if (self->frontend && !self->backend)
         sb_log_error("cannot bind backend", "endpoint=%s error=\"%s\"",
                      settings->backend, zmq_strerror(errno));
-    if (!self->backend) {
+    char error[512] = "";
+    if (self->backend
+        && !(self->retained = sb_retained_new(&settings->retained, error, sizeof error)))
+        sb_log_error("cannot open the retained store", "error=\"%s\"", error);
+    if (!self->retained) {
         sb_broker_destroy(&self);
         return NULL;
     }
@@ -161,6 +173,7 @@ void sb_broker_destroy(sb_broker_t **self_p)
     zhashx_destroy(&self->services);
     sb_deadlines_destroy(&self->deadlines);
     sb_directory_destroy(&self->directory);
+    sb_retained_destroy(&self->retained);
     zsock_destroy(&self->frontend_refusals);
     zsock_destroy(&self->backend_refusals);
     zsock_destroy(&self->backend);
@@ -385,7 +398,7 @@ static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id,
                          const sb_envelope_t *request)
 {
     (void) request;
-    char text[2048];
+    char text[2560];
     const broker_counters_t *c = &self->counters;
     int used = snprintf(text, sizeof text,
                         "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
@@ -395,17 +408,22 @@ static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id,
                         c->malformed, c->unmatched_replies, zhashx_size(self->requests),
                         zhashx_size(self->providers));
     for (service_t *service = zhashx_first(self->services); service && used > 0
-         && (size_t) used < sizeof text - 160; service = zhashx_next(self->services))
+         && (size_t) used < sizeof text - 400; service = zhashx_next(self->services))
         used += snprintf(text + used, sizeof text - (size_t) used,
                          " queue_%.32s=%zu idle_%.32s=%zu", service->name,
                          zlistx_size(service->waiting), service->name, zlistx_size(service->idle));
-    if (used < 0 || (size_t) used >= sizeof text - 160)
-        used = (int) (sizeof text - 160);   /* many services: their list is cut, the totals stay */
+    if (used < 0 || (size_t) used >= sizeof text - 400)
+        used = (int) (sizeof text - 400);   /* many services: their list is cut, the totals stay */
+    sb_retained_counters_t r = sb_retained_counters(self->retained);
     used += snprintf(text + used, sizeof text - (size_t) used,
                      " gateways=%zu clients=%zu published=%" PRIu64 " events_sent=%" PRIu64
-                     " messages=%" PRIu64, sb_directory_gateway_count(self->directory),
+                     " messages=%" PRIu64 " retained=%zu retained_bytes=%zu retained_refused=%"
+                     PRIu64 " retained_pending=%zu retained_writes=%" PRIu64 " retained_batches=%"
+                     PRIu64 " retained_write_errors=%" PRIu64,
+                     sb_directory_gateway_count(self->directory),
                      sb_directory_client_count(self->directory), c->published, c->events_sent,
-                     c->messages);
+                     c->messages, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
+                     r.write_errors);
     request_t local = { .gateway = gateway, .gateway_request_id = id };
     answer(self, &local, true, NULL, text);
 }
@@ -478,6 +496,100 @@ static void answer_tell(sb_broker_t *self, zframe_t *gateway, uint64_t id,
     answer_local(self, gateway, id, true, NULL, NULL);
 }
 
+typedef struct {
+    sb_broker_t *self;
+    zframe_t *gateway;
+    const char *client;
+} retained_delivery_t;
+
+/* One retained value to one client: `cli` tells its gateway whom it is
+ * for, `retain` that it is not a live event. */
+static void send_retained(void *arg, const char *topic, const char *payload, int qos)
+{
+    retained_delivery_t *delivery = arg;
+    sb_envelope_t event = {
+        .type = SB_ENVELOPE_EVENT, .topic = (char *) topic, .data = (char *) payload,
+        .client = (char *) delivery->client, .retain = true, .published_retain = true,
+        .qos = (uint8_t) qos,
+    };
+    if (sb_envelope_send(delivery->self->frontend, delivery->gateway, &event) == 0)
+        delivery->self->counters.events_sent++;
+}
+
+/* `retained FILTER` for client `cli` (a gateway asks it on each `sub`):
+ * the matching values as EVENTs to that client, then OK and their count.
+ * One socket carries both, so they reach the gateway before the reply. */
+static void answer_retained(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                            const sb_envelope_t *request)
+{
+    if (request->argc != 1 || !request->client || !sb_topic_filter_is_valid(request->argv[0])) {
+        answer_local(self, gateway, id, false, "bad-args", "usage: retained FILTER (with cli)");
+        return;
+    }
+    retained_delivery_t delivery = { self, gateway, request->client };
+    char text[32];
+    snprintf(text, sizeof text, "%zu",
+             sb_retained_each(self->retained, request->argv[0], send_retained, &delivery));
+    answer_local(self, gateway, id, true, NULL, text);
+}
+
+typedef struct {
+    char *const *allowed;       /* the asker's subscribe filters; NULL: any topic */
+    size_t allowed_count;
+    char *text;
+    size_t listed;
+    bool cut;
+} topic_listing_t;
+
+static bool allowed(const topic_listing_t *listing, const char *topic)
+{
+    if (!listing->allowed)
+        return true;
+    for (size_t i = 0; i < listing->allowed_count; i++)
+        if (sb_topic_matches(listing->allowed[i], topic))
+            return true;
+    return false;
+}
+
+static void list_topic(void *arg, const char *topic, const char *payload, int qos)
+{
+    (void) qos;
+    topic_listing_t *listing = arg;
+    if (listing->cut || !allowed(listing, topic))
+        return;
+    size_t before = strlen(listing->text);
+    if (listing->listed == TOPICS_MAX_VALUES
+        || !sb_cmdline_append_word(listing->text, TOPICS_MAX_TEXT, topic)
+        || !sb_cmdline_append_word(listing->text, TOPICS_MAX_TEXT, payload)) {
+        listing->text[before] = '\0';
+        listing->cut = true;
+        return;
+    }
+    listing->listed++;
+}
+
+/* `topics FILTER [ALLOWED...]`: `N TOPIC VALUE ...` (words quoted as the
+ * line protocol reads them), within the asker's subscribe filters that its
+ * gateway passes as ALLOWED; `...` last when not all fitted. */
+static void answer_topics(sb_broker_t *self, zframe_t *gateway, uint64_t id,
+                          const sb_envelope_t *request)
+{
+    if (request->argc < 1 || !sb_topic_filter_is_valid(request->argv[0])) {
+        answer_local(self, gateway, id, false, "bad-args", "usage: topics FILTER");
+        return;
+    }
+    char *values = calloc(1, TOPICS_MAX_TEXT);
+    topic_listing_t listing = { request->argc > 1 ? request->argv + 1 : NULL,
+                                request->argc - 1, values, 0, false };
+    sb_retained_each(self->retained, request->argv[0], list_topic, &listing);
+    char *text = malloc(TOPICS_MAX_TEXT + 32);
+    snprintf(text, TOPICS_MAX_TEXT + 32, "%zu%s%s%s", listing.listed, *values ? " " : "", values,
+             listing.cut ? " ..." : "");
+    answer_local(self, gateway, id, true, NULL, text);
+    free(text);
+    free(values);
+}
+
 static const struct {
     const char *command;
     void (*run)(sb_broker_t *self, zframe_t *gateway, uint64_t id, const sb_envelope_t *request);
@@ -486,6 +598,8 @@ static const struct {
     { "clients", answer_clients },
     { "client", answer_client },
     { "tell", answer_tell },
+    { "retained", answer_retained },
+    { "topics", answer_topics },
 };
 
 /* A request for the broker's own service: answered here, never queued. */
@@ -574,14 +688,21 @@ static void send_event(void *arg, zframe_t *gateway)
         fan_out->self->counters.events_sent++;
 }
 
-/* An event goes once to every gateway with a matching filter. */
-static void publish(sb_broker_t *self, const char *topic, const char *data)
+/* An event goes once to every gateway with a matching filter. A retained
+ * one is kept first (or refused by the bounds: it is still delivered live);
+ * live, it carries retain=false, as MQTT has it, and pubret for MQTT 5. */
+static void publish(sb_broker_t *self, const sb_envelope_t *published)
 {
-    sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = (char *) topic,
-                            .data = (char *) data };
+    const char *data = published->data ? published->data : "";
+    if (published->retain)
+        sb_retained_put(self->retained, published->topic, data, published->qos,
+                        zclock_time());
+    sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = published->topic,
+                            .data = (char *) data, .published_retain = published->retain,
+                            .qos = published->qos };
     fan_out_t fan_out = { self, &event };
     self->counters.published++;
-    sb_directory_each_subscriber(self->directory, topic, send_event, &fan_out);
+    sb_directory_each_subscriber(self->directory, published->topic, send_event, &fan_out);
 }
 
 /* Joins and leaves are events too, on $sys/clients/ID. */
@@ -589,7 +710,8 @@ static void publish_client_event(sb_broker_t *self, const char *client, const ch
 {
     char topic[160];
     snprintf(topic, sizeof topic, "$sys/clients/%.128s", client);
-    publish(self, topic, what);
+    sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = topic, .data = (char *) what };
+    publish(self, &event);
 }
 
 static void on_client_expired(void *arg, const char *client)
@@ -626,7 +748,7 @@ static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t
         sb_directory_unsubscribe(self->directory, entry, env->topic);
         break;
     case SB_ENVELOPE_PUBLISH:
-        publish(self, env->topic, env->data ? env->data : "");
+        publish(self, env);
         break;
     case SB_ENVELOPE_JOIN:
         if (sb_directory_join(self->directory, entry, env->client, env->text))
@@ -744,6 +866,9 @@ static long poll_timeout_ms(sb_broker_t *self)
         next = due.at_ms;
     if (!self->grace_over && self->grace_ends_ms < next)
         next = self->grace_ends_ms;
+    int64_t flush = sb_retained_flush_due(self->retained);
+    if (flush >= 0 && flush < next)
+        next = flush;
     return next > now ? (long) (next - now) : 0;
 }
 
@@ -820,6 +945,9 @@ void sb_broker_run(sb_broker_t *self)
         expire_due_requests(self);
         heartbeat_providers(self);
         dispatch_requeued(self);
+        int64_t flush = sb_retained_flush_due(self->retained);
+        if (flush >= 0 && flush <= zclock_mono())
+            sb_retained_flush(self->retained);
     }
     sb_log_info("broker stopping", "requests=%" PRIu64 " replies=%" PRIu64 " timeouts=%" PRIu64
                 " busy=%" PRIu64 " malformed=%" PRIu64, self->counters.requests,

@@ -7,6 +7,12 @@
 
 #include <stdint.h>
 
+#include "retained.h"
+
+/* Pending retained changes that are written at once, without waiting for
+ * --retained-flush. */
+#define SB_BROKER_RETAINED_BATCH 1000
+
 typedef struct {
     const char *frontend;          /* endpoint gateways connect to (bound) */
     const char *backend;           /* endpoint providers connect to (bound) */
@@ -16,11 +22,13 @@ typedef struct {
     long startup_grace_ms;         /* how long an unknown service may still appear */
     long heartbeat_interval_ms;    /* how often providers are told the broker is alive */
     long heartbeat_liveness;       /* intervals of silence before a provider is dead */
+    sb_retained_settings_t retained;
 } sb_broker_settings_t;
 
 typedef struct sb_broker sb_broker_t;
 
-/* Binds both sockets; NULL (after logging why) when one cannot be bound. */
+/* Binds both sockets and loads the retained values; NULL (after logging
+ * why) when a socket cannot be bound or the retained store not opened. */
 sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings);
 void sb_broker_destroy(sb_broker_t **self_p);
 

@@ -4,12 +4,22 @@
 
 #include "broker.h"
 #include "curve.h"
+#include "data_path.h"
 #include "log.h"
 #include "options.h"
 #include "process.h"
 #include "programs.h"
 
-
+/* --retained-store, else retained.db in the data folder; `off`: none (NULL). */
+static const char *retained_path(const sb_options_t *options)
+{
+    static char path[4096];
+    const char *given = sb_options_text(options, "retained-store");
+    if (given)
+        return strcmp(given, "off") == 0 ? NULL : given;
+    sb_data_path_default("retained.db", path, sizeof path);
+    return path;
+}
 
 int main(int argc, char **argv)
 {
@@ -27,6 +37,13 @@ int main(int argc, char **argv)
         .startup_grace_ms = sb_options_int(options, "startup-grace"),
         .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
         .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
+        .retained = {
+            .path = retained_path(options),
+            .max_count = (size_t) sb_options_int(options, "retained-max"),
+            .max_bytes = (size_t) sb_options_int(options, "retained-max-bytes"),
+            .flush_ms = sb_options_int(options, "retained-flush"),
+            .flush_changes = SB_BROKER_RETAINED_BATCH,
+        },
     };
     signal(SIGHUP, SIG_IGN);   /* nothing to reload; a stray HUP must not stop routing */
     if (!sb_curve_setup(options, true)) {

@@ -231,6 +231,38 @@ const char *sb_cmdline_status_text(sb_cmdline_status_t status)
     return "unknown error";
 }
 
+static bool needs_quotes(const char *word)
+{
+    if (!*word)
+        return true;
+    for (const unsigned char *c = (const unsigned char *) word; *c; c++)
+        if (*c <= ' ' || *c == '"' || *c == '\\' || *c == 0x7f)
+            return true;
+    return false;
+}
+
+bool sb_cmdline_append_word(char *out, size_t size, const char *word)
+{
+    size_t used = strlen(out);
+    bool quoted = needs_quotes(word);
+    /* Room for a space, two quotes, an escape per byte at worst, and the NUL. */
+    if (used + 4 + 2 * strlen(word) > size)
+        return false;
+    if (used)
+        out[used++] = ' ';
+    if (quoted)
+        out[used++] = '"';
+    for (const char *c = word; *c; c++) {
+        if (quoted && (*c == '"' || *c == '\\'))
+            out[used++] = '\\';
+        out[used++] = *c;
+    }
+    if (quoted)
+        out[used++] = '"';
+    out[used] = '\0';
+    return true;
+}
+
 void sb_cmdline_join(size_t argc, char *const *argv, char *out, size_t size)
 {
     size_t used = 0;

@@ -8,6 +8,7 @@
 #ifndef SB_CMDLINE_H
 #define SB_CMDLINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SB_CMDLINE_MAX_ARGS 1024
@@ -42,6 +43,12 @@ void sb_cmdline_destroy(sb_cmdline_t **self_p);
 /* Joins `argc` words with single spaces into `out` (cut to fit, always
  * terminated): how `echo`, `pub` and `tell` turn arguments back into text. */
 void sb_cmdline_join(size_t argc, char *const *argv, char *out, size_t size);
+
+/* Appends `word` to `out` (after a space unless it is the first), quoted
+ * when it must be so that sb_cmdline_parse reads it back as one word (a
+ * space, a quote, a backslash or a control byte in it, or empty). False,
+ * with `out` as it was, when it does not fit in `size`. */
+bool sb_cmdline_append_word(char *out, size_t size, const char *word);
 
 /* Human-readable reason for a status, for an `ERR bad-args` reply. */
 const char *sb_cmdline_status_text(sb_cmdline_status_t status);

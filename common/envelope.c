@@ -41,7 +41,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
-    F_TOPIC, F_DATA, F_FROM, F_TOK,
+    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS,
     F_COUNT
 } field_t;
 
@@ -55,7 +55,8 @@ static const struct {
     [F_CLI] = FIELD("cli"),   [F_TMO] = FIELD("tmo"),   [F_OK] = FIELD("ok"),
     [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
     [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
-    [F_TOK] = FIELD("tok"),
+    [F_TOK] = FIELD("tok"),   [F_RETAIN] = FIELD("retain"), [F_PUBRET] = FIELD("pubret"),
+    [F_QOS] = FIELD("qos"),
 };
 #undef FIELD
 
@@ -330,6 +331,9 @@ typedef struct {
     uint32_t timeout_ms;
     bool ok;
     bool retry;
+    bool retain;
+    bool published_retain;
+    uint8_t qos;
     slice_t str[F_COUNT];   /* the string fields */
     reader_t args;
     size_t argc;
@@ -434,12 +438,21 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
             return fields[f].bad;
         v->timeout_ms = (uint32_t) n;
         return NULL;
+    case F_QOS:
+        if (!read_uint(r, SB_ENVELOPE_MAX_QOS, &n))
+            return fields[f].bad;
+        v->qos = (uint8_t) n;
+        return NULL;
     case F_OK:
-    case F_RETRY: {
+    case F_RETRY:
+    case F_RETAIN:
+    case F_PUBRET: {
         token_t t;
         if (!next_token(r, &t) || t.kind != MP_BOOL)
             return fields[f].bad;
-        *(f == F_OK ? &v->ok : &v->retry) = t.b;
+        bool *flags[F_COUNT] = { [F_OK] = &v->ok, [F_RETRY] = &v->retry,
+                                 [F_RETAIN] = &v->retain, [F_PUBRET] = &v->published_retain };
+        *flags[f] = t.b;
         return NULL;
     }
     case F_ARGS:
@@ -547,6 +560,9 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
     env->timeout_ms = v->timeout_ms;
     env->ok = v->ok;
     env->retry = v->retry;
+    env->retain = v->retain;
+    env->published_retain = v->published_retain;
+    env->qos = v->qos;
     if (!copy_slice(v, F_SVC, &env->service) || !copy_slice(v, F_CMD, &env->command)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
         || !copy_slice(v, F_TEXT, &env->text) || !copy_slice(v, F_TOPIC, &env->topic)
@@ -680,6 +696,12 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
     put_str(e, F_TOPIC, env->topic);
     put_str(e, F_DATA, env->data);
     put_str(e, F_FROM, env->from);
+    if (env->retain)
+        put_bool(e, F_RETAIN, true);
+    if (env->published_retain)
+        put_bool(e, F_PUBRET, true);
+    if (env->qos)
+        put_uint(e, F_QOS, env->qos);
 }
 
 static bool encodable(const sb_envelope_t *env)
@@ -694,6 +716,8 @@ static bool encodable(const sb_envelope_t *env)
     if (env->code && !code_is_word(env->code, strlen(env->code)))
         return false;
     if (env->token && !sb_token_name_is_valid(env->token, strlen(env->token)))
+        return false;
+    if (env->qos > SB_ENVELOPE_MAX_QOS)
         return false;
 
     unsigned present = BIT(F_V) | BIT(F_T);

@@ -17,6 +17,8 @@
 /* Largest encoded envelope; also the ZMQ_MAXMSGSIZE of every socket. */
 #define SB_ENVELOPE_MAX_SIZE  (256 * 1024)
 #define SB_ENVELOPE_MAX_ARGS  1024
+/* Highest MQTT quality of service: a larger `qos` is malformed. */
+#define SB_ENVELOPE_MAX_QOS   2
 /* An error code is 1..32 of [a-z0-9-]: it is written into reply lines as is. */
 #define SB_ENVELOPE_MAX_CODE  32
 
@@ -50,6 +52,12 @@ typedef struct {
     bool retry;             /* REQUEST: safe to run again if its worker dies */
     char *topic;            /* SUBSCRIBE, UNSUBSCRIBE: a filter; PUBLISH, EVENT: a topic */
     char *data;             /* PUBLISH, EVENT: the payload */
+    bool retain;            /* PUBLISH: set (or, with an empty payload, clear) the topic's
+                             * retained value; EVENT: this is a retained value, sent on
+                             * subscribe, not a live event (MQTT's rule) */
+    bool published_retain;  /* EVENT: the PUBLISH behind it had retain set (for MQTT 5's
+                             * "retain as published"); true on every retained delivery */
+    uint8_t qos;            /* PUBLISH, EVENT: the MQTT quality of service, 0..2 (default 0) */
     char *from;             /* MESSAGE: the client that sent it */
     bool ok;                /* REPLY: true = OK, false = ERR */
     char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */

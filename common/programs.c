@@ -19,6 +19,15 @@ static const sb_option_spec_t s_broker_specs[] = {
       "SECONDS", "how often the broker and providers exchange heartbeats" },
     { "heartbeat-liveness", SB_OPTION_INT, "broker.heartbeat_liveness", "3", 1, 100, "N",
       "intervals of silence after which a provider is dead" },
+    { "retained-store", SB_OPTION_TEXT, "broker.retained_store", NULL, 0, 0, "FILE",
+      "SQLite file of retained values (`off`: memory only; default: retained.db next to the "
+      "pools' --store, /var/lib/switchboard/ as root, else ~/.local/share/switchboard/)" },
+    { "retained-max", SB_OPTION_INT, "broker.retained_max", "10000", 0, 10000000, "N",
+      "retained topics held at once; a new topic beyond it is refused" },
+    { "retained-max-bytes", SB_OPTION_INT, "broker.retained_max_bytes", "16777216", 0,
+      1073741824, "BYTES", "topic and payload bytes of all retained values together" },
+    { "retained-flush", SB_OPTION_SECONDS, "broker.retained_flush", "0.1", 1, 60000, "SECONDS",
+      "longest a retained change waits to be written (changes are written in one transaction)" },
 };
 
 const sb_program_t sb_program_broker = {

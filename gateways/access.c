@@ -219,3 +219,8 @@ bool sb_identity_may_receive(const sb_identity_t *self, const char *topic)
 {
     return any_filter(&self->subscribe, topic, sb_topic_matches);
 }
+
+char *const *sb_identity_subscribe_filters(const sb_identity_t *self)
+{
+    return self->subscribe.all ? NULL : self->subscribe.words;
+}

@@ -49,5 +49,8 @@ bool sb_identity_may_publish(const sb_identity_t *self, const char *topic);
 bool sb_identity_may_subscribe(const sb_identity_t *self, const char *filter);
 /* `topic` matches one of its subscribe filters. */
 bool sb_identity_may_receive(const sb_identity_t *self, const char *topic);
+/* Its subscribe filters, NULL-terminated (for a question the broker answers
+ * within them, `topics`); NULL when every topic is allowed. */
+char *const *sb_identity_subscribe_filters(const sb_identity_t *self);
 
 #endif

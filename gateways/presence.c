@@ -54,8 +54,7 @@ void sb_presence_client_id(const sb_presence_t *self, uint64_t client, char *buf
     snprintf(buffer, size, "%s-%" PRIu64, self->name, client);
 }
 
-/* The serial of one of our client ids ("tcp-7" -> 7), or 0. */
-static uint64_t client_serial(const sb_presence_t *self, const char *id)
+uint64_t sb_presence_client_serial(const sb_presence_t *self, const char *id)
 {
     size_t length = strlen(self->name);
     if (strncmp(id, self->name, length) != 0 || id[length] != '-')
@@ -124,8 +123,14 @@ typedef struct {
 static void deliver_event(void *arg, uint64_t client)
 {
     delivery_t *delivery = arg;
-    delivery->self->events->deliver_event(delivery->self->arg, client, delivery->event->topic,
-                                          delivery->event->data ? delivery->event->data : "");
+    delivery->self->events->deliver_event(delivery->self->arg, client, delivery->event);
+}
+
+/* A client still here: a reply or event for one that left is dropped. */
+static uint64_t present_client(const sb_presence_t *self, const char *id)
+{
+    uint64_t client = sb_presence_client_serial(self, id);
+    return client && zhashx_lookup(self->addresses, sb_id_map_key(client)) ? client : 0;
 }
 
 bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env)
@@ -134,14 +139,20 @@ bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env)
         sb_presence_resync(self);
         return true;
     }
+    if (env->type == SB_ENVELOPE_EVENT && env->client) {
+        uint64_t client = present_client(self, env->client);
+        if (client)
+            self->events->deliver_event(self->arg, client, env);
+        return true;
+    }
     if (env->type == SB_ENVELOPE_EVENT) {
         delivery_t delivery = { self, env };
         sb_subscriptions_each_client(self->subscriptions, env->topic, deliver_event, &delivery);
         return true;
     }
     if (env->type == SB_ENVELOPE_MESSAGE) {
-        uint64_t client = client_serial(self, env->client);
-        if (client && zhashx_lookup(self->addresses, sb_id_map_key(client)))
+        uint64_t client = present_client(self, env->client);
+        if (client)
             self->events->deliver_message(self->arg, client, env->from, env->text ? env->text : "");
         return true;
     }

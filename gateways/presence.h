@@ -17,7 +17,9 @@
 typedef struct sb_presence sb_presence_t;
 
 typedef struct {
-    void (*deliver_event)(void *arg, uint64_t client, const char *topic, const char *data);
+    /* An EVENT for `client`: live (one of its filters matches) or, with
+     * event->retain, a retained value it asked for (sb_router_ask_retained). */
+    void (*deliver_event)(void *arg, uint64_t client, const sb_envelope_t *event);
     void (*deliver_message)(void *arg, uint64_t client, const char *from, const char *text);
 } sb_presence_events_t;
 
@@ -38,7 +40,11 @@ sb_subscribe_result_t sb_presence_subscribe(sb_presence_t *self, uint64_t client
 sb_unsubscribe_result_t sb_presence_unsubscribe(sb_presence_t *self, uint64_t client,
                                                 const char *filter);
 
-/* EVENT and MESSAGE envelopes are delivered here, and DISCONNECT (the
+/* The id of one of this gateway's clients ("tcp-7" -> 7), or 0. */
+uint64_t sb_presence_client_serial(const sb_presence_t *self, const char *id);
+
+/* EVENT and MESSAGE envelopes are delivered here (an EVENT with `cli` only
+ * to that client: a retained value it asked for), and DISCONNECT (the
  * broker does not know this gateway) answered with a resync: true; other
  * envelopes are not ours. */
 bool sb_presence_handle(sb_presence_t *self, const sb_envelope_t *env);

@@ -27,6 +27,8 @@ typedef enum {
     REPLY_PLAIN,                  /* OK TEXT / ERR CODE MESSAGE */
     REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
     REPLY_CLIENT_LIST,            /* `clients`: only the ids the asker's rules let it see */
+    REPLY_SUBSCRIBED,             /* `retained` asked by `sub`: OK, whatever the broker said */
+    REPLY_NONE,                   /* `retained` asked by the gateway itself: no answer */
 } reply_style_t;
 
 /* A command for the broker: argv[0] is its name. */
@@ -84,6 +86,8 @@ static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                       const sb_cmdline_t *request);
 static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request);
+static void run_topics(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                       const sb_cmdline_t *request);
 static void run_broker_command(sb_router_t *self, void *client,
                                sb_reply_slot_t *slot, const sb_cmdline_t *request);
 static void run_auth(sb_router_t *self, void *client, sb_reply_slot_t *slot,
@@ -100,7 +104,9 @@ static const struct {
     { "stats", run_stats, "stats [broker]: counters and latency of this gateway, or of the broker" },
     { "sub", run_sub, "sub FILTER: receive EVENT lines for topics matching FILTER (+ one level, # the rest)" },
     { "unsub", run_unsub, "unsub FILTER: stop receiving what sub FILTER asked for" },
-    { "pub", run_pub, "pub TOPIC PAYLOAD: send an event to every subscriber, on every gateway" },
+    { "pub", run_pub, "pub [-r] TOPIC PAYLOAD: send an event to every subscriber, on every "
+                      "gateway; -r also keeps it as the topic's retained value (no payload: clears it)" },
+    { "topics", run_topics, "topics FILTER: the retained values of topics matching FILTER" },
     { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
     { "client", run_broker_command, "client ID: where a client is connected, and since when" },
     { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },
@@ -273,12 +279,29 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 
 /* Answered OK once the broker has it (maybe after a wait for the link). */
 static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                              const char *topic, const char *payload)
+                              const char *topic, const char *payload, bool retain)
 {
     sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                               .data = (char *) payload };
+                               .data = (char *) payload, .retain = retain };
     sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
     sb_requests_submit(self->requests, &envelope, &owner, false);
+}
+
+/* The retained values matching `filter`, for this client alone: the broker
+ * sends them as EVENTs with `cli` (and retain) before its reply, so they
+ * come before the OK of `sub`. After the SUBSCRIBE on the same socket, so
+ * no value set meanwhile is missed (it may come twice: retained, then live). */
+static void ask_retained(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                         const char *filter, reply_style_t style)
+{
+    char *argv[] = { "retained", (char *) filter, NULL };
+    remote_request_t remote = { 2, argv, SB_BROKER_SERVICE, style };
+    send_to_broker(self, client, slot, &remote);
+}
+
+void sb_router_ask_retained(sb_router_t *self, void *client, const char *filter)
+{
+    ask_retained(self, client, NULL, filter, REPLY_NONE);
 }
 
 static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
@@ -300,7 +323,7 @@ static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
     if (result == SB_TOO_MANY_FILTERS)
         self->ops->answer(client, slot, "ERR busy", "too many subscriptions", false);
     else
-        self->ops->answer(client, slot, "OK", "", false);
+        ask_retained(self, client, slot, request->argv[1], REPLY_SUBSCRIBED);
 }
 
 static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
@@ -318,33 +341,71 @@ static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
         self->ops->answer(client, slot, "OK", "", false);
 }
 
+/* `pub [-r] TOPIC PAYLOAD`: a first word `-r` is always the flag (a topic
+ * named -r can be set with `pub -r -r VALUE` only). */
 static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                     const sb_cmdline_t *request)
 {
-    if (request->argc < 2 || !sb_topic_is_valid(request->argv[1])
-        || request->argv[1][0] == '$') {
+    bool retain = request->argc >= 2 && strcmp(request->argv[1], "-r") == 0;
+    size_t first = retain ? 2 : 1;   /* the topic's word */
+    const char *topic = first < request->argc ? request->argv[first] : NULL;
+    if (!topic || !sb_topic_is_valid(topic) || topic[0] == '$') {
         self->ops->answer(client, slot, "ERR bad-args",
-                             "usage: pub TOPIC PAYLOAD (no + or #; topics starting with $ are "
+                             "usage: pub [-r] TOPIC PAYLOAD (no + or #; topics starting with $ are "
                              "the hub's own)", false);
         return;
     }
     const sb_identity_t *rules = rules_of(self, client);
-    if (rules && !sb_identity_may_publish(rules, request->argv[1])) {
+    if (rules && !sb_identity_may_publish(rules, topic)) {
         refuse(self, client, slot, "that topic is outside your publish rules");
         return;
     }
     char payload[SB_ENVELOPE_MAX_SIZE / 4];
-    sb_cmdline_join(request->argc - 2, request->argv + 2, payload, sizeof payload);
-    publish_to_broker(self, client, slot, request->argv[1], payload);
+    sb_cmdline_join(request->argc - first - 1, request->argv + first + 1, payload, sizeof payload);
+    publish_to_broker(self, client, slot, topic, payload, retain);
 }
 
-static void deliver_event(void *arg, uint64_t serial, const char *topic, const char *data)
+/* `topics FILTER`: asked of the broker within the asker's subscribe
+ * filters (passed after FILTER), so it lists nothing `sub` would not give. */
+static void run_topics(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                       const sb_cmdline_t *request)
+{
+    if (request->argc != 2 || !sb_topic_filter_is_valid(request->argv[1])) {
+        self->ops->answer(client, slot, "ERR bad-args", "usage: topics FILTER", false);
+        return;
+    }
+    const sb_identity_t *rules = rules_of(self, client);
+    if (rules && !sb_identity_may_subscribe(rules, request->argv[1])) {
+        refuse(self, client, slot, "that filter is outside your subscribe rules");
+        return;
+    }
+    char *const *allowed = rules ? sb_identity_subscribe_filters(rules) : NULL;
+    size_t count = 0;
+    while (allowed && allowed[count] && count + 2 < SB_ENVELOPE_MAX_ARGS)
+        count++;
+    char **argv = calloc(count + 3, sizeof *argv);
+    argv[0] = "topics";
+    argv[1] = request->argv[1];
+    for (size_t i = 0; i < count; i++)
+        argv[2 + i] = allowed[i];
+    remote_request_t remote = { count + 2, argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+    send_to_broker(self, client, slot, &remote);
+    free(argv);
+}
+
+/* Live and retained events pass the same receive rule. */
+static void deliver_event(void *arg, uint64_t serial, const sb_envelope_t *event)
 {
     sb_router_t *self = arg;
     void *client = self->ops->find(self->owner, serial);
     const sb_identity_t *rules = client ? rules_of(self, client) : NULL;
-    if (client && (!rules || sb_identity_may_receive(rules, topic)))
-        self->ops->write_async(client, "EVENT", topic, data);
+    if (!client || (rules && !sb_identity_may_receive(rules, event->topic)))
+        return;
+    if (self->ops->write_event)
+        self->ops->write_event(client, event);
+    else
+        self->ops->write_async(client, event->retain ? "RETAINED" : "EVENT", event->topic,
+                               event->data ? event->data : "");
 }
 
 static void deliver_message(void *arg, uint64_t serial, const char *from, const char *text)
@@ -424,7 +485,11 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     if (env->type != SB_ENVELOPE_REPLY || !sb_requests_take(self->requests, env->id, &pending))
         return;
     void *client = self->ops->find(self->owner, pending.serial);
-    if (client && pending.style == REPLY_BANK)
+    if (pending.style == REPLY_NONE)
+        ;
+    else if (client && pending.style == REPLY_SUBSCRIBED)
+        self->ops->answer(client, pending.slot, "OK", "", false);
+    else if (client && pending.style == REPLY_BANK)
         answer_bank_style(self, client, pending.slot, env);
     else if (client && pending.style == REPLY_CLIENT_LIST && env->ok && env->text
              && rules_of(self, client)) {
@@ -450,8 +515,12 @@ static void answer_request(void *arg, const sb_request_owner_t *owner, const cha
 {
     sb_router_t *self = arg;
     void *client = self->ops->find(self->owner, owner->serial);
-    if (client)
-        self->ops->answer(client, owner->slot, status, text, false);
+    bool subscribed = owner->style == REPLY_SUBSCRIBED;
+    /* A `sub` holds without its retained values (the broker is away, or
+     * late): its events come once the broker is back. */
+    if (client && owner->style != REPLY_NONE)
+        self->ops->answer(client, owner->slot, subscribed ? "OK" : status,
+                          subscribed ? "" : text, false);
     self->counters.errors += strncmp(status, "ERR", 3) == 0;
 }
 

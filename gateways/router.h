@@ -31,10 +31,13 @@ typedef struct {
     /* Answers with `status` ("OK", "ERR code", or NULL for `text` alone). */
     void (*answer)(void *client, sb_reply_slot_t *slot, const char *status, const char *text,
                    bool close_after);
-    /* An asynchronous line: EVENT TOPIC PAYLOAD, MSG FROM TEXT. */
+    /* An asynchronous line: EVENT TOPIC PAYLOAD, RETAINED TOPIC PAYLOAD, MSG FROM TEXT. */
     void (*write_async)(void *client, const char *kind, const char *word, const char *text);
     /* The gateway's own counters for `stats` ("connections=3 ..."); returns the length. */
     int (*describe)(void *owner, char *buffer, size_t size);
+    /* Optional (NULL: write_async with "EVENT", or "RETAINED" for a retained
+     * value): every event, with its retain, pubret and qos (MQTT wants them). */
+    void (*write_event)(void *client, const sb_envelope_t *event);
 } sb_router_client_ops_t;
 
 typedef struct {
@@ -59,6 +62,13 @@ void sb_router_handle_line(sb_router_t *self, void *client, const char *line, si
  * be answered in `slot` (a JSON request, say). */
 void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                               size_t argc, char **argv);
+
+/* Asks the broker for the retained values matching `filter`, for `client`
+ * alone (`sub` does it before its OK): they come as events through
+ * write_event / write_async, nothing else is answered. A gateway that
+ * subscribes its clients some other way (MQTT SUBSCRIBE) calls it after
+ * the subscription is in place. */
+void sb_router_ask_retained(sb_router_t *self, void *client, const char *filter);
 
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address);
 void sb_router_client_left(sb_router_t *self, uint64_t serial);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "curve.h"
+#include "data_path.h"
 #include "log.h"
 #include "options.h"
 #include "process.h"
@@ -45,23 +46,14 @@ typedef struct {
     int added;                  /* workers added by TTIN so far, for labels */
 } pool_t;
 
-/* --store, else a file in the data folder: the system's when run as root,
- * the user's otherwise. */
+/* --store, else switchboard.db in the data folder (data_path.h). */
 static const char *store_path(const sb_options_t *options)
 {
     static char path[4096];
     const char *given = sb_options_text(options, "store");
-    const char *data_home = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
     if (given)
         return given;
-    if (geteuid() == 0)
-        return "/var/lib/switchboard/switchboard.db";
-    if (data_home && *data_home)
-        snprintf(path, sizeof path, "%s/switchboard/switchboard.db", data_home);
-    else
-        snprintf(path, sizeof path, "%s/.local/share/switchboard/switchboard.db",
-                 home && *home ? home : "/tmp");
+    sb_data_path_default("switchboard.db", path, sizeof path);
     return path;
 }
 

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "data_path.h"
 #include "log.h"
 
 /* How long a worker waits for another to release the database. */
@@ -30,24 +30,6 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS accounts ("
     "  name TEXT PRIMARY KEY,"
     "  balance INTEGER NOT NULL CHECK (balance >= 0));";
-
-/* The folders of `path`, made if missing (~/.local/share/switchboard on a
- * fresh home has none of them). */
-static void make_parent(const char *path)
-{
-    char folder[4096];
-    snprintf(folder, sizeof folder, "%s", path);
-    char *slash = strrchr(folder, '/');
-    if (!slash || slash == folder)
-        return;
-    *slash = '\0';
-    for (char *next = strchr(folder + 1, '/'); next; next = strchr(next + 1, '/')) {
-        *next = '\0';
-        mkdir(folder, 0750);   /* fails harmlessly where it exists */
-        *next = '/';
-    }
-    mkdir(folder, 0750);
-}
 
 /* Several workers opening a new file together contend for switching it to
  * WAL; SQLite answers BUSY at once there (the busy handler cannot help when
@@ -101,7 +83,7 @@ static void log_opened(sb_store_t *self, const char *path)
 
 sb_store_t *sb_store_open(const char *path, char *error, size_t error_size)
 {
-    make_parent(path);
+    sb_data_path_make_parent(path);
     sb_store_t *self = calloc(1, sizeof *self);
     bool ok = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
               == SQLITE_OK;

@@ -70,7 +70,7 @@ static int describe(void *owner, char *buffer, size_t size)
 }
 
 static const sb_router_client_ops_t s_client_ops = {
-    find_client, client_serial, open_slot, answer, write_async, describe,
+    find_client, client_serial, open_slot, answer, write_async, describe, NULL,
 };
 
 static void on_line(void *owner, sb_connection_t *connection, const char *line, size_t length)

@@ -26,7 +26,8 @@ static const double s_latency_bounds[] = {
 /* The broker's counters among its `stats` keys; other plain keys are gauges. */
 static const char *const s_broker_counters[] = {
     "requests", "replies", "timeouts", "busy", "no_service", "malformed", "unmatched_replies",
-    "published", "events_sent", "messages", NULL,
+    "published", "events_sent", "messages", "retained_refused", "retained_writes",
+    "retained_batches", "retained_write_errors", NULL,
 };
 
 const char *sb_pages_dashboard(size_t *length)

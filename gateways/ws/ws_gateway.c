@@ -139,8 +139,9 @@ static void answer(void *client, sb_reply_slot_t *slot, const char *status, cons
 
 static void write_async(void *client, const char *kind, const char *word, const char *text)
 {
-    char *message = strcmp(kind, "EVENT") == 0 ? sb_ws_json_event(word, text)
-                                               : sb_ws_json_message(word, text);
+    bool retained = strcmp(kind, "RETAINED") == 0;
+    char *message = retained || strcmp(kind, "EVENT") == 0 ? sb_ws_json_event(word, text, retained)
+                                                           : sb_ws_json_message(word, text);
     sb_ws_client_send_text(client, message);
     free(message);
 }
@@ -153,7 +154,7 @@ static int describe(void *owner, char *buffer, size_t size)
 }
 
 static const sb_router_client_ops_t s_client_ops = {
-    find_client, client_serial, open_slot, answer, write_async, describe,
+    find_client, client_serial, open_slot, answer, write_async, describe, NULL,
 };
 
 /* ---------------------------------------------------------------- clients */

@@ -113,12 +113,15 @@ char *sb_ws_json_reply(json_t *id, const char *status, const char *text)
     return dump(reply);
 }
 
-char *sb_ws_json_event(const char *topic, const char *payload)
+char *sb_ws_json_event(const char *topic, const char *payload, bool retained)
 {
     json_t *data = json_loads(payload, JSON_DECODE_ANY, NULL);
     if (!data)
         data = text_value(payload);
-    return dump(json_pack("{s:o, s:o}", "event", text_value(topic), "data", data));
+    json_t *event = json_pack("{s:o, s:o}", "event", text_value(topic), "data", data);
+    if (retained)
+        json_object_set_new(event, "retained", json_true());
+    return dump(event);
 }
 
 char *sb_ws_json_message(const char *from, const char *text)

@@ -29,8 +29,9 @@ void sb_ws_json_request_clear(sb_ws_json_request_t *request);
 /* The texts to send (heap strings). `status` is "OK", "ERR code" or NULL
  * (a bank-style answer: a success whose text is the whole reply). */
 char *sb_ws_json_reply(json_t *id, const char *status, const char *text);
-/* An event; its data is the payload parsed as JSON when it is JSON, else the payload text. */
-char *sb_ws_json_event(const char *topic, const char *payload);
+/* An event; its data is the payload parsed as JSON when it is JSON, else the payload text;
+ * a retained value (sent on subscribe) also has "retained":true. */
+char *sb_ws_json_event(const char *topic, const char *payload, bool retained);
 char *sb_ws_json_message(const char *from, const char *text);
 char *sb_ws_json_welcome(const char *client_id);
 

@@ -421,6 +421,31 @@ static void test_join(void **state)
     assert_string_equal(small, "a b");
 }
 
+/* What sb_cmdline_append_word writes, sb_cmdline_parse reads back word for word. */
+static void test_append_word_round_trip(void **state)
+{
+    (void) state;
+    const char *words[] = { "topics", "plain", "a b", "", "q\"x", "back\\slash", "tab\there",
+                            "caf\xc3\xa9" };
+    size_t count = sizeof words / sizeof words[0];
+    char line[256] = "";
+    for (size_t i = 0; i < count; i++)
+        assert_true(sb_cmdline_append_word(line, sizeof line, words[i]));
+    assert_string_equal(line, "topics plain \"a b\" \"\" \"q\\\"x\" \"back\\\\slash\" "
+                              "\"tab\there\" caf\xc3\xa9");
+    sb_cmdline_status_t status;
+    sb_cmdline_t *parsed = sb_cmdline_parse(line, strlen(line), &status, NULL);
+    assert_non_null(parsed);
+    assert_int_equal(parsed->argc, count);
+    for (size_t i = 0; i < count; i++)
+        assert_string_equal(parsed->argv[i], words[i]);
+    sb_cmdline_destroy(&parsed);
+
+    char small[8] = "abc";
+    assert_false(sb_cmdline_append_word(small, sizeof small, "toolong"));
+    assert_string_equal(small, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_optional_outputs),
         cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_append_word_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

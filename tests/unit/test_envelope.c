@@ -42,6 +42,11 @@ static void assert_same_envelope(const sb_envelope_t *a, const sb_envelope_t *b)
         assert_int_equal(a->ok, b->ok);
     assert_same_str(a->code, b->code);
     assert_same_str(a->text, b->text);
+    assert_same_str(a->topic, b->topic);
+    assert_same_str(a->data, b->data);
+    assert_int_equal(a->retain, b->retain);
+    assert_int_equal(a->published_retain, b->published_retain);
+    assert_int_equal(a->qos, b->qos);
 }
 
 /* Encodes, decodes, checks the result equals the input, returns it. */
@@ -160,6 +165,7 @@ static void args_ab(msgpack_packer *pk)
 }
 
 static void w_str(msgpack_packer *pk) { mp_str(pk, "x"); }
+static void w_three(msgpack_packer *pk) { msgpack_pack_uint8(pk, 3); }
 static void w_uint(msgpack_packer *pk) { msgpack_pack_uint8(pk, 5); }
 static void w_neg(msgpack_packer *pk) { msgpack_pack_int8(pk, -1); }
 static void w_nil(msgpack_packer *pk) { msgpack_pack_nil(pk); }
@@ -267,6 +273,28 @@ static void test_round_trip_others(void **state)
     sb_envelope_destroy(&out);
     out = round_trip(&disconnect);
     sb_envelope_destroy(&out);
+}
+
+/* retain and qos ride on publish and event; absent they read as false and 0. */
+static void test_round_trip_retain_qos(void **state)
+{
+    (void) state;
+    sb_envelope_t publish = { .type = SB_ENVELOPE_PUBLISH, .topic = "home/x", .data = "1",
+                              .retain = true, .qos = 2 };
+    sb_envelope_t *out = round_trip(&publish);
+    sb_envelope_destroy(&out);
+    sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = "home/x", .data = "1",
+                            .client = "tcp-1", .retain = true, .published_retain = true,
+                            .qos = 1 };
+    out = round_trip(&event);
+    sb_envelope_destroy(&out);
+    sb_envelope_t plain = { .type = SB_ENVELOPE_EVENT, .topic = "home/x" };
+    out = round_trip(&plain);
+    assert_false(out->retain);
+    assert_int_equal(out->qos, 0);
+    sb_envelope_destroy(&out);
+    publish.qos = SB_ENVELOPE_MAX_QOS + 1;
+    assert_null(sb_envelope_encode(&publish, NULL));
 }
 
 static void test_max_args(void **state)
@@ -458,6 +486,11 @@ static const field_case_t field_cases[] = {
     { REQ, "tmo", w_str, "bad field tmo" },
     { REQ, "tmo", tmo_over, "bad field tmo" },
     { REQ, "retry", w_str, "bad field retry" },
+    { REQ, "retain", w_uint, "bad field retain" },
+    { REQ, "pubret", w_str, "bad field pubret" },
+    { REQ, "qos", w_three, "bad field qos" },
+    { REQ, "qos", w_neg, "bad field qos" },
+    { REQ, "qos", w_true, "bad field qos" },
     { REP, "ok", w_uint, "bad field ok" },
     { REP, "ok", w_nil, "bad field ok" },
     { REP, "code", w_uint, "bad field code" },
@@ -934,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_request),
         cmocka_unit_test(test_round_trip_reply),
         cmocka_unit_test(test_round_trip_others),
+        cmocka_unit_test(test_round_trip_retain_qos),
         cmocka_unit_test(test_max_args),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_encode_refuses_incomplete),

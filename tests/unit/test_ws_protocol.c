@@ -682,7 +682,7 @@ static void test_json_event(void **state)
         { "{\"a\":\"\xFF\"}", "\"{\\\"a\\\":\\\"" FFFD "\\\"}\"" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *event = parse_output(sb_ws_json_event("home/kitchen/temp", cases[i].payload));
+        json_t *event = parse_output(sb_ws_json_event("home/kitchen/temp", cases[i].payload, false));
         assert_int_equal(json_object_size(event), 2);
         assert_string_equal(string_at(event, "event"), "home/kitchen/temp");
         const char *data = json_text(json_object_get(event, "data"));
@@ -690,7 +690,7 @@ static void test_json_event(void **state)
             fail_msg("payload '%s': data %s, expected %s", cases[i].payload, data, cases[i].data);
         json_decref(event);
     }
-    json_t *event = parse_output(sb_ws_json_event("bad/\xFF", "x"));
+    json_t *event = parse_output(sb_ws_json_event("bad/\xFF", "x", false));
     assert_string_equal(string_at(event, "event"), "bad/" FFFD);
     json_decref(event);
 }
