@@ -279,10 +279,10 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 
 /* Answered OK once the broker has it (maybe after a wait for the link). */
 static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                              const char *topic, const char *payload, bool retain)
+                              const char *topic, const char *payload, bool retain, uint8_t qos)
 {
     sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                               .data = (char *) payload, .retain = retain };
+                               .data = (char *) payload, .retain = retain, .qos = qos };
     sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
     sb_requests_submit(self->requests, &envelope, &owner, false);
 }
@@ -343,12 +343,10 @@ static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 
 /* `pub [-r] TOPIC PAYLOAD`: a first word `-r` is always the flag (a topic
  * named -r can be set with `pub -r -r VALUE` only). */
-static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                    const sb_cmdline_t *request)
+/* What `pub` and sb_router_publish check before the broker gets it. */
+static void publish_checked(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                            const char *topic, const char *payload, bool retain, uint8_t qos)
 {
-    bool retain = request->argc >= 2 && strcmp(request->argv[1], "-r") == 0;
-    size_t first = retain ? 2 : 1;   /* the topic's word */
-    const char *topic = first < request->argc ? request->argv[first] : NULL;
     if (!topic || !sb_topic_is_valid(topic) || topic[0] == '$') {
         self->ops->answer(client, slot, "ERR bad-args",
                              "usage: pub [-r] TOPIC PAYLOAD (no + or #; topics starting with $ are "
@@ -360,9 +358,30 @@ static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
         refuse(self, client, slot, "that topic is outside your publish rules");
         return;
     }
+    publish_to_broker(self, client, slot, topic, payload, retain, qos);
+}
+
+static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                    const sb_cmdline_t *request)
+{
+    bool retain = request->argc >= 2 && strcmp(request->argv[1], "-r") == 0;
+    size_t first = retain ? 2 : 1;   /* the topic's word */
+    const char *topic = first < request->argc ? request->argv[first] : NULL;
     char payload[SB_ENVELOPE_MAX_SIZE / 4];
-    sb_cmdline_join(request->argc - first - 1, request->argv + first + 1, payload, sizeof payload);
-    publish_to_broker(self, client, slot, topic, payload, retain);
+    if (topic)
+        sb_cmdline_join(request->argc - first - 1, request->argv + first + 1, payload,
+                        sizeof payload);
+    publish_checked(self, client, slot, topic, payload, retain, 0);
+}
+
+void sb_router_publish(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *topic,
+                       const char *payload, bool retain, uint8_t qos)
+{
+    const sb_identity_t *rules = rules_of(self, client);
+    if (rules && !sb_identity_may_run(rules, "pub"))
+        refuse(self, client, slot, "your token may not run that command (try auth NAME SECRET)");
+    else
+        publish_checked(self, client, slot, topic, payload, retain, qos);
 }
 
 /* `topics FILTER`: asked of the broker within the asker's subscribe

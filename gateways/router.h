@@ -70,6 +70,13 @@ void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *
  * the subscription is in place. */
 void sb_router_ask_retained(sb_router_t *self, void *client, const char *filter);
 
+/* A publish that came some other way than a `pub` line (an MQTT PUBLISH):
+ * the checks of `pub` (its command rule, the topic, the publish rules),
+ * then the broker gets it with MQTT's retain flag and QoS; answered in
+ * `slot` like `pub`. */
+void sb_router_publish(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *topic,
+                       const char *payload, bool retain, uint8_t qos);
+
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address);
 void sb_router_client_left(sb_router_t *self, uint64_t serial);
 void sb_router_client_id(const sb_router_t *self, uint64_t serial, char *buffer, size_t size);

@@ -24,9 +24,6 @@
 #include "reply_queue.h"
 #include "router.h"
 
-/* The hub's events carry no QoS yet: they are QoS 0 (a subscription's QoS
- * still applies to what the gateway itself sends: tell, command replies). */
-#define HUB_EVENT_QOS 0
 #define TOPIC_ALIASES 16
 #define CONNECT_TIMEOUT_MS 10000
 #define SWEEP_INTERVAL_MS 250
@@ -141,7 +138,7 @@ static bool send_publish(link_t *link, sb_mqtt_message_t *message)
     sb_mqtt_publish_t *publish = &packet.u.publish;
     publish->dup = message->sent && message->qos > 0;
     publish->qos = message->qos;
-    publish->retain = false;
+    publish->retain = message->retain;
     publish->topic = sb_mqtt_str(message->topic);
     publish->packet_id = message->qos ? message->packet_id : 0;
     publish->payload = (sb_mqtt_str_t) { message->payload, message->length };
@@ -234,11 +231,13 @@ static void run_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *
     sb_router_handle_command(self->base.router, session, slot, argc, argv);
 }
 
-/* `sub`/`unsub` FILTER as the session: the status the router answered at once. */
+/* `sub`/`unsub` FILTER as the session: the status the router answered at
+ * once; a refusal is always at once, while the OK of `sub` waits for the
+ * retained values ("pending": the subscription is in place). */
 static const char *filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session,
                                   const char *command, const char *filter)
 {
-    snprintf(self->captured, sizeof self->captured, "ERR unanswered");
+    snprintf(self->captured, sizeof self->captured, "pending");
     char *argv[] = { (char *) command, (char *) filter, NULL };
     run_as(self, session, slot_new(SLOT_CAPTURE, 0), 2, argv);
     return self->captured;
@@ -246,10 +245,11 @@ static const char *filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *se
 
 /* Publishes on the hub as the session (a will, a PUBLISH). */
 static void publish_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *request,
-                       const char *topic, const char *payload)
+                       const char *topic, const char *payload, bool retain, uint8_t qos)
 {
-    char *argv[] = { "pub", (char *) topic, (char *) payload, NULL };
-    run_as(self, session, request, 3, argv);
+    sb_reply_slot_t *slot;
+    add_slot_request(session, request, &slot);
+    sb_router_publish(self->base.router, session, slot, topic, payload, retain, qos);
 }
 
 static void publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
@@ -260,7 +260,8 @@ static void publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
     self->counters.wills++;
     sb_log_info("mqtt will published", "client=%s topic=%s", session->client_id, will->topic);
     if (strlen(will->payload) == will->length)
-        publish_as(self, session, slot_new(SLOT_IGNORE, 0), will->topic, will->payload);
+        publish_as(self, session, slot_new(SLOT_IGNORE, 0), will->topic, will->payload,
+                   will->retain, will->qos);
     sb_mqtt_message_destroy(&will);
 }
 
@@ -444,8 +445,6 @@ static void send_connack(link_t *link, const sb_mqtt_connect_t *connect, bool pr
     sb_mqtt_mark(p, SB_MQTT_PROP_MAXIMUM_PACKET_SIZE);
     p->topic_alias_maximum = TOPIC_ALIASES;
     sb_mqtt_mark(p, SB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
-    p->retain_available = 0;
-    sb_mqtt_mark(p, SB_MQTT_PROP_RETAIN_AVAILABLE);
     p->shared_subscription_available = 0;
     sb_mqtt_mark(p, SB_MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE);
     if (assigned) {
@@ -574,7 +573,7 @@ static void answer_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, 
                            const char *status, const char *text)
 {
     const char *topic = slot->text;
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic);
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false);
     if (!filter) {
         self->counters.undeliverable++;
         return;
@@ -673,10 +672,6 @@ static void on_publish(link_t *link, const sb_mqtt_publish_t *publish)
     if (!topic)
         return;
     self->counters.publishes_in++;
-    if (publish->retain && is_v5(link)) {
-        close_with(link, SB_MQTT_RC_RETAIN_NOT_SUPPORTED, "retained messages are not available");
-        return;
-    }
     if (publish->qos > 0 && is_v5(link) && link->incoming >= self->settings.receive_maximum) {
         close_with(link, SB_MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED, NULL);
         return;
@@ -703,7 +698,7 @@ static void on_publish(link_t *link, const sb_mqtt_publish_t *publish)
     slot->link_serial = sb_mqtt_client_serial(link->client);
     slot->packet_id = publish->packet_id;
     slot->qos = publish->qos;
-    publish_as(self, session, slot, topic, publish->payload.data);
+    publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos);
 }
 
 /* ---------------------------------------------------------------- acks from the client */
@@ -762,11 +757,14 @@ static uint8_t subscribe_one(link_t *link, const sb_mqtt_subscription_t *item, u
         }
         if (strcmp(status, "ERR busy") == 0)
             return SB_MQTT_RC_QUOTA_EXCEEDED;
-        if (strcmp(status, "OK") != 0)
+        if (strcmp(status, "OK") != 0 && strcmp(status, "pending") != 0)
             return SB_MQTT_RC_TOPIC_FILTER_INVALID;
     }
+    bool existed = sb_mqtt_session_match_filter(link->session, filter);
     sb_mqtt_filter_t subscription = { (char *) filter, item->qos, item->no_local,
-                                      item->retain_as_published, item->retain_handling, id };
+                                      item->retain_as_published, item->retain_handling, id,
+                                      item->retain_handling == 2
+                                          || (item->retain_handling == 1 && existed) };
     sb_mqtt_session_subscribe(link->session, &subscription);
     return item->qos;
 }
@@ -914,24 +912,40 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
     sb_reply_queue_remove(&session->slots, reply_slot);
 }
 
-/* A hub event for the session, or a `tell` (on $switchboard/msg/ID/FROM). */
+/* A hub event: at the lower of its QoS and the subscription's; a retained
+ * value (sent on subscribe) with RETAIN set, unless the subscription's
+ * Retain Handling declines it; a live one with RETAIN only under v5's
+ * Retain As Published. */
+static void write_event(void *client, const sb_envelope_t *event)
+{
+    sb_mqtt_session_t *session = client;
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, event->topic, event->retain);
+    if (!filter)
+        return;
+    const char *data = event->data ? event->data : "";
+    uint8_t qos = event->qos < filter->qos ? event->qos : filter->qos;
+    bool retain = event->retain || (filter->retain_as_published && event->published_retain);
+    sb_mqtt_message_t *message = sb_mqtt_message_new(event->topic, data, strlen(data), qos, retain);
+    message->subscription_id = filter->id;
+    deliver(session, message);
+}
+
+/* A `tell`, on $switchboard/msg/ID/FROM: the gateway's own message, at the
+ * subscription's QoS. */
 static void write_async(void *client, const char *kind, const char *word, const char *text)
 {
     sb_mqtt_session_t *session = client;
     sb_mqtt_gateway_t *self = session->owner;
-    bool is_event = strcmp(kind, "EVENT") == 0;
+    if (strcmp(kind, "MSG") != 0)
+        return;   /* events come through write_event */
     char topic[512];
-    if (is_event)
-        snprintf(topic, sizeof topic, "%s", word);
-    else
-        snprintf(topic, sizeof topic, MSG_PREFIX "%s/%s", session->client_id, word);
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic);
+    snprintf(topic, sizeof topic, MSG_PREFIX "%s/%s", session->client_id, word);
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false);
     if (!filter) {
-        self->counters.undeliverable += !is_event;
+        self->counters.undeliverable++;
         return;
     }
-    uint8_t qos = is_event && filter->qos > HUB_EVENT_QOS ? HUB_EVENT_QOS : filter->qos;
-    sb_mqtt_message_t *message = sb_mqtt_message_new(topic, text, strlen(text), qos, false);
+    sb_mqtt_message_t *message = sb_mqtt_message_new(topic, text, strlen(text), filter->qos, false);
     message->subscription_id = filter->id;
     deliver(session, message);
 }
@@ -956,7 +970,7 @@ static int describe(void *owner, char *buffer, size_t size)
 }
 
 static const sb_router_client_ops_t s_client_ops = {
-    find_session, session_serial, open_slot, answer, write_async, describe,
+    find_session, session_serial, open_slot, answer, write_async, describe, write_event,
 };
 
 /* ---------------------------------------------------------------- connections */

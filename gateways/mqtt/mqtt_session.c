@@ -113,6 +113,11 @@ bool sb_mqtt_session_subscribe(sb_mqtt_session_t *self, const sb_mqtt_filter_t *
     return replaced;
 }
 
+bool sb_mqtt_session_match_filter(const sb_mqtt_session_t *self, const char *filter)
+{
+    return find_filter(self, filter) != NULL;
+}
+
 bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter)
 {
     void *handle = find_filter(self, filter);
@@ -121,12 +126,14 @@ bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter)
     return handle != NULL;
 }
 
-const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic)
+const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic,
+                                              bool retained)
 {
     const sb_mqtt_filter_t *best = NULL;
     for (sb_mqtt_filter_t *filter = zlistx_first(self->filters); filter;
          filter = zlistx_next(self->filters))
-        if (sb_topic_matches(filter->filter, topic) && (!best || filter->qos > best->qos))
+        if (sb_topic_matches(filter->filter, topic) && !(retained && filter->skip_retained)
+            && (!best || filter->qos > best->qos))
             best = filter;
     return best;
 }

@@ -45,6 +45,7 @@ typedef struct {
     bool no_local, retain_as_published;
     uint8_t retain_handling;
     uint32_t id;               /* v5 Subscription Identifier, 0 for none */
+    bool skip_retained;        /* its Retain Handling declines the retained values */
 } sb_mqtt_filter_t;
 
 typedef struct sb_mqtt_session sb_mqtt_session_t;
@@ -75,10 +76,14 @@ void sb_mqtt_session_destroy(sb_mqtt_session_t **self_p);
 
 /* Adds or replaces (same filter) a subscription; true when it replaced one. */
 bool sb_mqtt_session_subscribe(sb_mqtt_session_t *self, const sb_mqtt_filter_t *filter);
+/* Whether the session has exactly this filter. */
+bool sb_mqtt_session_match_filter(const sb_mqtt_session_t *self, const char *filter);
 /* False when there was no such subscription. */
 bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter);
-/* The subscription matching `topic` with the highest QoS, or NULL. */
-const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic);
+/* The subscription matching `topic` with the highest QoS, or NULL; for a
+ * `retained` value, only among those that want retained values. */
+const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic,
+                                              bool retained);
 
 /* Queues a message (owned) for the client. When the queue is full the
  * oldest QoS 0 message goes, else the oldest. */

@@ -369,3 +369,69 @@ def test_hostile_packet_closes_only_that_connection(mqtt_hub, paho_clients, name
         assert tcp.request("pub sync/after still") == "OK"
     assert bystander.next_message().payload == b"still"
     assert c.mqtt_proc.alive()
+
+
+# --------------------------------------------------------------------- retained values
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+def test_retained_publish_reaches_a_later_subscriber_and_tcp(mqtt_hub, peers, version):
+    c = mqtt_hub()
+    pub = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(c.mqtt_port), "-V", version,
+                          "-q", "1", "-r", "-t", "home/lamp", "-m", "on"],
+                         capture_output=True, text=True, timeout=READ_TIMEOUT)
+    assert pub.returncode == 0, pub.stderr
+    got = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(c.mqtt_port), "-V", version,
+                          "-t", "home/#", "-C", "1", "-v", "-F", "%r %t %p", "-W", "5"],
+                         capture_output=True, text=True, timeout=2 * READ_TIMEOUT)
+    assert got.stdout.strip() == "1 home/lamp on", got.stderr
+    tcp = peers(c.port)
+    assert tcp.ask("sub home/#") == "OK"
+    assert tcp.next_async().startswith("RETAINED home/lamp on")
+    # an empty retained payload clears it
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(c.mqtt_port), "-V", version,
+                    "-q", "1", "-r", "-t", "home/lamp", "-n"], check=True, timeout=READ_TIMEOUT)
+    with Client(c.port) as probe:
+        wait_until(lambda: "home/lamp" not in probe.request("topics home/#"), READ_TIMEOUT,
+                   "the retained value to be cleared")
+
+
+def test_retain_handling_2_gets_no_retained_values(mqtt_hub, paho_clients, peers):
+    c = mqtt_hub()
+    tcp = peers(c.port)
+    assert tcp.ask("pub -r home/door open") == "OK"
+    client = paho_clients(c.mqtt_port, client_id="rh2", version=V5)
+    client.subscribe("home/#", qos=1, retainHandling=2)
+    client.subscribe("home/door", qos=1)   # a second filter: retained values for it
+    message = client.next_message()
+    assert (message.topic, message.payload, message.retain) == ("home/door", b"open", 1)
+
+
+def test_qos_is_the_lower_of_publish_and_subscription(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    subscriber = paho_clients(c.mqtt_port, client_id="qos-sub", version=V5)
+    sync_subscription(c, subscriber)
+    subscriber.subscribe("q/two", qos=2)
+    subscriber.subscribe("q/one", qos=1)
+    publisher = paho_clients(c.mqtt_port, client_id="qos-pub", version=V311)
+    publisher.publish("q/two", b"a", qos=1)
+    publisher.publish("q/one", b"b", qos=2)
+    got = {m.topic: m.qos for m in (subscriber.next_message(), subscriber.next_message())}
+    assert got == {"q/two": 1, "q/one": 1}
+
+
+def test_persistent_session_gets_qos1_publishes_sent_while_away(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="shelly", version=V5, clean=False,
+                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    sync_subscription(c, client)
+    client.subscribe("shellies/#", qos=1)
+    client.disconnect()
+    publisher = paho_clients(c.mqtt_port, client_id="pub-away", version=V311)
+    publisher.publish("shellies/relay/0", b"on", qos=1)
+    publisher.publish("shellies/relay/1", b"off", qos=1)
+    back = paho_clients(c.mqtt_port, client_id="shelly", version=V5, clean=False,
+                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    assert back.session_present
+    got = [back.next_message(), back.next_message()]
+    assert [(m.topic, m.payload, m.qos) for m in got] == [
+        ("shellies/relay/0", b"on", 1), ("shellies/relay/1", b"off", 1)]
