@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Client, stats_of, wait_until, READ_TIMEOUT
+from conftest import Client, free_port, port_accepts, wait_until, READ_TIMEOUT
 from mqtt_support import (V311, V5, CONNECT_PROPERTIES, PUBLISH_PROPERTIES, Paho, RawMqtt,
                           connect_packet, disconnect_reason, mqtt_string, packet,
                           publish_packet)
@@ -435,3 +435,36 @@ def test_persistent_session_gets_qos1_publishes_sent_while_away(mqtt_hub, paho_c
     got = [back.next_message(), back.next_message()]
     assert [(m.topic, m.payload, m.qos) for m in got] == [
         ("shellies/relay/0", b"on", 1), ("shellies/relay/1", b"off", 1)]
+
+
+# --------------------------------------------------------------------- TLS, the launcher
+
+def test_mqtt_over_tls_with_mosquitto_clients(mqtt_hub, tls_cert):
+    tls_port = free_port()
+    c = mqtt_hub(*tls_cert.args(tls_port))
+    wait_until(lambda: port_accepts(tls_port), READ_TIMEOUT, "the TLS listener")
+    tls = ["--cafile", str(tls_cert.cert), "-h", "localhost"]
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(tls_port), *tls, "-t", "secure/#", "-C", "1",
+                            "-v", "-q", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+
+    def publish():
+        subprocess.run(["mosquitto_pub", "-p", str(tls_port), *tls, "-t", "secure/x", "-m", "ok",
+                        "-q", "1"], check=True, capture_output=True, timeout=READ_TIMEOUT)
+
+    try:
+        out, err = publish_until_received(publish, sub, "mosquitto_sub over TLS to get secure/x")
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
+    assert out.strip() == "secure/x ok", err
+
+
+def test_the_launcher_starts_the_mqtt_gateway(launch_hub, paho_clients):
+    hub = launch_hub()
+    wait_until(lambda: port_accepts(hub.mqtt_port), READ_TIMEOUT, "the launcher's MQTT gateway")
+    client = paho_clients(hub.mqtt_port, client_id="via-launcher", version=V5)
+    client.subscribe("$switchboard/reply/via-launcher/#")
+    client.publish("$switchboard/cmd/echo", b"launched")
+    assert client.next_message().payload == b"OK launched"
