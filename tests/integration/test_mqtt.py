@@ -468,3 +468,12 @@ def test_the_launcher_starts_the_mqtt_gateway(launch_hub, paho_clients):
     client.subscribe("$switchboard/reply/via-launcher/#")
     client.publish("$switchboard/cmd/echo", b"launched")
     assert client.next_message().payload == b"OK launched"
+
+
+def test_mosquitto_rr_runs_a_command(mqtt_hub):
+    """Debian's mosquitto_rr: Response Topic and Correlation Data the MQTT 5 way."""
+    c = mqtt_hub()
+    rr = subprocess.run(["mosquitto_rr", "-h", "127.0.0.1", "-p", str(c.mqtt_port), "-V", "mqttv5",
+                         "-t", "$switchboard/cmd/hello", "-e", "replies/rr", "-m", "world",
+                         "-W", "5"], capture_output=True, text=True, timeout=2 * READ_TIMEOUT)
+    assert rr.stdout.strip() == "OK Hello WORLD", rr.stderr
