@@ -152,8 +152,9 @@ void sb_mqtt_client_keep_alive(sb_mqtt_client_t *self, unsigned seconds)
 {
     self->keep_alive_ms = (uint64_t) seconds * 1500;
     uv_timer_stop(&self->timer);
+    /* Repeating, so uv_timer_again restarts it on every packet. */
     if (self->keep_alive_ms)
-        uv_timer_start(&self->timer, on_timer, self->keep_alive_ms, 0);
+        uv_timer_start(&self->timer, on_timer, self->keep_alive_ms, self->keep_alive_ms);
 }
 
 /* ---------------------------------------------------------------- output */

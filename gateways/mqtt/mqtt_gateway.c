@@ -388,7 +388,8 @@ static sb_mqtt_session_t *session_for(sb_mqtt_gateway_t *self, link_t *link,
         sb_log_info("mqtt session taken over", "client=%s old_address=%s new_address=%s", client_id,
                     old->peer, link->peer);
         close_with(old, SB_MQTT_RC_SESSION_TAKEN_OVER, NULL);
-        old->session = NULL;
+        old->session = NULL;   /* its close no longer concerns the session */
+        self->connected--;
         /* A will with a delay is not sent when the session goes on at once. */
         if (session->will && (session->will_delay_s == 0 || connect->clean_start))
             publish_will(self, session);

@@ -4,6 +4,7 @@ mosquitto_sub, python3-paho-mqtt, and a raw socket for hostile packets.
 Every gateway runs against a `components()` hub (broker, a pool, the TCP
 gateway) on free loopback ports."""
 import subprocess
+import time
 
 import pytest
 
@@ -252,6 +253,18 @@ def test_keep_alive_expiry_closes_the_connection(mqtt_hub, version, reason):
     assert stats_value(c, "keep_alive_timeouts") == 1
 
 
+def test_keep_alive_is_restarted_by_each_packet(mqtt_hub):
+    """A client that pings every 0.6 s with a 1 s keep alive stays connected past 1.5 s."""
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="pinger", version=5, keepalive=1)
+    for _ in range(5):
+        time.sleep(0.6)   # the client's own pace, the behaviour under test
+        raw.send(b"\xc0\x00")
+        assert raw.read_packet() == (0xD0, b"")
+    raw.close()
+
+
 def test_session_take_over_closes_the_old_connection(mqtt_hub, paho_clients):
     c = mqtt_hub()
     first = RawMqtt(c.mqtt_port)
@@ -260,6 +273,8 @@ def test_session_take_over_closes_the_old_connection(mqtt_hub, paho_clients):
                           properties=CONNECT_PROPERTIES(SessionExpiryInterval=60))
     assert disconnect_reason(first.expect_close()) == 0x8E
     assert second.rc == 0
+    assert stats_value(c, "takeovers") == 1
+    assert stats_value(c, "connections") == 2   # `second` and the one asking
 
 
 def test_persistent_session_gets_what_came_while_away(mqtt_hub, paho_clients):
