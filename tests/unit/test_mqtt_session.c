@@ -1,0 +1,139 @@
+/* test_mqtt_session.c — one MQTT session's state (gateways/mqtt/mqtt_session.c):
+ * subscriptions and their matching, the bounded queue, packet ids and the
+ * acknowledgement flows, QoS 2 ids awaiting PUBREL, the will. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mqtt_packet.h"
+#include "mqtt_session.h"
+
+static sb_mqtt_message_t *message(const char *topic, uint8_t qos)
+{
+    return sb_mqtt_message_new(topic, "payload", 7, qos, false);
+}
+
+static void subscribe(sb_mqtt_session_t *session, const char *filter, uint8_t qos, bool skip)
+{
+    sb_mqtt_filter_t subscription = { (char *) filter, qos, false, false, 0, 0, skip };
+    sb_mqtt_session_subscribe(session, &subscription);
+}
+
+static void test_match_takes_the_highest_qos(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    subscribe(session, "home/#", 0, false);
+    subscribe(session, "home/+/temp", 2, false);
+    assert_int_equal(sb_mqtt_session_match(session, "home/kitchen/temp", false)->qos, 2);
+    assert_int_equal(sb_mqtt_session_match(session, "home/door", false)->qos, 0);
+    assert_null(sb_mqtt_session_match(session, "work/x", false));
+    assert_null(sb_mqtt_session_match(session, "$sys/x", false));
+    /* subscribing again replaces */
+    subscribe(session, "home/#", 1, true);
+    assert_int_equal(sb_mqtt_session_match(session, "home/door", false)->qos, 1);
+    assert_null(sb_mqtt_session_match(session, "home/door", true));
+    assert_true(sb_mqtt_session_unsubscribe(session, "home/#"));
+    assert_false(sb_mqtt_session_unsubscribe(session, "home/#"));
+    assert_null(sb_mqtt_session_match(session, "home/door", false));
+    sb_mqtt_session_destroy(&session);
+    assert_null(session);
+}
+
+static void test_full_queue_drops_the_oldest_qos0_first(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 3);
+    sb_mqtt_session_push(session, message("a", 1));
+    sb_mqtt_session_push(session, message("b", 0));
+    sb_mqtt_session_push(session, message("c", 1));
+    sb_mqtt_session_push(session, message("d", 1));   /* b goes */
+    sb_mqtt_session_push(session, message("e", 1));   /* then the oldest: a */
+    assert_int_equal(session->dropped, 2);
+    const char *expected[] = { "c", "d", "e" };
+    for (size_t i = 0; i < 3; i++) {
+        bool owned;
+        sb_mqtt_message_t *next = sb_mqtt_session_next(session, 10, &owned);
+        assert_non_null(next);
+        assert_false(owned);
+        assert_string_equal(next->topic, expected[i]);
+    }
+    sb_mqtt_session_destroy(&session);
+}
+
+static void test_window_and_acknowledgements(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    sb_mqtt_session_push(session, message("one", 1));
+    sb_mqtt_session_push(session, message("two", 2));
+    sb_mqtt_session_push(session, message("zero", 0));
+    bool owned;
+    sb_mqtt_message_t *first = sb_mqtt_session_next(session, 1, &owned);
+    assert_string_equal(first->topic, "one");
+    uint16_t id1 = first->packet_id;
+    assert_true(id1 > 0);
+    assert_null(sb_mqtt_session_next(session, 1, &owned));   /* the window is full */
+    assert_false(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, id1));   /* QoS 1: not PUBREC */
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBACK, id1));
+    assert_false(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBACK, id1));   /* once */
+    sb_mqtt_message_t *second = sb_mqtt_session_next(session, 1, &owned);
+    assert_string_equal(second->topic, "two");
+    uint16_t id2 = second->packet_id;
+    assert_int_not_equal(id2, id1);
+    assert_false(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBCOMP, id2));  /* PUBREC first */
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, id2));
+    assert_true(second->released);
+    assert_int_equal(sb_mqtt_session_in_flight(session), 1);
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBCOMP, id2));
+    assert_int_equal(sb_mqtt_session_in_flight(session), 0);
+    sb_mqtt_message_t *zero = sb_mqtt_session_next(session, 1, &owned);
+    assert_true(owned);
+    assert_int_equal(zero->packet_id, 0);
+    sb_mqtt_message_destroy(&zero);
+    assert_null(sb_mqtt_session_next(session, 1, &owned));
+    sb_mqtt_session_destroy(&session);
+}
+
+static void test_qos2_ids_wait_for_release(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    assert_false(sb_mqtt_session_awaits_release(session, 7));
+    sb_mqtt_session_await_release(session, 7);
+    assert_true(sb_mqtt_session_awaits_release(session, 7));
+    assert_true(sb_mqtt_session_release(session, 7));
+    assert_false(sb_mqtt_session_release(session, 7));
+    sb_mqtt_session_destroy(&session);
+}
+
+static void test_will_is_taken_once(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    sb_mqtt_session_set_will(session, message("status/c", 1), 30);
+    assert_int_equal(session->will_delay_s, 30);
+    sb_mqtt_session_set_will(session, message("status/c2", 0), 0);   /* replaces, no leak */
+    sb_mqtt_message_t *will = sb_mqtt_session_take_will(session);
+    assert_string_equal(will->topic, "status/c2");
+    assert_null(sb_mqtt_session_take_will(session));
+    sb_mqtt_message_destroy(&will);
+    sb_mqtt_session_set_will(session, message("status/c3", 0), 0);   /* freed with the session */
+    sb_mqtt_session_destroy(&session);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_match_takes_the_highest_qos),
+        cmocka_unit_test(test_full_queue_drops_the_oldest_qos0_first),
+        cmocka_unit_test(test_window_and_acknowledgements),
+        cmocka_unit_test(test_qos2_ids_wait_for_release),
+        cmocka_unit_test(test_will_is_taken_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
