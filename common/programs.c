@@ -94,6 +94,15 @@ const sb_program_t sb_program_workers = {
 #define SB_GATEWAY_REQUEST_SPECS(section)                                                         \
     SB_GATEWAY_BROKER_WAIT_SPECS(section, "a request (or pub)"), SB_GATEWAY_TIMEOUT_SPECS
 
+/* How a gateway that serves clients watches the broker and stops (tcp, ws, mqtt). */
+#define SB_GATEWAY_LINK_SPECS(section)                                                            \
+    { "heartbeat-interval", SB_OPTION_SECONDS, section ".heartbeat_interval", "1", 10, 600000,   \
+      "SECONDS", "how often the gateway checks that the broker is alive" },                       \
+    { "heartbeat-liveness", SB_OPTION_INT, section ".heartbeat_liveness", "3", 1, 100, "N",      \
+      "intervals without an answer before the broker counts as lost" },                          \
+    { "drain-timeout", SB_OPTION_SECONDS, section ".drain_timeout", "5", 0, 3600000, "SECONDS",  \
+      "on SIGTERM, how long clients may wait for replies to what they asked" }
+
 static const sb_option_spec_t s_gateway_tcp_specs[] = {
     { "listen", SB_OPTION_TEXT, "gateway-tcp.listen", "127.0.0.1:7000", 0, 0, "HOST:PORT",
       "address clients connect to" },
@@ -107,12 +116,7 @@ static const sb_option_spec_t s_gateway_tcp_specs[] = {
       "longest request line; longer ones get ERR too-long" },
     { "max-inflight", SB_OPTION_INT, "gateway-tcp.max_inflight", "128", 1, 100000, "N",
       "requests a client may have unanswered before its input is paused" },
-    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-tcp.heartbeat_interval", "1", 10, 600000,
-      "SECONDS", "how often the gateway checks that the broker is alive" },
-    { "heartbeat-liveness", SB_OPTION_INT, "gateway-tcp.heartbeat_liveness", "3", 1, 100, "N",
-      "intervals without an answer before the broker counts as lost" },
-    { "drain-timeout", SB_OPTION_SECONDS, "gateway-tcp.drain_timeout", "5", 0, 3600000, "SECONDS",
-      "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_GATEWAY_LINK_SPECS("gateway-tcp"),
     { "max-output", SB_OPTION_INT, "gateway-tcp.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
     SB_TLS_LISTENER_SPECS("gateway-tcp"),
@@ -152,12 +156,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "more names the gateway answers to in the Host header, comma-separated (`*.example`: "
       "names under example; `*`: any); localhost, IP addresses, this host's name and the listen "
       "address always are" },
-    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-ws.heartbeat_interval", "1", 10, 600000,
-      "SECONDS", "how often the gateway checks that the broker is alive" },
-    { "heartbeat-liveness", SB_OPTION_INT, "gateway-ws.heartbeat_liveness", "3", 1, 100, "N",
-      "intervals without an answer before the broker counts as lost" },
-    { "drain-timeout", SB_OPTION_SECONDS, "gateway-ws.drain_timeout", "5", 0, 3600000, "SECONDS",
-      "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_GATEWAY_LINK_SPECS("gateway-ws"),
     SB_TLS_LISTENER_SPECS("gateway-ws"),
     SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
 };
@@ -194,12 +193,7 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
       "SECONDS", "cap on a client's keep alive (v5: sent as Server Keep Alive; 0: no cap)" },
     { "max-output", SB_OPTION_INT, "gateway-mqtt.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
-    { "heartbeat-interval", SB_OPTION_SECONDS, "gateway-mqtt.heartbeat_interval", "1", 10, 600000,
-      "SECONDS", "how often the gateway checks that the broker is alive" },
-    { "heartbeat-liveness", SB_OPTION_INT, "gateway-mqtt.heartbeat_liveness", "3", 1, 100, "N",
-      "intervals without an answer before the broker counts as lost" },
-    { "drain-timeout", SB_OPTION_SECONDS, "gateway-mqtt.drain_timeout", "5", 0, 3600000, "SECONDS",
-      "on SIGTERM, how long clients may wait for replies to what they asked" },
+    SB_GATEWAY_LINK_SPECS("gateway-mqtt"),
     SB_TLS_LISTENER_SPECS("gateway-mqtt"),
     SB_GATEWAY_REQUEST_SPECS("gateway-mqtt"),
 };

@@ -778,6 +778,16 @@ def http_status(port, path, host="127.0.0.1", cafile=None):
         return None
 
 
+def start_gateway(processes, program, c, extra_args):
+    """`program` on a free port against the broker (and config) of a `components()` set."""
+    port = free_port()
+    config_args = ["--config", str(c.config_path)] if c.config_path else []
+    proc = processes.start(program, [
+        binary(program), "--listen", "127.0.0.1:%d" % port,
+        "--broker", c.frontend, *config_args, *extra_args])
+    return proc, port
+
+
 @pytest.fixture
 def ws_gateway(processes):
     """Factory: starts sb-gateway-ws against the broker of a `components()`
@@ -785,11 +795,7 @@ def ws_gateway(processes):
     200 (the broker link is up). Returns (proc, port)."""
 
     def start(c, *extra_args, wait=True):
-        port = free_port()
-        config_args = ["--config", str(c.config_path)] if c.config_path else []
-        proc = processes.start("sb-gateway-ws", [
-            binary("sb-gateway-ws"), "--listen", "127.0.0.1:%d" % port,
-            "--broker", c.frontend, *config_args, *extra_args])
+        proc, port = start_gateway(processes, "sb-gateway-ws", c, extra_args)
         if wait:
             wait_until(lambda: proc.alive() and http_status(port, "/healthz") == 200,
                        STARTUP_TIMEOUT, "sb-gateway-ws on port %d to be healthy" % port)
@@ -815,11 +821,7 @@ def mqtt_gateway(processes):
     the broker link. Returns (proc, port)."""
 
     def start(c, *extra_args, wait=True):
-        port = free_port()
-        config_args = ["--config", str(c.config_path)] if c.config_path else []
-        proc = processes.start("sb-gateway-mqtt", [
-            binary("sb-gateway-mqtt"), "--listen", "127.0.0.1:%d" % port,
-            "--broker", c.frontend, *config_args, *extra_args])
+        proc, port = start_gateway(processes, "sb-gateway-mqtt", c, extra_args)
         if wait:
             wait_until(lambda: proc.alive() and "connected to broker" in proc.log_text()
                        and port_accepts(port),
