@@ -1,5 +1,6 @@
 /* main.c — sb-gateway-mqtt: settings, then the loop of mqtt_gateway.c. */
 #include <czmq.h>
+#include <string.h>
 
 #include "gateway_base.h"
 #include "mqtt_gateway.h"
@@ -20,6 +21,8 @@ int main(int argc, char **argv)
     }
     sb_mqtt_gateway_settings_t settings = {
         .base = sb_gateway_base_settings(options),
+        .ws_listen = strcmp(sb_options_text(options, "ws-listen"), "off") == 0
+                         ? NULL : sb_options_text(options, "ws-listen"),
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .max_packet = (size_t) sb_options_int(options, "max-packet"),
         .max_output = (size_t) sb_options_int(options, "max-output"),

@@ -28,6 +28,7 @@ struct sb_mqtt_client {
     void *data;
 
     sb_mqtt_framer_t *framer;   /* bytes -> whole packets, at most max_packet each */
+    sb_ws_stream_t *ws;         /* MQTT over WebSocket; NULL: bytes straight on TCP (or TLS) */
     sb_client_output_t output;
     uint64_t keep_alive_ms;    /* 1.5 x the client's keep alive; 0: none */
 
@@ -36,6 +37,58 @@ struct sb_mqtt_client {
 
 /* Reads land here; the framer copies only a packet that spans reads. */
 static uint8_t s_read_buffer[READ_CHUNK];
+
+static void take_bytes(sb_mqtt_client_t *self, const uint8_t *data, size_t length);
+static void append_output(sb_mqtt_client_t *self, const void *data, size_t length);
+
+/* ---------------------------------------------------------------- WebSocket */
+
+static void ws_write(void *owner, const void *data, size_t length)
+{
+    append_output(owner, data, length);
+}
+
+static void ws_http_request(void *owner, const sb_http_request_t *request)
+{
+    sb_mqtt_client_t *self = owner;
+    (void) request;
+    static const char text[] = "MQTT over WebSocket only (subprotocol mqtt)\n";
+    sb_ws_stream_respond(self->ws, 426, "text/plain", text, sizeof text - 1);
+}
+
+static int ws_may_open(void *owner, const sb_http_request_t *request)
+{
+    (void) owner;
+    (void) request;
+    return 101;
+}
+
+static void ws_open(void *owner)
+{
+    (void) owner;
+}
+
+static void ws_text(void *owner, const char *text, size_t length)
+{
+    (void) owner;
+    (void) text;
+    (void) length;
+}
+
+/* The WebSocket is over (closed, refused, or an HTTP answer sent). */
+static void ws_done(void *owner)
+{
+    sb_mqtt_client_end(owner);
+}
+
+static void ws_binary(void *owner, const uint8_t *data, size_t length)
+{
+    take_bytes(owner, data, length);
+}
+
+static const sb_ws_stream_events_t s_ws_events = {
+    ws_write, ws_http_request, ws_may_open, ws_open, ws_text, ws_done, ws_binary,
+};
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -49,6 +102,7 @@ static void free_client(uv_handle_t *handle)
     sb_client_output_free(&self->output);
     sb_tls_session_destroy(&self->tls);
     sb_mqtt_framer_destroy(&self->framer);
+    sb_ws_stream_destroy(&self->ws);
     free(self);
 }
 
@@ -101,7 +155,7 @@ static void on_timer(uv_timer_t *timer)
 sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
                                         const sb_mqtt_client_limits_t *limits,
                                         const sb_mqtt_client_events_t *events, void *owner,
-                                        sb_tls_context_t *tls)
+                                        sb_tls_context_t *tls, const sb_ws_stream_limits_t *ws)
 {
     sb_mqtt_client_t *self = calloc(1, sizeof *self);
     self->serial = serial;
@@ -124,6 +178,8 @@ sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
         self->tls = sb_tls_session_new(tls, peer);
         self->output.tls = self->tls;
     }
+    if (ws)
+        self->ws = sb_ws_stream_new(ws, &s_ws_events, self);
     uv_timer_start(&self->timer, on_timer, limits->connect_timeout_ms, 0);
     return self;
 }
@@ -159,12 +215,20 @@ void sb_mqtt_client_keep_alive(sb_mqtt_client_t *self, unsigned seconds)
 
 /* ---------------------------------------------------------------- output */
 
-void sb_mqtt_client_write(sb_mqtt_client_t *self, const void *data, size_t length)
+static void append_output(sb_mqtt_client_t *self, const void *data, size_t length)
 {
     if (self->closed || self->shutting_down)
         return;
     if (sb_client_output_append(&self->output, data, length))
         self->events->on_output(self->owner, self);
+}
+
+void sb_mqtt_client_write(sb_mqtt_client_t *self, const void *data, size_t length)
+{
+    if (self->ws)
+        sb_ws_stream_send_binary(self->ws, data, length);
+    else
+        append_output(self, data, length);
 }
 
 static void on_write_error(uv_stream_t *stream)
@@ -213,6 +277,10 @@ void sb_mqtt_client_end(sb_mqtt_client_t *self)
 {
     if (self->closed || self->ending)
         return;
+    if (self->ws && sb_ws_stream_is_open(self->ws))
+        sb_ws_stream_close(self->ws, SB_WS_CLOSE_NORMAL, NULL);   /* calls us again, done */
+    if (self->ending)
+        return;
     self->ending = true;
     stop_reading(self);
     uv_timer_stop(&self->timer);
@@ -239,6 +307,15 @@ static void take_bytes(sb_mqtt_client_t *self, const uint8_t *data, size_t lengt
         fail(self, SB_MQTT_CLIENT_MALFORMED);
     else if (status == SB_MQTT_FRAME_TOO_LARGE)
         fail(self, SB_MQTT_CLIENT_TOO_LARGE);
+}
+
+/* What the socket (or the TLS session) gave: WebSocket frames, or packets. */
+static void take_input(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
+{
+    if (self->ws)
+        sb_ws_stream_feed(self->ws, (const char *) data, length);
+    else
+        take_bytes(self, data, length);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
@@ -274,7 +351,7 @@ static void take_records(sb_mqtt_client_t *self, const uint8_t *data, size_t len
     size_t got;
     while (!self->closed && !self->ending
            && (got = sb_tls_session_read(self->tls, plaintext, sizeof plaintext)) > 0)
-        take_bytes(self, plaintext, got);
+        take_input(self, plaintext, got);
     if (!self->closed && sb_tls_session_state(self->tls) == SB_TLS_CLOSED)
         sb_mqtt_client_close(self);
 }
@@ -289,7 +366,7 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
     if (self->tls)
         take_records(self, (const uint8_t *) buffer->base, (size_t) count);
     else
-        take_bytes(self, (const uint8_t *) buffer->base, (size_t) count);
+        take_input(self, (const uint8_t *) buffer->base, (size_t) count);
 }
 
 void sb_mqtt_client_start(sb_mqtt_client_t *self)

@@ -4,6 +4,10 @@
  * packet means is the gateway's business (mqtt_gateway.c); this file only
  * delivers packets and sends bytes.
  *
+ * Over WebSocket (MQTT 5.0 §6: subprotocol `mqtt`, binary messages) the
+ * bytes go through the project's WebSocket protocol (gateways/ws/ws_stream.h)
+ * first; the packets inside are the same.
+ *
  * A client that sends nothing for 1.5 times its keep alive is closed
  * (MQTT 3.1.1 §3.1.2.10, 5.0 §3.1.2.10); until it has sent CONNECT the
  * connect timeout applies instead. */
@@ -16,6 +20,7 @@
 #include <uv.h>
 
 #include "tls.h"
+#include "ws_stream.h"
 
 typedef struct sb_mqtt_client sb_mqtt_client_t;
 
@@ -48,11 +53,12 @@ typedef struct {
     void (*on_output)(void *owner, sb_mqtt_client_t *client);
 } sb_mqtt_client_events_t;
 
-/* Accepts from `listener` (TLS when `tls` is set); NULL when the accept failed. */
+/* Accepts from `listener` (TLS when `tls` is set, WebSocket when `ws` is);
+ * NULL when the accept failed. */
 sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
                                         const sb_mqtt_client_limits_t *limits,
                                         const sb_mqtt_client_events_t *events, void *owner,
-                                        sb_tls_context_t *tls);
+                                        sb_tls_context_t *tls, const sb_ws_stream_limits_t *ws);
 void sb_mqtt_client_start(sb_mqtt_client_t *self);
 
 uint64_t sb_mqtt_client_serial(const sb_mqtt_client_t *self);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "address.h"
 #include "cmdline.h"
 #include "id_map.h"
 #include "log.h"
@@ -46,6 +47,8 @@ struct sb_mqtt_gateway {
     zhashx_t *sessions;            /* serial -> sb_mqtt_session_t */
     zhashx_t *sessions_by_id;      /* MQTT client id -> sb_mqtt_session_t */
     uv_timer_t sweep;              /* wills with a delay, sessions that expire */
+    uv_tcp_t ws_listener;          /* --ws-listen, when set */
+    sb_ws_stream_limits_t ws_limits;
     size_t sockets, connected;
     mqtt_counters_t counters;
     sb_mqtt_buffer_t scratch;      /* the packet being encoded */
@@ -1041,9 +1044,11 @@ static void on_connection(uv_stream_t *listener, int status)
                         ? self->settings.base.tls_handshake_timeout_ms : CONNECT_TIMEOUT_MS),
     };
     uint64_t serial = sb_gateway_base_next_serial(&self->base);
+    bool ws = listener == (uv_stream_t *) &self->ws_listener;
     sb_mqtt_client_t *client = sb_mqtt_client_accept(listener, serial, &limits, &s_client_events,
                                                      self, sb_gateway_base_tls_of(&self->base,
-                                                                                  listener));
+                                                                                  listener),
+                                                     ws ? &self->ws_limits : NULL);
     if (!client)
         return;
     link_t *link = calloc(1, sizeof *link);
@@ -1053,7 +1058,7 @@ static void on_connection(uv_stream_t *listener, int status)
     sb_mqtt_client_set_data(client, link);
     self->sockets++;
     sb_gateway_base_add(&self->base, serial, client);
-    if (self->sockets > self->settings.max_connections + MAX_REFUSING) {
+    if (self->base.stopping || self->sockets > self->settings.max_connections + MAX_REFUSING) {
         self->counters.refused++;
         sb_mqtt_client_close(client);
         return;
@@ -1087,6 +1092,22 @@ static const sb_gateway_client_actions_t s_client_actions = {
     flush_client, finish_client, close_client,
 };
 
+/* MQTT over WebSocket: any Origin and Host, as MQTT brokers do (tokens
+ * guard the hub); a WebSocket message may hold up to two packets. It does
+ * not hold the loop open: the stop ends with the base's listeners. */
+static bool listen_ws(sb_mqtt_gateway_t *self)
+{
+    self->ws_limits = (sb_ws_stream_limits_t) { 8192, 2 * self->settings.max_packet, "*", "*",
+                                                "mqtt" };
+    if (!sb_address_listen(self->base.loop, &self->ws_listener, self, self->settings.ws_listen,
+                           on_connection))
+        return false;
+    uv_unref((uv_handle_t *) &self->ws_listener);
+    sb_log_info("mqtt over websocket listening", "address=%s", self->settings.ws_listen);
+    sb_gateway_warn_if_open(self->base.router, self->settings.ws_listen);
+    return true;
+}
+
 static void destroy_session_item(void **item)
 {
     sb_mqtt_session_destroy((sb_mqtt_session_t **) item);
@@ -1105,6 +1126,10 @@ sb_mqtt_gateway_t *sb_mqtt_gateway_new(const sb_mqtt_gateway_settings_t *setting
         sb_mqtt_gateway_destroy(&self);
         return NULL;
     }
+    if (settings->ws_listen && !listen_ws(self))  {
+        sb_mqtt_gateway_destroy(&self);
+        return NULL;
+    }
     uv_timer_init(self->base.loop, &self->sweep);
     self->sweep.data = self;
     uv_timer_start(&self->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
@@ -1119,6 +1144,8 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
         return;
     if (self->sweep.data)
         uv_close((uv_handle_t *) &self->sweep, NULL);
+    if (self->ws_listener.data && !uv_is_closing((uv_handle_t *) &self->ws_listener))
+        uv_close((uv_handle_t *) &self->ws_listener, NULL);
     sb_gateway_base_destroy(&self->base);
     zhashx_destroy(&self->sessions_by_id);
     zhashx_destroy(&self->sessions);

@@ -302,7 +302,7 @@ static void stream_done(void *owner)
 }
 
 static const sb_ws_stream_events_t s_stream_events = {
-    stream_write, stream_http_request, stream_may_open, stream_open, stream_text, stream_done,
+    stream_write, stream_http_request, stream_may_open, stream_open, stream_text, stream_done, NULL,
 };
 
 /* ---------------------------------------------------------------- replies */

@@ -190,8 +190,12 @@ static void on_message(wslay_event_context_ptr session,
     (void) session;
     if (self->closing)
         return;
-    if (arg->opcode == WSLAY_BINARY_FRAME)
-        sb_ws_stream_close(self, SB_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
+    bool binary = self->limits.subprotocol != NULL;
+    if (arg->opcode == WSLAY_BINARY_FRAME && binary)
+        self->events->on_binary(self->owner, arg->msg, arg->msg_length);
+    else if (arg->opcode == (binary ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME))
+        sb_ws_stream_close(self, SB_WS_CLOSE_UNSUPPORTED_DATA,
+                           binary ? "text messages are not supported" : "binary messages are not supported");
     else if (arg->opcode != WSLAY_TEXT_FRAME)
         return;   /* ping (wslay answers it), pong, close (checked in on_frame_end) */
     else if (!sb_utf8_is_valid((const char *) arg->msg, arg->msg_length))
@@ -310,10 +314,14 @@ static void read_frames(sb_ws_stream_t *self, const char *data, size_t length)
 
 static void open_session(sb_ws_stream_t *self, const char *accept)
 {
-    char response[256];
+    char response[320], protocol[96] = "";
+    if (self->limits.subprotocol)
+        snprintf(protocol, sizeof protocol, "Sec-WebSocket-Protocol: %s\r\n",
+                 self->limits.subprotocol);
     int length = snprintf(response, sizeof response,
                           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n", accept,
+                          protocol);
     self->events->write(self->owner, response, (size_t) length);
     sb_http_request_destroy(&self->request);   /* an idle connection keeps only what it needs */
     wslay_event_context_server_init(&self->session, &s_callbacks, self);
@@ -330,6 +338,24 @@ static const char *refusal_text(int status)
     case 429: return "too many failed credentials from this address, try again in a few seconds";
     default: return "too many WebSocket clients, try again later";
     }
+}
+
+/* Whether the upgrade offers our subprotocol (a comma-separated list); true without one. */
+static bool offers_subprotocol(const sb_ws_stream_t *self)
+{
+    const char *wanted = self->limits.subprotocol;
+    const char *offered = sb_http_request_header(self->request, "Sec-WebSocket-Protocol");
+    if (!wanted)
+        return true;
+    size_t length = strlen(wanted);
+    for (const char *at = offered; at && *at;) {
+        at += strspn(at, " \t,");
+        size_t token = strcspn(at, " \t,");
+        if (token == length && strncmp(at, wanted, length) == 0)
+            return true;
+        at += token;
+    }
+    return false;
 }
 
 /* The request head is complete: upgrade, refuse, or hand it to the owner. */
@@ -352,7 +378,9 @@ static void handle_request(sb_ws_stream_t *self)
         return;
     }
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
-    if (handshake.status != 101)
+    if (handshake.status == 101 && !offers_subprotocol(self))
+        respond_text(self, 400, "the WebSocket subprotocol (Sec-WebSocket-Protocol) must be offered");
+    else if (handshake.status != 101)
         respond_text(self, handshake.status, handshake.reason);
     else if ((handshake.status = self->events->may_open(self->owner, self->request)) != 101)
         respond_text(self, handshake.status, refusal_text(handshake.status));
@@ -391,6 +419,15 @@ void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t lengt
     if (!sb_ws_stream_is_open(self))
         return;
     struct wslay_event_msg message = { WSLAY_TEXT_FRAME, (const uint8_t *) text, length };
+    wslay_event_queue_msg(self->session, &message);
+    pump(self);
+}
+
+void sb_ws_stream_send_binary(sb_ws_stream_t *self, const void *data, size_t length)
+{
+    if (!sb_ws_stream_is_open(self))
+        return;
+    struct wslay_event_msg message = { WSLAY_BINARY_FRAME, data, length };
     wslay_event_queue_msg(self->session, &message);
     pump(self);
 }

@@ -9,7 +9,12 @@
  * handed to the owner, who answers it with sb_ws_stream_respond. Either
  * must name an allowed Host first (host_check.h), else 421. Input
  * that breaks RFC 6455 is answered with the close code it prescribes:
- * 1002 protocol error, 1003 binary data, 1007 invalid UTF-8, 1009 too big. */
+ * 1002 protocol error, 1003 binary data, 1007 invalid UTF-8, 1009 too big.
+ *
+ * With a `subprotocol` (MQTT over WebSocket: "mqtt"), an upgrade must
+ * offer it in Sec-WebSocket-Protocol (else 400), the 101 names it, and the
+ * messages are binary (on_binary, sb_ws_stream_send_binary); text is then
+ * refused with 1003. */
 #ifndef SB_WS_STREAM_H
 #define SB_WS_STREAM_H
 
@@ -33,6 +38,7 @@ typedef struct {
     size_t max_message;            /* bytes of a WebSocket frame or message */
     const char *allowed_origins;   /* see sb_handshake_origin_allowed */
     const char *allowed_hosts;     /* see sb_host_allowed (NULL: IP addresses only) */
+    const char *subprotocol;       /* NULL: text messages, no subprotocol */
 } sb_ws_stream_limits_t;
 
 typedef struct {
@@ -50,6 +56,8 @@ typedef struct {
     void (*on_text)(void *owner, const char *text, size_t length);
     /* Nothing more will be read or written: close once the output is sent. */
     void (*on_done)(void *owner);
+    /* One complete binary message (only with a subprotocol; else may be NULL). */
+    void (*on_binary)(void *owner, const uint8_t *data, size_t length);
 } sb_ws_stream_events_t;
 
 sb_ws_stream_t *sb_ws_stream_new(const sb_ws_stream_limits_t *limits,
@@ -65,6 +73,8 @@ void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_
 
 /* A text message to the client (valid UTF-8); ignored once closing. */
 void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length);
+/* A binary message (with a subprotocol); ignored once closing. */
+void sb_ws_stream_send_binary(sb_ws_stream_t *self, const void *data, size_t length);
 void sb_ws_stream_ping(sb_ws_stream_t *self);
 
 /* Starts the close handshake with `code`; before the upgrade it just ends. */

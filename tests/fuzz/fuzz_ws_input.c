@@ -95,7 +95,7 @@ static void on_done(void *owner)
 }
 
 static const sb_ws_stream_events_t s_events = {
-    on_write, on_http_request, may_open, on_open, on_text, on_done,
+    on_write, on_http_request, may_open, on_open, on_text, on_done, NULL,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     fuzz_client_t client = { 0 };
-    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local" };
+    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local", NULL };
     client.stream = sb_ws_stream_new(&limits, &s_events, &client);
     if (upgrade_first)
         sb_ws_stream_feed(client.stream, s_upgrade, sizeof s_upgrade - 1);

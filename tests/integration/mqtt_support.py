@@ -18,9 +18,10 @@ class Paho:
     """A connected paho client; messages land in a queue (next_message)."""
 
     def __init__(self, port, client_id="", version=V5, clean=True, keepalive=30,
-                 username=None, password=None, will=None, properties=None, connect=True):
+                 username=None, password=None, will=None, properties=None, connect=True,
+                 transport="tcp"):
         self.version = version
-        kwargs = {"protocol": version}
+        kwargs = {"protocol": version, "transport": transport}
         if version != V5:
             kwargs["clean_session"] = clean
         self.client = mqtt.Client(client_id=client_id, **kwargs)

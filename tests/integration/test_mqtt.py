@@ -476,6 +476,37 @@ def test_mqtt_over_tls_with_mosquitto_clients(mqtt_hub, tls_cert):
     assert out.strip() == "secure/x ok", err
 
 
+def test_mqtt_over_websocket_with_paho(mqtt_hub, paho_clients, peers):
+    ws_port = free_port()
+    c = mqtt_hub("--ws-listen", "127.0.0.1:%d" % ws_port)
+    wait_until(lambda: port_accepts(ws_port), READ_TIMEOUT, "the WebSocket listener")
+    client = paho_clients(ws_port, client_id="browser-ish", version=V5, transport="websockets")
+    client.subscribe("$switchboard/reply/browser-ish/#")
+    client.publish("$switchboard/cmd/echo", b"over websocket")
+    assert client.next_message().payload == b"OK over websocket"
+    tcp = peers(c.port)
+    tcp.subscribe("ws/#")
+    client.publish("ws/x", b"binary frames", qos=1)
+    tcp.await_event("EVENT ws/x binary frames")
+
+
+def test_websocket_listener_wants_the_mqtt_subprotocol(mqtt_hub):
+    ws_port = free_port()
+    mqtt_hub("--ws-listen", "127.0.0.1:%d" % ws_port)
+    wait_until(lambda: port_accepts(ws_port), READ_TIMEOUT, "the WebSocket listener")
+    raw = RawMqtt(ws_port)
+    raw.send(b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             b"Sec-WebSocket-Version: 13\r\n\r\n")
+    answer = b""
+    while True:
+        chunk = raw.sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+
+
 def test_the_launcher_starts_the_mqtt_gateway(launch_hub, paho_clients):
     hub = launch_hub()
     wait_until(lambda: port_accepts(hub.mqtt_port), READ_TIMEOUT, "the launcher's MQTT gateway")

@@ -797,10 +797,10 @@ static void peer_on_done(void *owner)
 }
 
 static const sb_ws_stream_events_t s_peer_events = {
-    peer_write, peer_on_http_request, peer_may_open, peer_on_open, peer_on_text, peer_on_done,
+    peer_write, peer_on_http_request, peer_may_open, peer_on_open, peer_on_text, peer_on_done, NULL,
 };
 
-static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h" };
+static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h", NULL };
 
 /* `limits`: NULL for s_limits. */
 static peer_t *peer_new(const sb_ws_stream_limits_t *limits)
