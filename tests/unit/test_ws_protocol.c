@@ -796,8 +796,15 @@ static void peer_on_done(void *owner)
     peer->done_calls++;
 }
 
+/* Binary messages (with a subprotocol) are kept like texts. */
+static void peer_on_binary(void *owner, const uint8_t *data, size_t length)
+{
+    peer_on_text(owner, (const char *) data, length);
+}
+
 static const sb_ws_stream_events_t s_peer_events = {
-    peer_write, peer_on_http_request, peer_may_open, peer_on_open, peer_on_text, peer_on_done, NULL,
+    peer_write, peer_on_http_request, peer_may_open, peer_on_open, peer_on_text, peer_on_done,
+    peer_on_binary,
 };
 
 static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h", NULL };
@@ -1065,6 +1072,38 @@ static void test_stream_text(void **state)
         assert_int_equal(peer->done_calls, 0);
         peer_free(peer);
     }
+}
+
+/* MQTT over WebSocket: the subprotocol must be offered and is named in
+ * the 101; binary messages are taken, text is refused with 1003. */
+static void test_stream_subprotocol(void **state)
+{
+    (void) state;
+    sb_ws_stream_limits_t limits = s_limits;
+    limits.subprotocol = "mqtt";
+    peer_t *refused = peer_new(&limits);
+    peer_feed(refused, BYTES(s_upgrade), false);
+    assert_true(output_has(refused, "HTTP/1.1 400 "));
+    assert_int_equal(refused->open_calls, 0);
+    peer_free(refused);
+
+    static const char offered[] = REQUEST_LINE UPGRADE_HEADERS KEY_HEADER VERSION_HEADER
+        SAME_ORIGIN "Sec-WebSocket-Protocol: mqttv3.1, mqtt\r\n\r\n";
+    peer_t *peer = peer_new(&limits);
+    peer_feed(peer, BYTES(offered), false);
+    assert_int_equal(peer->open_calls, 1);
+    assert_true(output_has(peer, "Sec-WebSocket-Protocol: mqtt\r\n"));
+    peer_send(peer, FIN | OP_BINARY, BYTES("\xc0\x00"));
+    assert_int_equal(peer->text_count, 1);
+    assert_int_equal(peer->text_lengths[0], 2);
+    assert_memory_equal(peer->texts[0], "\xc0\x00", 2);
+    size_t before = peer->output_length;
+    sb_ws_stream_send_binary(peer->stream, "\xd0\x00", 2);
+    assert_int_equal(peer->output_length, before + 4);
+    assert_memory_equal(peer->output + before, "\x82\x02\xd0\x00", 4);
+    peer_send(peer, FIN | OP_TEXT, BYTES("text"));
+    assert_int_equal(close_code_sent(peer), SB_WS_CLOSE_UNSUPPORTED_DATA);
+    peer_free(peer);
 }
 
 static void test_stream_messages(void **state)
@@ -1435,6 +1474,7 @@ int main(void)
         cmocka_unit_test(test_json_message_and_welcome),
         cmocka_unit_test(test_stream_upgrade),
         cmocka_unit_test(test_stream_text),
+        cmocka_unit_test(test_stream_subprotocol),
         cmocka_unit_test(test_stream_messages),
         cmocka_unit_test(test_stream_ping_pong),
         cmocka_unit_test(test_stream_bad_input),
