@@ -23,14 +23,24 @@ typedef struct {
 static const char s_ack_reasons[] = "\x00\x10\x80\x83\x87\x90\x91\x97\x99";
 static const char s_release_reasons[] = "\x00\x92";
 static const char s_auth_reasons[] = "\x00\x18\x19";
+static const char s_connack_reasons[] = "\x00\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8A\x8C\x90\x95\x97"
+                                        "\x99\x9A\x9B\x9C\x9D\x9F";
+static const char s_suback_reasons[] = "\x00\x01\x02\x80\x83\x87\x8F\x91\x97\x9E\xA1\xA2";
+static const char s_unsuback_reasons[] = "\x00\x11\x80\x83\x87\x8F\x91";
+static const char s_v3_suback_reasons[] = "\x00\x01\x02\x80";
 static const char s_disconnect_reasons[] = "\x00\x04\x80\x81\x82\x83\x87\x89\x8B\x8D\x8E\x8F\x90\x93\x94"
                                            "\x95\x96\x97\x98\x99\x9A\x9B\x9C\x9D\x9E\x9F\xA0\xA1\xA2";
+
+static bool is_one_of(uint8_t reason, const char *allowed, size_t count)
+{
+    return memchr(allowed, reason, count) != NULL;
+}
 
 static bool read_reason(sb_mqtt_reader_t *r, uint8_t *reason, const char *allowed, size_t count)
 {
     if (!sb_mqtt_read_byte(r, reason))
         return false;
-    if (allowed && !memchr(allowed, *reason, count))
+    if (!is_one_of(*reason, allowed, count))
         return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
     return true;
 }
@@ -291,16 +301,36 @@ static bool decode_subscribe(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const con
 
 /* Server to client --------------------------------------------------- */
 
+/* 3.1.1 CONNACK return codes 0..5 as the v5 reason codes the encoder takes. */
+static bool read_v3_return_code(sb_mqtt_reader_t *r, uint8_t *reason)
+{
+    static const uint8_t v5[] = { SB_MQTT_RC_SUCCESS, SB_MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION,
+                                  SB_MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, SB_MQTT_RC_SERVER_UNAVAILABLE,
+                                  SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD, SB_MQTT_RC_NOT_AUTHORIZED };
+    uint8_t code;
+    if (!sb_mqtt_read_byte(r, &code))
+        return false;
+    if (code >= sizeof v5)
+        return sb_mqtt_fail(r, PROTOCOL, "a reserved CONNACK return code");
+    *reason = v5[code];
+    return true;
+}
+
 static bool decode_connack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t *cx)
 {
     sb_mqtt_connack_t *c = &p->u.connack;
     uint8_t flags;
-    if (!sb_mqtt_read_byte(r, &flags) || !sb_mqtt_read_byte(r, &c->reason))
+    bool v5 = cx->version == SB_MQTT_V5;
+    if (!sb_mqtt_read_byte(r, &flags))
         return false;
-    if (flags & 0xFE)
+    /* 3.1 has no Session Present flag. */
+    if (flags & (cx->version == SB_MQTT_V31 ? 0xFF : 0xFE))
         return sb_mqtt_fail(r, MALFORMED, "reserved CONNACK flags are set");
     c->session_present = flags & 1;
-    return cx->version != SB_MQTT_V5 || sb_mqtt_read_properties(r, SB_MQTT_CONNACK, &c->properties);
+    if (!v5)
+        return read_v3_return_code(r, &c->reason);
+    return read_reason(r, &c->reason, REASONS(s_connack_reasons))
+        && sb_mqtt_read_properties(r, SB_MQTT_CONNACK, &c->properties);
 }
 
 static bool decode_suback(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t *cx)
@@ -317,7 +347,16 @@ static bool decode_suback(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const contex
         return false;
     s->reasons = (const uint8_t *) reasons.data;
     s->count = reasons.length;
-    return s->count > 0 || sb_mqtt_fail(r, PROTOCOL, "an acknowledgement without reason codes");
+    if (s->count == 0)
+        return sb_mqtt_fail(r, PROTOCOL, "an acknowledgement without reason codes");
+    for (size_t i = 0; i < s->count; i++) {
+        bool ok = cx->version != SB_MQTT_V5 ? is_one_of(s->reasons[i], REASONS(s_v3_suback_reasons))
+                : p->type == SB_MQTT_SUBACK ? is_one_of(s->reasons[i], REASONS(s_suback_reasons))
+                                            : is_one_of(s->reasons[i], REASONS(s_unsuback_reasons));
+        if (!ok)
+            return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
+    }
+    return true;
 }
 
 /* Dispatch ----------------------------------------------------------- */

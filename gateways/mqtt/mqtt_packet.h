@@ -433,7 +433,9 @@ sb_mqtt_packet_t *sb_mqtt_decode(const uint8_t *data, size_t length, sb_mqtt_ver
 
 /* The same for packets a server sends (CONNACK, PUBLISH, acks, SUBACK,
  * UNSUBACK, PINGRESP, DISCONNECT, AUTH): for tests, benchmarks and
- * clients. 3.1.1 return codes are given back as received. */
+ * clients. 3.1.1 CONNACK return codes come back as the v5 reason codes
+ * the encoder maps them from (1 → 0x84, 2 → 0x85, 3 → 0x88, 4 → 0x86,
+ * 5 → 0x87); reason codes a packet may not carry are a protocol error. */
 sb_mqtt_packet_t *sb_mqtt_decode_from_server(const uint8_t *data, size_t length,
                                              sb_mqtt_version_t version, sb_mqtt_error_t *error);
 
