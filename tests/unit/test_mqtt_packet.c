@@ -257,6 +257,29 @@ static void test_real_server_packets(void **state)
     assert_int_equal(p->u.publish.properties.subscription_id_count, 1);
     assert_int_equal(p->u.publish.properties.subscription_ids[0], 7);
     sb_mqtt_packet_destroy(&p);
+
+    /* 3.1.1 return codes come back as the v5 codes the encoder takes. */
+    p = decode_hex("20020104", SB_MQTT_V311, true);
+    assert_true(p->u.connack.session_present);
+    assert_int_equal(p->u.connack.reason, SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD);
+    sb_mqtt_packet_destroy(&p);
+    static const struct { const char *hex; sb_mqtt_version_t version; } refused[] = {
+        { "20020006", SB_MQTT_V311 },      /* a reserved return code */
+        { "20020100", SB_MQTT_V31 },       /* 3.1 has no Session Present */
+        { "20020200", SB_MQTT_V311 },      /* reserved acknowledge flags */
+        { "2003000400", SB_MQTT_V5 },      /* 0x04 is no CONNACK reason */
+        { "9003000103", SB_MQTT_V311 },    /* SUBACK return code 3 */
+        { "900400010011", SB_MQTT_V5 },    /* 0x11 is an UNSUBACK reason */
+        { "9002 0001", SB_MQTT_V311 },     /* SUBACK without codes */
+        { "8002 0001", SB_MQTT_V311 },     /* SUBSCRIBE from a server */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        uint8_t bytes[16];
+        size_t n = unhex(refused[i].hex, bytes, sizeof bytes);
+        sb_mqtt_error_t error;
+        assert_null(sb_mqtt_decode_from_server(bytes, n, refused[i].version, &error));
+        assert_true(error.reason == SB_MQTT_RC_MALFORMED_PACKET || error.reason == SB_MQTT_RC_PROTOCOL_ERROR);
+    }
 }
 
 /* ========================================================= round trips */
