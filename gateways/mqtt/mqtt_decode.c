@@ -1,14 +1,20 @@
 /* mqtt_decode.c — decoding whole MQTT packets into sb_mqtt_packet_t, with
  * every check one packet alone allows (MQTT 3.1.1 §3, MQTT 5.0 §3), each
  * refusal carrying the v5 reason code the gateway closes with. */
+#include <stdalign.h>
 #include <stdlib.h>
 
 #include "mqtt_codec.h"
 
+/* One allocation holds the packet, its arena and the arena's first room. */
 typedef struct {
     sb_mqtt_packet_t packet;   /* first, so the packet's address is the box's */
     sb_mqtt_arena_t arena;
+    alignas(max_align_t) unsigned char room[];
 } packet_box_t;
+
+/* Room for the NULs of the strings and a few small arrays. */
+#define ROOM_EXTRA 256
 
 typedef struct {
     sb_mqtt_version_t version;
@@ -217,14 +223,6 @@ static bool decode_ack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t
 
 /* SUBSCRIBE, UNSUBSCRIBE --------------------------------------------- */
 
-static sb_mqtt_str_t arena_copy(sb_mqtt_reader_t *r, const char *data, size_t length)
-{
-    char *copy = sb_mqtt_arena_alloc(r->arena, length + 1);
-    memcpy(copy, data, length);
-    copy[length] = '\0';
-    return (sb_mqtt_str_t) { copy, length };
-}
-
 /* Splits "$share/GROUP/FILTER" (v5 §4.8.2) and checks the filter; a bad
  * one is answered per filter, so it only sets the item's reason. */
 static void classify_filter(sb_mqtt_reader_t *r, sb_mqtt_subscription_t *item)
@@ -243,7 +241,7 @@ static void classify_filter(sb_mqtt_reader_t *r, sb_mqtt_subscription_t *item)
             item->reason = SB_MQTT_RC_TOPIC_FILTER_INVALID;
             return;
         }
-        item->share_group = arena_copy(r, group, group_length);
+        item->share_group = sb_mqtt_arena_copy(r->arena, group, group_length);
         item->topic_filter = (sb_mqtt_str_t) { slash + 1, rest - group_length - 1 };
     }
     if (!sb_mqtt_topic_filter_is_valid(item->topic_filter.data, item->topic_filter.length))
@@ -464,9 +462,12 @@ static sb_mqtt_packet_t *decode(const uint8_t *data, size_t length, const contex
     size_t header_length;
     if (!read_fixed_header(data, length, &header_length, error))
         return NULL;
-    packet_box_t *box = calloc(1, sizeof *box);
+    size_t room = length + ROOM_EXTRA;
+    packet_box_t *box = malloc(sizeof *box + room);
     if (!box)
         abort();
+    memset(&box->packet, 0, sizeof box->packet);
+    sb_mqtt_arena_init(&box->arena, box->room, room);
     sb_mqtt_packet_t *p = &box->packet;
     p->type = (sb_mqtt_type_t) (data[0] >> 4);
     p->flags = data[0] & 0x0F;

@@ -605,6 +605,35 @@ static void test_client_packets_round_trip(void **state)
     check_round_trip(&in, SB_MQTT_V5, "c000");
 }
 
+static void test_many_items(void **state)
+{
+    (void) state;
+    /* More items than the room a decoded packet starts with: arrays grow. */
+    enum { COUNT = 300 };
+    static sb_mqtt_subscription_t items[COUNT];
+    static sb_mqtt_user_property_t user[COUNT];
+    static char names[COUNT][16];
+    for (int i = 0; i < COUNT; i++) {
+        snprintf(names[i], sizeof names[i], "f/%d/+", i);
+        items[i] = (sb_mqtt_subscription_t) { .filter = sb_mqtt_str(names[i]), .qos = (uint8_t) (i % 3) };
+        user[i] = (sb_mqtt_user_property_t) { sb_mqtt_str(names[i]), sb_mqtt_str("") };
+    }
+    sb_mqtt_packet_t in = { .type = SB_MQTT_SUBSCRIBE };
+    in.u.subscribe = (sb_mqtt_subscribe_t) { .packet_id = 3, .items = items, .count = COUNT };
+    in.u.subscribe.properties.user_properties = user;
+    in.u.subscribe.properties.user_property_count = COUNT;
+    sb_mqtt_packet_t *back = round_trip(&in, SB_MQTT_V5, NULL);
+    assert_int_equal(back->u.subscribe.count, COUNT);
+    assert_int_equal(back->u.subscribe.properties.user_property_count, COUNT);
+    for (int i = 0; i < COUNT; i++) {
+        assert_str(back->u.subscribe.items[i].filter, names[i]);
+        assert_int_equal(back->u.subscribe.items[i].qos, i % 3);
+        assert_str(back->u.subscribe.properties.user_properties[i].name, names[i]);
+        assert_str(back->u.subscribe.properties.user_properties[i].value, "");
+    }
+    sb_mqtt_packet_destroy(&back);
+}
+
 /* ============================================================ encoding */
 
 static void test_encode_limits(void **state)
@@ -1160,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_suback_round_trips),
         cmocka_unit_test(test_disconnect_and_auth_round_trips),
         cmocka_unit_test(test_client_packets_round_trip),
+        cmocka_unit_test(test_many_items),
         cmocka_unit_test(test_encode_limits),
         cmocka_unit_test(test_framer_chunks),
         cmocka_unit_test(test_framer_in_place),
