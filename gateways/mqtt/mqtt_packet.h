@@ -378,7 +378,8 @@ typedef struct {
 
 /* A framer refusing packets over `max_packet_size` bytes (whole packet,
  * fixed header included, as v5's Maximum Packet Size counts; 0 means the
- * standard's limit). It never buffers more than one packet. */
+ * standard's limit). It never buffers more than one packet, and holds no
+ * more memory than the bytes of it that came (not what its header claims). */
 sb_mqtt_framer_t *sb_mqtt_framer_new(size_t max_packet_size);
 void sb_mqtt_framer_destroy(sb_mqtt_framer_t **self_p);
 

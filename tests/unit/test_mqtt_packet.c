@@ -850,6 +850,41 @@ static void test_framer_limits(void **state)
     sb_mqtt_framer_destroy(&framer);   /* twice is harmless */
 }
 
+static void test_framer_large_packet(void **state)
+{
+    (void) state;
+    /* 100 kB in 1000-byte reads, twice: the buffer grows with the bytes
+     * that come, and is let go between packets. */
+    size_t big = 100 * 1000;
+    char *payload = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        payload[i] = (char) i;
+    sb_mqtt_packet_t in = { .type = SB_MQTT_PUBLISH };
+    in.u.publish.topic = sb_mqtt_str("big");
+    in.u.publish.payload = (sb_mqtt_str_t) { payload, big };
+    sb_mqtt_buffer_t out;
+    sb_mqtt_buffer_init(&out);
+    int length = sb_mqtt_encode(&in, SB_MQTT_V311, 0, &out);
+    assert_int_equal(sb_mqtt_encode(&in, SB_MQTT_V311, 0, &out), length);
+    sb_mqtt_framer_t *framer = sb_mqtt_framer_new(200 * 1000);
+    size_t frames = 0;
+    for (size_t at = 0; at < out.length; at += 1000) {
+        const uint8_t *read = out.data + at;
+        size_t left = out.length - at < 1000 ? out.length - at : 1000;
+        sb_mqtt_frame_t frame;
+        while (sb_mqtt_framer_next(framer, &read, &left, &frame) == SB_MQTT_FRAME_READY) {
+            assert_int_equal(frame.length, (size_t) length);
+            assert_memory_equal(frame.data, out.data, frame.length);
+            frames++;
+        }
+        assert_true(sb_mqtt_framer_buffered(framer) < (size_t) length);
+    }
+    assert_int_equal(frames, 2);
+    sb_mqtt_framer_destroy(&framer);
+    sb_mqtt_buffer_release(&out);
+    free(payload);
+}
+
 /* ===================================================== refused packets */
 
 typedef struct {
@@ -1194,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_framer_chunks),
         cmocka_unit_test(test_framer_in_place),
         cmocka_unit_test(test_framer_limits),
+        cmocka_unit_test(test_framer_large_packet),
         cmocka_unit_test(test_refused_connect),
         cmocka_unit_test(test_refused_publish),
         cmocka_unit_test(test_refused_others),
