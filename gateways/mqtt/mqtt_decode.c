@@ -24,29 +24,14 @@ typedef struct {
 #define MALFORMED SB_MQTT_RC_MALFORMED_PACKET
 #define PROTOCOL SB_MQTT_RC_PROTOCOL_ERROR
 
-/* Reason codes each packet may carry (v5 §3.x.2.1), as byte strings. */
-#define REASONS(s) s, sizeof s - 1
-static const char s_ack_reasons[] = "\x00\x10\x80\x83\x87\x90\x91\x97\x99";
-static const char s_release_reasons[] = "\x00\x92";
-static const char s_auth_reasons[] = "\x00\x18\x19";
-static const char s_connack_reasons[] = "\x00\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8A\x8C\x90\x95\x97"
-                                        "\x99\x9A\x9B\x9C\x9D\x9F";
-static const char s_suback_reasons[] = "\x00\x01\x02\x80\x83\x87\x8F\x91\x97\x9E\xA1\xA2";
-static const char s_unsuback_reasons[] = "\x00\x11\x80\x83\x87\x8F\x91";
-static const char s_v3_suback_reasons[] = "\x00\x01\x02\x80";
-static const char s_disconnect_reasons[] = "\x00\x04\x80\x81\x82\x83\x87\x89\x8B\x8D\x8E\x8F\x90\x93\x94"
-                                           "\x95\x96\x97\x98\x99\x9A\x9B\x9C\x9D\x9E\x9F\xA0\xA1\xA2";
+/* 3.1.1 SUBACK return codes. */
+static const char s_v3_suback_codes[] = "\x00\x01\x02\x80";
 
-static bool is_one_of(uint8_t reason, const char *allowed, size_t count)
-{
-    return memchr(allowed, reason, count) != NULL;
-}
-
-static bool read_reason(sb_mqtt_reader_t *r, uint8_t *reason, const char *allowed, size_t count)
+static bool read_reason(sb_mqtt_reader_t *r, int type, uint8_t *reason)
 {
     if (!sb_mqtt_read_byte(r, reason))
         return false;
-    if (!is_one_of(*reason, allowed, count))
+    if (!sb_mqtt_reason_allowed(*reason, type))
         return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
     return true;
 }
@@ -200,11 +185,11 @@ static bool decode_publish(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const conte
 /* PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT, AUTH: the v5 short forms
  * leave out the properties, then the reason code. */
 static bool read_reason_and_properties(sb_mqtt_reader_t *r, int type, uint8_t *reason,
-                                       sb_mqtt_properties_t *props, const char *allowed, size_t count)
+                                       sb_mqtt_properties_t *props)
 {
     if (r->left == 0)
         return true;
-    if (!read_reason(r, reason, allowed, count))
+    if (!read_reason(r, type, reason))
         return false;
     return r->left == 0 || sb_mqtt_read_properties(r, type, props);
 }
@@ -216,9 +201,7 @@ static bool decode_ack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t
         return false;
     if (cx->version != SB_MQTT_V5)
         return true;
-    bool release = p->type == SB_MQTT_PUBREL || p->type == SB_MQTT_PUBCOMP;
-    return release ? read_reason_and_properties(r, p->type, &a->reason, &a->properties, REASONS(s_release_reasons))
-                   : read_reason_and_properties(r, p->type, &a->reason, &a->properties, REASONS(s_ack_reasons));
+    return read_reason_and_properties(r, p->type, &a->reason, &a->properties);
 }
 
 /* SUBSCRIBE, UNSUBSCRIBE --------------------------------------------- */
@@ -327,7 +310,7 @@ static bool decode_connack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const conte
     c->session_present = flags & 1;
     if (!v5)
         return read_v3_return_code(r, &c->reason);
-    return read_reason(r, &c->reason, REASONS(s_connack_reasons))
+    return read_reason(r, SB_MQTT_CONNACK, &c->reason)
         && sb_mqtt_read_properties(r, SB_MQTT_CONNACK, &c->properties);
 }
 
@@ -348,9 +331,9 @@ static bool decode_suback(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const contex
     if (s->count == 0)
         return sb_mqtt_fail(r, PROTOCOL, "an acknowledgement without reason codes");
     for (size_t i = 0; i < s->count; i++) {
-        bool ok = cx->version != SB_MQTT_V5 ? is_one_of(s->reasons[i], REASONS(s_v3_suback_reasons))
-                : p->type == SB_MQTT_SUBACK ? is_one_of(s->reasons[i], REASONS(s_suback_reasons))
-                                            : is_one_of(s->reasons[i], REASONS(s_unsuback_reasons));
+        bool ok = cx->version == SB_MQTT_V5
+                      ? sb_mqtt_reason_allowed(s->reasons[i], p->type)
+                      : memchr(s_v3_suback_codes, s->reasons[i], sizeof s_v3_suback_codes - 1) != NULL;
         if (!ok)
             return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
     }
@@ -416,10 +399,9 @@ static bool decode_body(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_
     case SB_MQTT_UNSUBACK:
         return decode_suback(r, p, cx);
     case SB_MQTT_DISCONNECT:
-        return !v5 || read_reason_and_properties(r, p->type, &d->reason, &d->properties,
-                                                 REASONS(s_disconnect_reasons));
+        return !v5 || read_reason_and_properties(r, p->type, &d->reason, &d->properties);
     case SB_MQTT_AUTH:
-        if (!read_reason_and_properties(r, p->type, &d->reason, &d->properties, REASONS(s_auth_reasons)))
+        if (!read_reason_and_properties(r, p->type, &d->reason, &d->properties))
             return false;
         if (d->properties.present && !sb_mqtt_has(&d->properties, SB_MQTT_PROP_AUTHENTICATION_METHOD))
             return sb_mqtt_fail(r, PROTOCOL, "AUTH without an Authentication Method");

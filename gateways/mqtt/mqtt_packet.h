@@ -119,6 +119,11 @@ typedef enum {
  * 0x00; NULL for a value that is no reason code. */
 const char *sb_mqtt_reason_name(int reason);
 
+/* Whether a v5 packet of `type` may carry `reason` (v5 §2.4, Table 2-6):
+ * 0x8E Session taken over goes only in a DISCONNECT, 0x92 only in a
+ * PUBREL or PUBCOMP. The decoder refuses the others (0x82). */
+bool sb_mqtt_reason_allowed(int reason, int type);
+
 /* The 3.1.1 (and 3.1) CONNACK return code for a v5 CONNACK reason code:
  * 0x00 → 0, 0x84 → 1 (unacceptable protocol version), 0x85 → 2 (identifier
  * rejected), 0x86 → 4 (bad user name or password), 0x87/0x8A/0x8C → 5 (not

@@ -1204,6 +1204,15 @@ static void test_names(void **state)
     assert_string_equal(sb_mqtt_type_name(16), "?");
     assert_string_equal(sb_mqtt_property_name(SB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM), "Topic Alias Maximum");
     assert_null(sb_mqtt_property_name(0x04));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_SESSION_TAKEN_OVER, SB_MQTT_DISCONNECT));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_SESSION_TAKEN_OVER, SB_MQTT_CONNACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND, SB_MQTT_PUBCOMP));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND, SB_MQTT_PUBACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_GRANTED_QOS_2, SB_MQTT_SUBACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_SUCCESS, SB_MQTT_AUTH));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_SUCCESS, SB_MQTT_PUBLISH));
+    assert_false(sb_mqtt_reason_allowed(0x03, SB_MQTT_DISCONNECT));
+    assert_false(sb_mqtt_reason_allowed(0x00, 0));
     assert_int_equal(sb_mqtt_reason_to_v3_suback(2), 2);
     assert_int_equal(sb_mqtt_reason_to_v3_suback(SB_MQTT_RC_QUOTA_EXCEEDED), 0x80);
     assert_int_equal(sb_mqtt_reason_to_v3_connack(SB_MQTT_RC_BAD_AUTHENTICATION_METHOD), 5);
