@@ -430,8 +430,8 @@ typedef struct {
  * carry, a QoS 3), 0x82 Protocol Error (a packet id 0, a repeated property,
  * a property value out of range, a packet of the wrong direction or
  * version, a Subscription Identifier from a client, no topic and no
- * alias, an empty SUBSCRIBE, a reason code the packet may not carry), 0x90 Topic Name invalid (wildcards in a
- * PUBLISH or will topic), 0x94 Topic Alias invalid (alias 0), and for
+ * alias, an empty SUBSCRIBE, a reason code the packet may not carry),
+ * 0x90 Topic Name invalid (wildcards in a PUBLISH or will topic), 0x94 Topic Alias invalid (alias 0), and for
  * CONNECT 0x84 Unsupported Protocol Version and 0x85 Client Identifier not
  * valid (3.1.1 empty id without clean session). */
 sb_mqtt_packet_t *sb_mqtt_decode(const uint8_t *data, size_t length, sb_mqtt_version_t version,
