@@ -475,8 +475,9 @@ void sb_mqtt_buffer_release(sb_mqtt_buffer_t *self);
  * SB_MQTT_ENCODE_* with `out` unchanged. `max_packet_size` is the client's
  * Maximum Packet Size (0: the standard's limit). A packet other than
  * PUBLISH that would be over it is sent without its Reason String and User
- * Properties, as v5 requires (§3.1.2.11.4 "MUST NOT send ... if"), and only
- * then refused.
+ * Properties (v5 says of both, in every packet that has them: the sender
+ * "MUST NOT send this property if it would increase the size of the packet
+ * beyond the Maximum Packet Size"), and only then refused.
  *
  * Every packet type can be encoded (client ones too, for tests and
  * benchmarks). INVALID: a type the version lacks (AUTH in 3.x; a
