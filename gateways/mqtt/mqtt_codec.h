@@ -12,14 +12,23 @@
 #define SB_MQTT_IN(type) ((uint16_t) (1u << (type)))
 #define SB_MQTT_IN_WILL SB_MQTT_IN(0)
 
-/* Memory of one decoded packet: the packet comes first, copies follow in
- * chunks that are freed together. */
+/* Memory of one decoded packet's copies: first the room allocated with
+ * the packet itself (usually enough: strings take no more than the
+ * packet's bytes), then chunks, all freed together. */
 typedef struct sb_mqtt_chunk sb_mqtt_chunk_t;
 typedef struct {
+    unsigned char *room;       /* not owned */
+    size_t room_used;
+    size_t room_size;
     sb_mqtt_chunk_t *chunks;
 } sb_mqtt_arena_t;
 
+void sb_mqtt_arena_init(sb_mqtt_arena_t *arena, void *room, size_t size);
+/* Aligned for any type; _text for bytes, unaligned. */
 void *sb_mqtt_arena_alloc(sb_mqtt_arena_t *arena, size_t size);
+char *sb_mqtt_arena_alloc_text(sb_mqtt_arena_t *arena, size_t size);
+/* A NUL-terminated copy. */
+sb_mqtt_str_t sb_mqtt_arena_copy(sb_mqtt_arena_t *arena, const void *data, size_t length);
 void sb_mqtt_arena_free(sb_mqtt_arena_t *arena);
 
 /* Reads one packet's body; the first failure is kept in *error and every

@@ -1,14 +1,20 @@
 /* mqtt_decode.c — decoding whole MQTT packets into sb_mqtt_packet_t, with
  * every check one packet alone allows (MQTT 3.1.1 §3, MQTT 5.0 §3), each
  * refusal carrying the v5 reason code the gateway closes with. */
+#include <stdalign.h>
 #include <stdlib.h>
 
 #include "mqtt_codec.h"
 
+/* One allocation holds the packet, its arena and the arena's first room. */
 typedef struct {
     sb_mqtt_packet_t packet;   /* first, so the packet's address is the box's */
     sb_mqtt_arena_t arena;
+    alignas(max_align_t) unsigned char room[];
 } packet_box_t;
+
+/* Room for the NULs of the strings and a few small arrays. */
+#define ROOM_EXTRA 256
 
 typedef struct {
     sb_mqtt_version_t version;
@@ -18,19 +24,14 @@ typedef struct {
 #define MALFORMED SB_MQTT_RC_MALFORMED_PACKET
 #define PROTOCOL SB_MQTT_RC_PROTOCOL_ERROR
 
-/* Reason codes each packet may carry (v5 §3.x.2.1), as byte strings. */
-#define REASONS(s) s, sizeof s - 1
-static const char s_ack_reasons[] = "\x00\x10\x80\x83\x87\x90\x91\x97\x99";
-static const char s_release_reasons[] = "\x00\x92";
-static const char s_auth_reasons[] = "\x00\x18\x19";
-static const char s_disconnect_reasons[] = "\x00\x04\x80\x81\x82\x83\x87\x89\x8B\x8D\x8E\x8F\x90\x93\x94"
-                                           "\x95\x96\x97\x98\x99\x9A\x9B\x9C\x9D\x9E\x9F\xA0\xA1\xA2";
+/* 3.1.1 SUBACK return codes. */
+static const char s_v3_suback_codes[] = "\x00\x01\x02\x80";
 
-static bool read_reason(sb_mqtt_reader_t *r, uint8_t *reason, const char *allowed, size_t count)
+static bool read_reason(sb_mqtt_reader_t *r, int type, uint8_t *reason)
 {
     if (!sb_mqtt_read_byte(r, reason))
         return false;
-    if (allowed && !memchr(allowed, *reason, count))
+    if (!sb_mqtt_reason_allowed(*reason, type))
         return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
     return true;
 }
@@ -184,11 +185,11 @@ static bool decode_publish(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const conte
 /* PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT, AUTH: the v5 short forms
  * leave out the properties, then the reason code. */
 static bool read_reason_and_properties(sb_mqtt_reader_t *r, int type, uint8_t *reason,
-                                       sb_mqtt_properties_t *props, const char *allowed, size_t count)
+                                       sb_mqtt_properties_t *props)
 {
     if (r->left == 0)
         return true;
-    if (!read_reason(r, reason, allowed, count))
+    if (!read_reason(r, type, reason))
         return false;
     return r->left == 0 || sb_mqtt_read_properties(r, type, props);
 }
@@ -200,20 +201,10 @@ static bool decode_ack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t
         return false;
     if (cx->version != SB_MQTT_V5)
         return true;
-    bool release = p->type == SB_MQTT_PUBREL || p->type == SB_MQTT_PUBCOMP;
-    return release ? read_reason_and_properties(r, p->type, &a->reason, &a->properties, REASONS(s_release_reasons))
-                   : read_reason_and_properties(r, p->type, &a->reason, &a->properties, REASONS(s_ack_reasons));
+    return read_reason_and_properties(r, p->type, &a->reason, &a->properties);
 }
 
 /* SUBSCRIBE, UNSUBSCRIBE --------------------------------------------- */
-
-static sb_mqtt_str_t arena_copy(sb_mqtt_reader_t *r, const char *data, size_t length)
-{
-    char *copy = sb_mqtt_arena_alloc(r->arena, length + 1);
-    memcpy(copy, data, length);
-    copy[length] = '\0';
-    return (sb_mqtt_str_t) { copy, length };
-}
 
 /* Splits "$share/GROUP/FILTER" (v5 §4.8.2) and checks the filter; a bad
  * one is answered per filter, so it only sets the item's reason. */
@@ -233,7 +224,7 @@ static void classify_filter(sb_mqtt_reader_t *r, sb_mqtt_subscription_t *item)
             item->reason = SB_MQTT_RC_TOPIC_FILTER_INVALID;
             return;
         }
-        item->share_group = arena_copy(r, group, group_length);
+        item->share_group = sb_mqtt_arena_copy(r->arena, group, group_length);
         item->topic_filter = (sb_mqtt_str_t) { slash + 1, rest - group_length - 1 };
     }
     if (!sb_mqtt_topic_filter_is_valid(item->topic_filter.data, item->topic_filter.length))
@@ -291,16 +282,36 @@ static bool decode_subscribe(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const con
 
 /* Server to client --------------------------------------------------- */
 
+/* 3.1.1 CONNACK return codes 0..5 as the v5 reason codes the encoder takes. */
+static bool read_v3_return_code(sb_mqtt_reader_t *r, uint8_t *reason)
+{
+    static const uint8_t v5[] = { SB_MQTT_RC_SUCCESS, SB_MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION,
+                                  SB_MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID, SB_MQTT_RC_SERVER_UNAVAILABLE,
+                                  SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD, SB_MQTT_RC_NOT_AUTHORIZED };
+    uint8_t code;
+    if (!sb_mqtt_read_byte(r, &code))
+        return false;
+    if (code >= sizeof v5)
+        return sb_mqtt_fail(r, PROTOCOL, "a reserved CONNACK return code");
+    *reason = v5[code];
+    return true;
+}
+
 static bool decode_connack(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t *cx)
 {
     sb_mqtt_connack_t *c = &p->u.connack;
     uint8_t flags;
-    if (!sb_mqtt_read_byte(r, &flags) || !sb_mqtt_read_byte(r, &c->reason))
+    bool v5 = cx->version == SB_MQTT_V5;
+    if (!sb_mqtt_read_byte(r, &flags))
         return false;
-    if (flags & 0xFE)
+    /* 3.1 has no Session Present flag. */
+    if (flags & (cx->version == SB_MQTT_V31 ? 0xFF : 0xFE))
         return sb_mqtt_fail(r, MALFORMED, "reserved CONNACK flags are set");
     c->session_present = flags & 1;
-    return cx->version != SB_MQTT_V5 || sb_mqtt_read_properties(r, SB_MQTT_CONNACK, &c->properties);
+    if (!v5)
+        return read_v3_return_code(r, &c->reason);
+    return read_reason(r, SB_MQTT_CONNACK, &c->reason)
+        && sb_mqtt_read_properties(r, SB_MQTT_CONNACK, &c->properties);
 }
 
 static bool decode_suback(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_t *cx)
@@ -317,7 +328,16 @@ static bool decode_suback(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const contex
         return false;
     s->reasons = (const uint8_t *) reasons.data;
     s->count = reasons.length;
-    return s->count > 0 || sb_mqtt_fail(r, PROTOCOL, "an acknowledgement without reason codes");
+    if (s->count == 0)
+        return sb_mqtt_fail(r, PROTOCOL, "an acknowledgement without reason codes");
+    for (size_t i = 0; i < s->count; i++) {
+        bool ok = cx->version == SB_MQTT_V5
+                      ? sb_mqtt_reason_allowed(s->reasons[i], p->type)
+                      : memchr(s_v3_suback_codes, s->reasons[i], sizeof s_v3_suback_codes - 1) != NULL;
+        if (!ok)
+            return sb_mqtt_fail(r, PROTOCOL, "a reason code this packet may not carry");
+    }
+    return true;
 }
 
 /* Dispatch ----------------------------------------------------------- */
@@ -379,10 +399,9 @@ static bool decode_body(sb_mqtt_reader_t *r, sb_mqtt_packet_t *p, const context_
     case SB_MQTT_UNSUBACK:
         return decode_suback(r, p, cx);
     case SB_MQTT_DISCONNECT:
-        return !v5 || read_reason_and_properties(r, p->type, &d->reason, &d->properties,
-                                                 REASONS(s_disconnect_reasons));
+        return !v5 || read_reason_and_properties(r, p->type, &d->reason, &d->properties);
     case SB_MQTT_AUTH:
-        if (!read_reason_and_properties(r, p->type, &d->reason, &d->properties, REASONS(s_auth_reasons)))
+        if (!read_reason_and_properties(r, p->type, &d->reason, &d->properties))
             return false;
         if (d->properties.present && !sb_mqtt_has(&d->properties, SB_MQTT_PROP_AUTHENTICATION_METHOD))
             return sb_mqtt_fail(r, PROTOCOL, "AUTH without an Authentication Method");
@@ -425,9 +444,12 @@ static sb_mqtt_packet_t *decode(const uint8_t *data, size_t length, const contex
     size_t header_length;
     if (!read_fixed_header(data, length, &header_length, error))
         return NULL;
-    packet_box_t *box = calloc(1, sizeof *box);
+    size_t room = length + ROOM_EXTRA;
+    packet_box_t *box = malloc(sizeof *box + room);
     if (!box)
         abort();
+    memset(&box->packet, 0, sizeof box->packet);
+    sb_mqtt_arena_init(&box->arena, box->room, room);
     sb_mqtt_packet_t *p = &box->packet;
     p->type = (sb_mqtt_type_t) (data[0] >> 4);
     p->flags = data[0] & 0x0F;

@@ -102,20 +102,33 @@ static bool take_in_place(sb_mqtt_framer_t *self, const uint8_t **input, size_t 
     return true;
 }
 
-/* The header is whole in self->header: make room for the packet. */
+/* Room for `more` bytes of the packet. The buffer grows with the bytes
+ * that come, not with the length a header claims, so a client cannot
+ * make the framer hold its maximum by sending a header alone. */
+static void make_room(sb_mqtt_framer_t *self, size_t more)
+{
+    size_t needed = self->used + more;
+    if (needed <= self->capacity)
+        return;
+    size_t capacity = self->capacity * 2 > needed ? self->capacity * 2 : needed;
+    if (capacity > self->total)
+        capacity = self->total;
+    uint8_t *buffer = realloc(self->buffer, capacity);
+    if (!buffer)
+        abort();
+    self->buffer = buffer;
+    self->capacity = capacity;
+}
+
+/* The header is whole in self->header: the packet's length is known. */
 static sb_mqtt_frame_status_t start_body(sb_mqtt_framer_t *self)
 {
     size_t header_length;
     parse_header(self->header, self->header_used, &header_length, &self->total);
     if (self->total > self->max_packet_size)
         return fail(self, SB_MQTT_FRAME_TOO_LARGE);
-    if (self->capacity < self->total) {
-        free(self->buffer);
-        self->buffer = malloc(self->total);
-        if (!self->buffer)
-            abort();
-        self->capacity = self->total;
-    }
+    self->used = 0;
+    make_room(self, self->header_used);
     memcpy(self->buffer, self->header, self->header_used);
     self->used = self->header_used;
     return SB_MQTT_FRAME_NEED_MORE;
@@ -149,6 +162,7 @@ sb_mqtt_frame_status_t sb_mqtt_framer_next(sb_mqtt_framer_t *self, const uint8_t
     size_t want = self->total - self->used;
     size_t step = *left < want ? *left : want;
     if (step) {
+        make_room(self, step);
         memcpy(self->buffer + self->used, *input, step);
         self->used += step;
         *input += step;

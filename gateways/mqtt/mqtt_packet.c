@@ -1,8 +1,7 @@
 /* mqtt_packet.c — the names of MQTT's packet types and reason codes, the
  * 3.1.1 mappings of v5 reason codes, and the string, topic name and topic
  * filter rules (MQTT 5.0 §1.5.4, §4.7) the decoder applies. */
-#include "mqtt_packet.h"
-
+#include "mqtt_codec.h"
 #include "utf8.h"
 
 const char *sb_mqtt_type_name(int type)
@@ -14,61 +13,81 @@ const char *sb_mqtt_type_name(int type)
     return type >= 1 && type <= 15 ? names[type] : "?";
 }
 
+/* Which packets may carry each reason code (v5 §2.4, Table 2-6). */
+#define CONNACK SB_MQTT_IN(SB_MQTT_CONNACK)
+#define ACKS (SB_MQTT_IN(SB_MQTT_PUBACK) | SB_MQTT_IN(SB_MQTT_PUBREC))
+#define RELEASES (SB_MQTT_IN(SB_MQTT_PUBREL) | SB_MQTT_IN(SB_MQTT_PUBCOMP))
+#define SUBACK SB_MQTT_IN(SB_MQTT_SUBACK)
+#define UNSUBACK SB_MQTT_IN(SB_MQTT_UNSUBACK)
+#define DISCONNECT SB_MQTT_IN(SB_MQTT_DISCONNECT)
+#define AUTH SB_MQTT_IN(SB_MQTT_AUTH)
+
 static const struct {
     uint8_t code;
     const char *name;
+    uint16_t packets;
 } s_reasons[] = {
-    { 0x00, "Success" },
-    { 0x01, "Granted QoS 1" },
-    { 0x02, "Granted QoS 2" },
-    { 0x04, "Disconnect with Will Message" },
-    { 0x10, "No matching subscribers" },
-    { 0x11, "No subscription existed" },
-    { 0x18, "Continue authentication" },
-    { 0x19, "Re-authenticate" },
-    { 0x80, "Unspecified error" },
-    { 0x81, "Malformed Packet" },
-    { 0x82, "Protocol Error" },
-    { 0x83, "Implementation specific error" },
-    { 0x84, "Unsupported Protocol Version" },
-    { 0x85, "Client Identifier not valid" },
-    { 0x86, "Bad User Name or Password" },
-    { 0x87, "Not authorized" },
-    { 0x88, "Server unavailable" },
-    { 0x89, "Server busy" },
-    { 0x8A, "Banned" },
-    { 0x8B, "Server shutting down" },
-    { 0x8C, "Bad authentication method" },
-    { 0x8D, "Keep Alive timeout" },
-    { 0x8E, "Session taken over" },
-    { 0x8F, "Topic Filter invalid" },
-    { 0x90, "Topic Name invalid" },
-    { 0x91, "Packet Identifier in use" },
-    { 0x92, "Packet Identifier not found" },
-    { 0x93, "Receive Maximum exceeded" },
-    { 0x94, "Topic Alias invalid" },
-    { 0x95, "Packet too large" },
-    { 0x96, "Message rate too high" },
-    { 0x97, "Quota exceeded" },
-    { 0x98, "Administrative action" },
-    { 0x99, "Payload format invalid" },
-    { 0x9A, "Retain not supported" },
-    { 0x9B, "QoS not supported" },
-    { 0x9C, "Use another server" },
-    { 0x9D, "Server moved" },
-    { 0x9E, "Shared Subscriptions not supported" },
-    { 0x9F, "Connection rate exceeded" },
-    { 0xA0, "Maximum connect time" },
-    { 0xA1, "Subscription Identifiers not supported" },
-    { 0xA2, "Wildcard Subscriptions not supported" },
+    { 0x00, "Success", CONNACK | ACKS | RELEASES | SUBACK | UNSUBACK | DISCONNECT | AUTH },
+    { 0x01, "Granted QoS 1", SUBACK },
+    { 0x02, "Granted QoS 2", SUBACK },
+    { 0x04, "Disconnect with Will Message", DISCONNECT },
+    { 0x10, "No matching subscribers", ACKS },
+    { 0x11, "No subscription existed", UNSUBACK },
+    { 0x18, "Continue authentication", AUTH },
+    { 0x19, "Re-authenticate", AUTH },
+    { 0x80, "Unspecified error", CONNACK | ACKS | SUBACK | UNSUBACK | DISCONNECT },
+    { 0x81, "Malformed Packet", CONNACK | DISCONNECT },
+    { 0x82, "Protocol Error", CONNACK | DISCONNECT },
+    { 0x83, "Implementation specific error", CONNACK | ACKS | SUBACK | UNSUBACK | DISCONNECT },
+    { 0x84, "Unsupported Protocol Version", CONNACK },
+    { 0x85, "Client Identifier not valid", CONNACK },
+    { 0x86, "Bad User Name or Password", CONNACK },
+    { 0x87, "Not authorized", CONNACK | ACKS | SUBACK | UNSUBACK | DISCONNECT },
+    { 0x88, "Server unavailable", CONNACK },
+    { 0x89, "Server busy", CONNACK | DISCONNECT },
+    { 0x8A, "Banned", CONNACK },
+    { 0x8B, "Server shutting down", DISCONNECT },
+    { 0x8C, "Bad authentication method", CONNACK | DISCONNECT },
+    { 0x8D, "Keep Alive timeout", DISCONNECT },
+    { 0x8E, "Session taken over", DISCONNECT },
+    { 0x8F, "Topic Filter invalid", SUBACK | UNSUBACK | DISCONNECT },
+    { 0x90, "Topic Name invalid", CONNACK | ACKS | DISCONNECT },
+    { 0x91, "Packet Identifier in use", ACKS | SUBACK | UNSUBACK },
+    { 0x92, "Packet Identifier not found", RELEASES },
+    { 0x93, "Receive Maximum exceeded", DISCONNECT },
+    { 0x94, "Topic Alias invalid", DISCONNECT },
+    { 0x95, "Packet too large", CONNACK | DISCONNECT },
+    { 0x96, "Message rate too high", DISCONNECT },
+    { 0x97, "Quota exceeded", CONNACK | ACKS | SUBACK | DISCONNECT },
+    { 0x98, "Administrative action", DISCONNECT },
+    { 0x99, "Payload format invalid", CONNACK | ACKS | DISCONNECT },
+    { 0x9A, "Retain not supported", CONNACK | DISCONNECT },
+    { 0x9B, "QoS not supported", CONNACK | DISCONNECT },
+    { 0x9C, "Use another server", CONNACK | DISCONNECT },
+    { 0x9D, "Server moved", CONNACK | DISCONNECT },
+    { 0x9E, "Shared Subscriptions not supported", SUBACK | DISCONNECT },
+    { 0x9F, "Connection rate exceeded", CONNACK | DISCONNECT },
+    { 0xA0, "Maximum connect time", DISCONNECT },
+    { 0xA1, "Subscription Identifiers not supported", SUBACK | DISCONNECT },
+    { 0xA2, "Wildcard Subscriptions not supported", SUBACK | DISCONNECT },
 };
+
+#define REASON_COUNT (sizeof s_reasons / sizeof s_reasons[0])
 
 const char *sb_mqtt_reason_name(int reason)
 {
-    for (size_t i = 0; i < sizeof s_reasons / sizeof s_reasons[0]; i++)
+    for (size_t i = 0; i < REASON_COUNT; i++)
         if (s_reasons[i].code == reason)
             return s_reasons[i].name;
     return NULL;
+}
+
+bool sb_mqtt_reason_allowed(int reason, int type)
+{
+    for (size_t i = 0; i < REASON_COUNT; i++)
+        if (s_reasons[i].code == reason)
+            return type >= 1 && type <= 15 && (s_reasons[i].packets & SB_MQTT_IN(type));
+    return false;
 }
 
 uint8_t sb_mqtt_reason_to_v3_connack(int reason)

@@ -119,6 +119,11 @@ typedef enum {
  * 0x00; NULL for a value that is no reason code. */
 const char *sb_mqtt_reason_name(int reason);
 
+/* Whether a v5 packet of `type` may carry `reason` (v5 §2.4, Table 2-6):
+ * 0x8E Session taken over goes only in a DISCONNECT, 0x92 only in a
+ * PUBREL or PUBCOMP. The decoder refuses the others (0x82). */
+bool sb_mqtt_reason_allowed(int reason, int type);
+
 /* The 3.1.1 (and 3.1) CONNACK return code for a v5 CONNACK reason code:
  * 0x00 → 0, 0x84 → 1 (unacceptable protocol version), 0x85 → 2 (identifier
  * rejected), 0x86 → 4 (bad user name or password), 0x87/0x8A/0x8C → 5 (not
@@ -378,7 +383,8 @@ typedef struct {
 
 /* A framer refusing packets over `max_packet_size` bytes (whole packet,
  * fixed header included, as v5's Maximum Packet Size counts; 0 means the
- * standard's limit). It never buffers more than one packet. */
+ * standard's limit). It never buffers more than one packet, and holds no
+ * more memory than the bytes of it that came (not what its header claims). */
 sb_mqtt_framer_t *sb_mqtt_framer_new(size_t max_packet_size);
 void sb_mqtt_framer_destroy(sb_mqtt_framer_t **self_p);
 
@@ -424,8 +430,8 @@ typedef struct {
  * carry, a QoS 3), 0x82 Protocol Error (a packet id 0, a repeated property,
  * a property value out of range, a packet of the wrong direction or
  * version, a Subscription Identifier from a client, no topic and no
- * alias, an empty SUBSCRIBE), 0x90 Topic Name invalid (wildcards in a
- * PUBLISH or will topic), 0x94 Topic Alias invalid (alias 0), and for
+ * alias, an empty SUBSCRIBE, a reason code the packet may not carry),
+ * 0x90 Topic Name invalid (wildcards in a PUBLISH or will topic), 0x94 Topic Alias invalid (alias 0), and for
  * CONNECT 0x84 Unsupported Protocol Version and 0x85 Client Identifier not
  * valid (3.1.1 empty id without clean session). */
 sb_mqtt_packet_t *sb_mqtt_decode(const uint8_t *data, size_t length, sb_mqtt_version_t version,
@@ -433,7 +439,9 @@ sb_mqtt_packet_t *sb_mqtt_decode(const uint8_t *data, size_t length, sb_mqtt_ver
 
 /* The same for packets a server sends (CONNACK, PUBLISH, acks, SUBACK,
  * UNSUBACK, PINGRESP, DISCONNECT, AUTH): for tests, benchmarks and
- * clients. 3.1.1 return codes are given back as received. */
+ * clients. 3.1.1 CONNACK return codes come back as the v5 reason codes
+ * the encoder maps them from (1 → 0x84, 2 → 0x85, 3 → 0x88, 4 → 0x86,
+ * 5 → 0x87); reason codes a packet may not carry are a protocol error. */
 sb_mqtt_packet_t *sb_mqtt_decode_from_server(const uint8_t *data, size_t length,
                                              sb_mqtt_version_t version, sb_mqtt_error_t *error);
 
@@ -467,8 +475,9 @@ void sb_mqtt_buffer_release(sb_mqtt_buffer_t *self);
  * SB_MQTT_ENCODE_* with `out` unchanged. `max_packet_size` is the client's
  * Maximum Packet Size (0: the standard's limit). A packet other than
  * PUBLISH that would be over it is sent without its Reason String and User
- * Properties, as v5 requires (§3.1.2.11.4 "MUST NOT send ... if"), and only
- * then refused.
+ * Properties (v5 says of both, in every packet that has them: the sender
+ * "MUST NOT send this property if it would increase the size of the packet
+ * beyond the Maximum Packet Size"), and only then refused.
  *
  * Every packet type can be encoded (client ones too, for tests and
  * benchmarks). INVALID: a type the version lacks (AUTH in 3.x; a

@@ -6,11 +6,11 @@
 
 #include "mqtt_codec.h"
 
-typedef enum { T_BYTE, T_BOOL, T_U16, T_U32, T_VARINT, T_STRING, T_BINARY, T_PAIR } value_type_t;
+typedef enum { T_BOOL, T_U16, T_U32, T_VARINT, T_STRING, T_BINARY, T_PAIR } value_type_t;
 
 typedef struct {
     uint8_t id;
-    uint8_t type;              /* value_type_t; T_BOOL is a byte that must be 0 or 1 */
+    uint8_t type;              /* value_type_t; every byte property is 0 or 1 */
     bool nonzero;              /* 0 is a Protocol Error */
     uint16_t packets;          /* SB_MQTT_IN(...) bits */
     size_t offset;             /* of the field in sb_mqtt_properties_t */
@@ -137,12 +137,11 @@ static bool read_value(sb_mqtt_reader_t *r, sb_mqtt_properties_t *props, const p
 {
     uint32_t number = 1;
     switch (property->type) {
-    case T_BYTE:
     case T_BOOL: {
         uint8_t byte = 0;
         if (!sb_mqtt_read_byte(r, &byte))
             return false;
-        if (property->type == T_BOOL && byte > 1)
+        if (byte > 1)
             return sb_mqtt_fail(r, SB_MQTT_RC_PROTOCOL_ERROR, "a property that must be 0 or 1");
         *FIELD(props, property, uint8_t) = byte;
         number = byte;
@@ -213,7 +212,6 @@ bool sb_mqtt_read_properties(sb_mqtt_reader_t *r, int type, sb_mqtt_properties_t
 static void put_value(sb_mqtt_writer_t *w, const sb_mqtt_properties_t *props, const property_t *property)
 {
     switch (property->type) {
-    case T_BYTE:
     case T_BOOL:
         sb_mqtt_put_byte(w, *CFIELD(props, property, uint8_t));
         break;

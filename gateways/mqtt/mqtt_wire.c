@@ -20,23 +20,48 @@ static size_t align_up(size_t size)
     return (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
 }
 
+void sb_mqtt_arena_init(sb_mqtt_arena_t *arena, void *room, size_t size)
+{
+    *arena = (sb_mqtt_arena_t) { room, 0, size, NULL };
+}
+
+/* Takes `size` bytes at *used in a region of `capacity`, or NULL. */
+static void *take_from(unsigned char *region, size_t *used, size_t capacity, size_t size, bool aligned)
+{
+    size_t at = aligned ? align_up(*used) : *used;
+    if (at > capacity || capacity - at < size)
+        return NULL;
+    *used = at + size;
+    return region + at;
+}
+
+static void *arena_take(sb_mqtt_arena_t *arena, size_t size, bool aligned)
+{
+    void *memory = take_from(arena->room, &arena->room_used, arena->room_size, size, aligned);
+    sb_mqtt_chunk_t *chunk = arena->chunks;
+    if (!memory && chunk)
+        memory = take_from(chunk->data, &chunk->used, chunk->size, size, aligned);
+    if (memory)
+        return memory;
+    size_t room = size > CHUNK_MIN ? size : CHUNK_MIN;
+    chunk = malloc(sizeof *chunk + room);
+    if (!chunk)
+        abort();
+    chunk->next = arena->chunks;
+    chunk->used = size;
+    chunk->size = room;
+    arena->chunks = chunk;
+    return chunk->data;
+}
+
 void *sb_mqtt_arena_alloc(sb_mqtt_arena_t *arena, size_t size)
 {
-    size = align_up(size ? size : 1);
-    sb_mqtt_chunk_t *chunk = arena->chunks;
-    if (!chunk || chunk->size - chunk->used < size) {
-        size_t room = size > CHUNK_MIN ? size : CHUNK_MIN;
-        chunk = malloc(sizeof *chunk + room);
-        if (!chunk)
-            abort();
-        chunk->next = arena->chunks;
-        chunk->used = 0;
-        chunk->size = room;
-        arena->chunks = chunk;
-    }
-    void *memory = chunk->data + chunk->used;
-    chunk->used += size;
-    return memory;
+    return arena_take(arena, size, true);
+}
+
+char *sb_mqtt_arena_alloc_text(sb_mqtt_arena_t *arena, size_t size)
+{
+    return arena_take(arena, size, false);
 }
 
 void sb_mqtt_arena_free(sb_mqtt_arena_t *arena)
@@ -113,14 +138,13 @@ bool sb_mqtt_read_varint(sb_mqtt_reader_t *r, uint32_t *value)
     return sb_mqtt_fail(r, SB_MQTT_RC_MALFORMED_PACKET, "a Variable Byte Integer of more than 4 bytes");
 }
 
-static void copy_out(sb_mqtt_reader_t *r, const uint8_t *bytes, size_t length, sb_mqtt_str_t *value)
+sb_mqtt_str_t sb_mqtt_arena_copy(sb_mqtt_arena_t *arena, const void *data, size_t length)
 {
-    char *copy = sb_mqtt_arena_alloc(r->arena, length + 1);
+    char *copy = sb_mqtt_arena_alloc_text(arena, length + 1);
     if (length)
-        memcpy(copy, bytes, length);
+        memcpy(copy, data, length);
     copy[length] = '\0';
-    value->data = copy;
-    value->length = length;
+    return (sb_mqtt_str_t) { copy, length };
 }
 
 bool sb_mqtt_read_binary(sb_mqtt_reader_t *r, sb_mqtt_str_t *value, const char *what)
@@ -132,7 +156,7 @@ bool sb_mqtt_read_binary(sb_mqtt_reader_t *r, sb_mqtt_str_t *value, const char *
     if (r->left < length)
         return sb_mqtt_fail(r, SB_MQTT_RC_MALFORMED_PACKET, what);
     take(r, length, &bytes);
-    copy_out(r, bytes, length, value);
+    *value = sb_mqtt_arena_copy(r->arena, bytes, length);
     return true;
 }
 
@@ -151,7 +175,7 @@ bool sb_mqtt_read_rest(sb_mqtt_reader_t *r, sb_mqtt_str_t *value)
     size_t length = r->left;
     if (!take(r, length, &bytes))
         return false;
-    copy_out(r, bytes, length, value);
+    *value = sb_mqtt_arena_copy(r->arena, bytes, length);
     return true;
 }
 

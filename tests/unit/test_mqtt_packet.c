@@ -257,6 +257,29 @@ static void test_real_server_packets(void **state)
     assert_int_equal(p->u.publish.properties.subscription_id_count, 1);
     assert_int_equal(p->u.publish.properties.subscription_ids[0], 7);
     sb_mqtt_packet_destroy(&p);
+
+    /* 3.1.1 return codes come back as the v5 codes the encoder takes. */
+    p = decode_hex("20020104", SB_MQTT_V311, true);
+    assert_true(p->u.connack.session_present);
+    assert_int_equal(p->u.connack.reason, SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD);
+    sb_mqtt_packet_destroy(&p);
+    static const struct { const char *hex; sb_mqtt_version_t version; } refused[] = {
+        { "20020006", SB_MQTT_V311 },      /* a reserved return code */
+        { "20020100", SB_MQTT_V31 },       /* 3.1 has no Session Present */
+        { "20020200", SB_MQTT_V311 },      /* reserved acknowledge flags */
+        { "2003000400", SB_MQTT_V5 },      /* 0x04 is no CONNACK reason */
+        { "9003000103", SB_MQTT_V311 },    /* SUBACK return code 3 */
+        { "900400010011", SB_MQTT_V5 },    /* 0x11 is an UNSUBACK reason */
+        { "9002 0001", SB_MQTT_V311 },     /* SUBACK without codes */
+        { "8002 0001", SB_MQTT_V311 },     /* SUBSCRIBE from a server */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        uint8_t bytes[16];
+        size_t n = unhex(refused[i].hex, bytes, sizeof bytes);
+        sb_mqtt_error_t error;
+        assert_null(sb_mqtt_decode_from_server(bytes, n, refused[i].version, &error));
+        assert_true(error.reason == SB_MQTT_RC_MALFORMED_PACKET || error.reason == SB_MQTT_RC_PROTOCOL_ERROR);
+    }
 }
 
 /* ========================================================= round trips */
@@ -582,6 +605,35 @@ static void test_client_packets_round_trip(void **state)
     check_round_trip(&in, SB_MQTT_V5, "c000");
 }
 
+static void test_many_items(void **state)
+{
+    (void) state;
+    /* More items than the room a decoded packet starts with: arrays grow. */
+    enum { COUNT = 300 };
+    static sb_mqtt_subscription_t items[COUNT];
+    static sb_mqtt_user_property_t user[COUNT];
+    static char names[COUNT][16];
+    for (int i = 0; i < COUNT; i++) {
+        snprintf(names[i], sizeof names[i], "f/%d/+", i);
+        items[i] = (sb_mqtt_subscription_t) { .filter = sb_mqtt_str(names[i]), .qos = (uint8_t) (i % 3) };
+        user[i] = (sb_mqtt_user_property_t) { sb_mqtt_str(names[i]), sb_mqtt_str("") };
+    }
+    sb_mqtt_packet_t in = { .type = SB_MQTT_SUBSCRIBE };
+    in.u.subscribe = (sb_mqtt_subscribe_t) { .packet_id = 3, .items = items, .count = COUNT };
+    in.u.subscribe.properties.user_properties = user;
+    in.u.subscribe.properties.user_property_count = COUNT;
+    sb_mqtt_packet_t *back = round_trip(&in, SB_MQTT_V5, NULL);
+    assert_int_equal(back->u.subscribe.count, COUNT);
+    assert_int_equal(back->u.subscribe.properties.user_property_count, COUNT);
+    for (int i = 0; i < COUNT; i++) {
+        assert_str(back->u.subscribe.items[i].filter, names[i]);
+        assert_int_equal(back->u.subscribe.items[i].qos, i % 3);
+        assert_str(back->u.subscribe.properties.user_properties[i].name, names[i]);
+        assert_str(back->u.subscribe.properties.user_properties[i].value, "");
+    }
+    sb_mqtt_packet_destroy(&back);
+}
+
 /* ============================================================ encoding */
 
 static void test_encode_limits(void **state)
@@ -796,6 +848,41 @@ static void test_framer_limits(void **state)
     assert_int_equal(sb_mqtt_framer_next(framer, &in, &left, &frame), SB_MQTT_FRAME_NEED_MORE);
     sb_mqtt_framer_destroy(&framer);
     sb_mqtt_framer_destroy(&framer);   /* twice is harmless */
+}
+
+static void test_framer_large_packet(void **state)
+{
+    (void) state;
+    /* 100 kB in 1000-byte reads, twice: the buffer grows with the bytes
+     * that come, and is let go between packets. */
+    size_t big = 100 * 1000;
+    char *payload = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        payload[i] = (char) i;
+    sb_mqtt_packet_t in = { .type = SB_MQTT_PUBLISH };
+    in.u.publish.topic = sb_mqtt_str("big");
+    in.u.publish.payload = (sb_mqtt_str_t) { payload, big };
+    sb_mqtt_buffer_t out;
+    sb_mqtt_buffer_init(&out);
+    int length = sb_mqtt_encode(&in, SB_MQTT_V311, 0, &out);
+    assert_int_equal(sb_mqtt_encode(&in, SB_MQTT_V311, 0, &out), length);
+    sb_mqtt_framer_t *framer = sb_mqtt_framer_new(200 * 1000);
+    size_t frames = 0;
+    for (size_t at = 0; at < out.length; at += 1000) {
+        const uint8_t *read = out.data + at;
+        size_t left = out.length - at < 1000 ? out.length - at : 1000;
+        sb_mqtt_frame_t frame;
+        while (sb_mqtt_framer_next(framer, &read, &left, &frame) == SB_MQTT_FRAME_READY) {
+            assert_int_equal(frame.length, (size_t) length);
+            assert_memory_equal(frame.data, out.data, frame.length);
+            frames++;
+        }
+        assert_true(sb_mqtt_framer_buffered(framer) < (size_t) length);
+    }
+    assert_int_equal(frames, 2);
+    sb_mqtt_framer_destroy(&framer);
+    sb_mqtt_buffer_release(&out);
+    free(payload);
 }
 
 /* ===================================================== refused packets */
@@ -1117,6 +1204,15 @@ static void test_names(void **state)
     assert_string_equal(sb_mqtt_type_name(16), "?");
     assert_string_equal(sb_mqtt_property_name(SB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM), "Topic Alias Maximum");
     assert_null(sb_mqtt_property_name(0x04));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_SESSION_TAKEN_OVER, SB_MQTT_DISCONNECT));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_SESSION_TAKEN_OVER, SB_MQTT_CONNACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND, SB_MQTT_PUBCOMP));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND, SB_MQTT_PUBACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_GRANTED_QOS_2, SB_MQTT_SUBACK));
+    assert_true(sb_mqtt_reason_allowed(SB_MQTT_RC_SUCCESS, SB_MQTT_AUTH));
+    assert_false(sb_mqtt_reason_allowed(SB_MQTT_RC_SUCCESS, SB_MQTT_PUBLISH));
+    assert_false(sb_mqtt_reason_allowed(0x03, SB_MQTT_DISCONNECT));
+    assert_false(sb_mqtt_reason_allowed(0x00, 0));
     assert_int_equal(sb_mqtt_reason_to_v3_suback(2), 2);
     assert_int_equal(sb_mqtt_reason_to_v3_suback(SB_MQTT_RC_QUOTA_EXCEEDED), 0x80);
     assert_int_equal(sb_mqtt_reason_to_v3_connack(SB_MQTT_RC_BAD_AUTHENTICATION_METHOD), 5);
@@ -1137,10 +1233,12 @@ int main(void)
         cmocka_unit_test(test_suback_round_trips),
         cmocka_unit_test(test_disconnect_and_auth_round_trips),
         cmocka_unit_test(test_client_packets_round_trip),
+        cmocka_unit_test(test_many_items),
         cmocka_unit_test(test_encode_limits),
         cmocka_unit_test(test_framer_chunks),
         cmocka_unit_test(test_framer_in_place),
         cmocka_unit_test(test_framer_limits),
+        cmocka_unit_test(test_framer_large_packet),
         cmocka_unit_test(test_refused_connect),
         cmocka_unit_test(test_refused_publish),
         cmocka_unit_test(test_refused_others),
