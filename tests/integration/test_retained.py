@@ -172,3 +172,20 @@ def test_a_token_limited_to_home_sees_no_other_retained_topic(start):
         # The publish rules hold for -r too.
         assert panel.request("pub -r work/x 1").startswith("ERR unauthorized ")
         assert anonymous.request("pub -r work/x 1").startswith("ERR unauthorized ")
+
+
+def test_a_stopped_broker_writes_what_is_pending_first(components, processes):
+    # A flush interval of a minute: only the stop can have written the value.
+    c = components(pools={"default": 1}, broker_args=["--retained-flush", "60"])
+    with Client(c.port) as client:
+        set_retained(client, "home/lamp", "on")
+        assert stats_of(client, "stats broker")["retained_pending"] == "1"
+    assert processes.stop(c.broker), "the broker did not stop on TERM"
+    broker = processes.start("sb-broker", c.broker.argv)
+
+    def broker_back():
+        with Client(c.port, timeout=2.0) as probe:
+            return broker.alive() and probe.request("stats broker").startswith("OK ")
+    wait_until(broker_back, STARTUP_TIMEOUT, "the gateway to reach the new broker")
+    with Client(c.port) as client:
+        assert sub_lines(client, "home/#") == ["RETAINED home/lamp on", "OK"]
