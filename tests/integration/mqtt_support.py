@@ -150,27 +150,43 @@ def packet(first_byte, body):
     return bytes([first_byte]) + varint(len(body)) + body
 
 
-def connect_packet(client_id="raw", version=5, keepalive=30, clean=True, will=None):
-    """CONNECT; `will` is (topic, payload, qos) for a will without properties."""
+def properties(*pairs):
+    """v5 properties from (identifier, encoded value) pairs, with their length."""
+    data = b"".join(bytes([identifier]) + value for identifier, value in pairs)
+    return varint(len(data)) + data
+
+
+def u16(value):
+    return struct.pack(">H", value)
+
+
+def u32(value):
+    return struct.pack(">I", value)
+
+
+def connect_packet(client_id="raw", version=5, keepalive=30, clean=True, will=None,
+                   props=b"\x00", will_props=b"\x00"):
+    """CONNECT; `will` is (topic, payload, qos); `props` are v5 properties (properties())."""
     flags = 0x02 if clean else 0
     payload = mqtt_string(client_id)
     if will:
         flags |= 0x04 | (will[2] << 3)
         if version == 5:
-            payload += b"\x00"   # will properties
+            payload += will_props
         payload += mqtt_string(will[0]) + mqtt_string(will[1])
     body = mqtt_string("MQTT") + bytes([version, flags]) + struct.pack(">H", keepalive)
     if version == 5:
-        body += b"\x00"          # no properties
+        body += props
     return packet(0x10, body + payload)
 
 
-def publish_packet(topic, payload=b"", qos=0, packet_id=1, version=5, first_byte=None):
+def publish_packet(topic, payload=b"", qos=0, packet_id=1, version=5, first_byte=None,
+                   props=b"\x00"):
     body = mqtt_string(topic)
     if qos:
         body += struct.pack(">H", packet_id)
     if version == 5:
-        body += b"\x00"
+        body += props
     return packet(first_byte if first_byte is not None else 0x30 | (qos << 1), body + payload)
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import Client, free_port, port_accepts, wait_until, READ_TIMEOUT
 from mqtt_support import (V311, V5, CONNECT_PROPERTIES, PUBLISH_PROPERTIES, Paho, RawMqtt,
-                          connect_packet, disconnect_reason, mqtt_string, packet,
-                          publish_packet)
+                          connect_packet, disconnect_reason, mqtt_string, packet, properties,
+                          publish_packet, u16, u32)
 
 
 @pytest.fixture
@@ -523,3 +523,80 @@ def test_mosquitto_rr_runs_a_command(mqtt_hub):
                          "-t", "$switchboard/cmd/hello", "-e", "replies/rr", "-m", "world",
                          "-W", "5"], capture_output=True, text=True, timeout=2 * READ_TIMEOUT)
     assert rr.stdout.strip() == "OK Hello WORLD", rr.stderr
+
+
+# --------------------------------------------------------------------- v5 edges
+
+def test_topic_alias_from_the_client(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    watcher = paho_clients(c.mqtt_port, client_id="watcher")
+    sync_subscription(c, watcher)
+    watcher.subscribe("alias/#")
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="aliaser", version=5)
+    raw.send(publish_packet("alias/long/topic", b"first", props=properties((0x23, u16(3)))))
+    raw.send(publish_packet("", b"second", props=properties((0x23, u16(3)))))
+    assert [watcher.next_message().payload for _ in range(2)] == [b"first", b"second"]
+    raw.send(publish_packet("alias/x", b"", props=properties((0x23, u16(17)))))   # over 16
+    assert disconnect_reason(raw.expect_close()) == 0x94
+
+
+def test_second_connect_is_a_protocol_error(mqtt_hub):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="twice", version=5)
+    raw.send(connect_packet(client_id="twice", version=5))
+    assert disconnect_reason(raw.expect_close()) == 0x82
+
+
+def test_receive_maximum_exceeded(mqtt_hub):
+    c = mqtt_hub("--receive-maximum", "1")
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="flooder", version=5)
+    raw.send(publish_packet("flood/x", b"1", qos=2, packet_id=1))   # waits for our PUBREL
+    assert raw.read_packet()[0] == 0x50                              # PUBREC
+    raw.send(publish_packet("flood/x", b"2", qos=2, packet_id=2))
+    assert disconnect_reason(raw.expect_close()) == 0x93
+
+
+def test_will_delay_and_reconnect_in_time(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    watcher = paho_clients(c.mqtt_port, client_id="watcher")
+    sync_subscription(c, watcher)
+    watcher.subscribe("status/#")
+    will_props = properties((0x18, u32(1)))             # Will Delay Interval 1 s
+    session = properties((0x11, u32(60)))               # Session Expiry 60 s
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="delayed", version=5, clean=False, props=session,
+                            will=("status/delayed", "gone", 0), will_props=will_props))
+    assert raw.read_packet()[0] == 0x20
+    raw.close()
+    message = watcher.next_message(timeout=3 * READ_TIMEOUT)   # after the delay
+    assert (message.topic, message.payload) == ("status/delayed", b"gone")
+    # back before a longer delay is over: no will
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="delayed", version=5, clean=False, props=session,
+                            will=("status/delayed", "gone again", 0),
+                            will_props=properties((0x18, u32(30)))))
+    assert raw.read_packet()[0] == 0x20
+    raw.close()
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="delayed", version=5, clean=False, props=session))
+    first, body = raw.read_packet()
+    assert first == 0x20 and body[0] == 1                      # session present
+    assert stats_value(c, "wills") == 1
+
+
+def test_session_expiry_ends_an_away_session(mqtt_hub):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="shortlived", version=5, clean=False,
+                            props=properties((0x11, u32(1)))))
+    assert raw.read_packet()[0] == 0x20
+    hub_id = wait_until(lambda: mqtt_id_of(c, "shortlived"), READ_TIMEOUT, "in clients")
+    raw.send(b"\xe0\x00")                                       # DISCONNECT
+    raw.expect_close()
+    with Client(c.port) as tcp:
+        assert hub_id in tcp.request("clients")               # away, still kept
+    wait_until(lambda: mqtt_id_of(c, "shortlived") is None, 3 * READ_TIMEOUT,
+               "the session to expire")
