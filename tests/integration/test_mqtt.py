@@ -41,7 +41,7 @@ def paho_clients():
         client.close()
 
 
-def mosquitto(tool, port, *args, version="mqttv5", timeout=READ_TIMEOUT):
+def mosquitto(tool, port, *args, version="mqttv5"):
     return subprocess.Popen([tool, "-h", "127.0.0.1", "-p", str(port), "-V", version, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -456,7 +456,7 @@ def test_persistent_session_gets_qos1_publishes_sent_while_away(mqtt_hub, paho_c
 
 def test_mqtt_over_tls_with_mosquitto_clients(mqtt_hub, tls_cert):
     tls_port = free_port()
-    c = mqtt_hub(*tls_cert.args(tls_port))
+    mqtt_hub(*tls_cert.args(tls_port))
     wait_until(lambda: port_accepts(tls_port), READ_TIMEOUT, "the TLS listener")
     tls = ["--cafile", str(tls_cert.cert), "-h", "localhost"]
     sub = subprocess.Popen(["mosquitto_sub", "-p", str(tls_port), *tls, "-t", "secure/#", "-C", "1",
