@@ -186,6 +186,9 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
     { "max-queued", SB_OPTION_INT, "gateway-mqtt.max_queued", "1000", 0, 1000000, "N",
       "messages kept per session while its client is away or its window is full; past it, "
       "the oldest QoS 0 one goes first, then the oldest" },
+    { "session-store", SB_OPTION_TEXT, "gateway-mqtt.session_store", NULL, 0, 0, "FILE",
+      "SQLite file of the persistent sessions, so they survive a restart (default: "
+      "mqtt-sessions.db beside the account store; `off`: memory only)" },
     { "max-sessions", SB_OPTION_INT, "gateway-mqtt.max_sessions", "10000", 1, 10000000, "N",
       "sessions kept (connected or away); a new client over it gets CONNACK quota exceeded" },
     { "max-session-expiry", SB_OPTION_SECONDS, "gateway-mqtt.max_session_expiry", "604800", 0,

@@ -180,6 +180,14 @@ const sb_identity_t *sb_access_authenticate_pair(const sb_access_t *self, const 
     return sb_access_authenticate(self, name, colon + 1);
 }
 
+const sb_identity_t *sb_access_token(const sb_access_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->token_count; i++)
+        if (strcmp(self->tokens[i].token, name) == 0)
+            return &self->tokens[i];
+    return NULL;
+}
+
 const char *sb_identity_token(const sb_identity_t *self)
 {
     return self->token;

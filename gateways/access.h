@@ -38,6 +38,10 @@ const sb_identity_t *sb_access_authenticate(const sb_access_t *self, const char 
 /* The same for "NAME:SECRET" (an HTTP `Authorization: Bearer` value). */
 const sb_identity_t *sb_access_authenticate_pair(const sb_access_t *self, const char *pair);
 
+/* The identity of token `name` without its secret, or NULL: for a client
+ * that proved it before (an MQTT session restored after a restart). */
+const sb_identity_t *sb_access_token(const sb_access_t *self, const char *name);
+
 /* The token's name, or NULL for the anonymous identity. */
 const char *sb_identity_token(const sb_identity_t *self);
 

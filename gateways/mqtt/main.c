@@ -2,11 +2,24 @@
 #include <czmq.h>
 #include <string.h>
 
+#include "data_path.h"
 #include "gateway_base.h"
 #include "mqtt_gateway.h"
 #include "options.h"
 #include "process.h"
 #include "programs.h"
+
+/* --session-store, else mqtt-sessions.db in the data folder; `off`: none (NULL). */
+static const char *session_store(const sb_options_t *options, char *path, size_t size)
+{
+    const char *given = sb_options_text(options, "session-store");
+    if (given && strcmp(given, "off") == 0)
+        return NULL;
+    if (given)
+        return given;
+    sb_data_path_default("mqtt-sessions.db", path, size);
+    return path;
+}
 
 int main(int argc, char **argv)
 {
@@ -19,7 +32,9 @@ int main(int argc, char **argv)
         sb_options_destroy(&options);
         return 2;
     }
+    char store_path[4096];
     sb_mqtt_gateway_settings_t settings = {
+        .session_store = session_store(options, store_path, sizeof store_path),
         .base = sb_gateway_base_settings(options),
         .ws_listen = strcmp(sb_options_text(options, "ws-listen"), "off") == 0
                          ? NULL : sb_options_text(options, "ws-listen"),

@@ -22,12 +22,14 @@
 #include "mqtt_client.h"
 #include "mqtt_packet.h"
 #include "mqtt_session.h"
+#include "mqtt_store.h"
 #include "reply_queue.h"
 #include "router.h"
 
 #define TOPIC_ALIASES 16
 #define CONNECT_TIMEOUT_MS 10000
 #define SWEEP_INTERVAL_MS 250
+#define SAVE_EVERY_SWEEPS 4     /* changed sessions are written once a second */
 /* Sockets beyond --max-connections still allowed to say CONNECT (and be refused). */
 #define MAX_REFUSING 16
 
@@ -52,6 +54,9 @@ struct sb_mqtt_gateway {
     size_t sockets, connected;
     mqtt_counters_t counters;
     sb_mqtt_buffer_t scratch;      /* the packet being encoded */
+    sb_mqtt_store_t *store;        /* persistent sessions, or NULL */
+    unsigned sweeps;
+    zlistx_t *expired;             /* while loading: client ids of sessions whose time is up */
     char captured[64];             /* the status of an answer given at once (sub, unsub) */
 };
 
@@ -270,6 +275,8 @@ static void publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 
 static void end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 {
+    if (self->store)
+        sb_mqtt_store_forget(self->store, session->client_id);
     sb_router_client_left(self->base.router, session->serial);
     zhashx_delete(self->sessions_by_id, session->client_id);
     zhashx_delete(self->sessions, sb_id_map_key(session->serial));   /* destroys it */
@@ -281,6 +288,7 @@ static void end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 static void session_left(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 {
     session->link = NULL;
+    session->dirty = true;
     int64_t now = zclock_mono();
     if (session->will) {
         if (session->will_delay_s == 0 || session->expiry_s == 0)
@@ -295,9 +303,36 @@ static void session_left(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
         session->expires_at_ms = now + 1000LL * session->expiry_s;
 }
 
+/* Writes the sessions that changed (all of them when `all`), in one batch:
+ * a persistent one is saved, one that no longer is forgotten. */
+static void save_sessions(sb_mqtt_gateway_t *self, bool all)
+{
+    int64_t now = zclock_mono(), wall = zclock_time();
+    bool begun = false;
+    for (sb_mqtt_session_t *session = zhashx_first(self->sessions); session;
+         session = zhashx_next(self->sessions)) {
+        if (!session->dirty && !all)
+            continue;
+        if (!begun)
+            sb_mqtt_store_begin(self->store);
+        begun = true;
+        int64_t left = session->link || !session->expires_at_ms ? 1000LL * session->expiry_s
+                       : session->expires_at_ms > now ? session->expires_at_ms - now : 0;
+        if (session->expiry_s)
+            sb_mqtt_store_save(self->store, session, session->token, left, wall);
+        else
+            sb_mqtt_store_forget(self->store, session->client_id);
+        session->dirty = false;
+    }
+    if (begun)
+        sb_mqtt_store_commit(self->store);
+}
+
 static void on_sweep(uv_timer_t *timer)
 {
     sb_mqtt_gateway_t *self = timer->data;
+    if (self->store && ++self->sweeps % SAVE_EVERY_SWEEPS == 0)
+        save_sessions(self, false);
     int64_t now = zclock_mono();
     zlistx_t *all = zhashx_values(self->sessions);
     zlistx_set_destructor(all, NULL);
@@ -315,9 +350,9 @@ static void on_sweep(uv_timer_t *timer)
 
 /* The address the hub shows in `client ID`: the peer, then the MQTT
  * client id (spaces and colons would confuse the reply's words). */
-static void hub_address(const link_t *link, const char *client_id, char *buffer, size_t size)
+static void hub_address(const char *peer, const char *client_id, char *buffer, size_t size)
 {
-    int used = snprintf(buffer, size, "%s mqtt_id=", link->peer);
+    int used = snprintf(buffer, size, "%s mqtt_id=", peer);
     for (const char *c = client_id; *c && used > 0 && (size_t) used + 1 < size; c++)
         buffer[used++] = (*c > ' ' && *c < 0x7f && *c != ':') ? *c : '_';
     buffer[used < 0 ? 0 : (size_t) used < size ? used : (int) size - 1] = '\0';
@@ -416,7 +451,7 @@ static sb_mqtt_session_t *session_for(sb_mqtt_gateway_t *self, link_t *link,
     zhashx_insert(self->sessions, sb_id_map_key(session->serial), session);
     zhashx_insert(self->sessions_by_id, client_id, session);
     char address[200];
-    hub_address(link, client_id, address, sizeof address);
+    hub_address(link->peer, client_id, address, sizeof address);
     sb_router_client_joined(self->base.router, session->serial, address);
     return session;
 }
@@ -506,6 +541,11 @@ static void on_connect(link_t *link, const sb_mqtt_connect_t *connect)
     self->counters.accepted++;
     if (identity)
         sb_router_client_authenticated(self->base.router, session->serial, identity);
+    free(session->token);
+    session->token = identity && sb_identity_token(identity) ? strdup(sb_identity_token(identity))
+                                                             : NULL;
+    session->restored = false;
+    session->dirty = true;
     set_will(session, connect);
     bool capped;
     session->expiry_s = session_expiry(self, connect, &capped);
@@ -811,6 +851,7 @@ static void on_disconnect(link_t *link, const sb_mqtt_disconnect_t *disconnect)
         }
         session->expiry_s = wanted < self->settings.max_session_expiry_s
                                 ? wanted : self->settings.max_session_expiry_s;
+        session->dirty = true;
     }
     if (disconnect->reason == SB_MQTT_RC_NORMAL_DISCONNECTION)
         sb_mqtt_session_set_will(session, NULL, 0);
@@ -924,7 +965,8 @@ static void write_event(void *client, const sb_envelope_t *event)
 {
     sb_mqtt_session_t *session = client;
     const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, event->topic, event->retain);
-    if (!filter)
+    /* A restored session's subscriptions are not new: no retained values for them. */
+    if (!filter || (event->retain && session->restored))
         return;
     const char *data = event->data ? event->data : "";
     uint8_t qos = event->qos < filter->qos ? event->qos : filter->qos;
@@ -1092,6 +1134,74 @@ static const sb_gateway_client_actions_t s_client_actions = {
     flush_client, finish_client, close_client,
 };
 
+/* A session from the store: the hub's client again (a new mqtt-N), with
+ * its token's rules and its subscriptions; one whose time is up is dropped. */
+static void restore_session(void *arg, sb_mqtt_session_t *session, const char *token,
+                            int64_t expires_in_ms, int64_t saved_at_ms)
+{
+    sb_mqtt_gateway_t *self = arg;
+    int64_t left = expires_in_ms - (zclock_time() - saved_at_ms);
+    if (left <= 0 || zhashx_size(self->sessions) >= self->settings.max_sessions
+        || zhashx_lookup(self->sessions_by_id, session->client_id)) {
+        session->dirty = false;
+        zlistx_add_end(self->expired, strdup(session->client_id));
+        sb_mqtt_session_destroy(&session);
+        return;
+    }
+    session->serial = sb_gateway_base_next_serial(&self->base);
+    session->owner = self;
+    session->restored = true;
+    session->token = token ? strdup(token) : NULL;
+    session->expires_at_ms = zclock_mono() + left;
+    if (session->will)
+        session->will_at_ms = zclock_mono() + (1000LL * session->will_delay_s < left
+                                                   ? 1000LL * session->will_delay_s : left);
+    zhashx_insert(self->sessions, sb_id_map_key(session->serial), session);
+    zhashx_insert(self->sessions_by_id, session->client_id, session);
+    char address[200];
+    hub_address("restored", session->client_id, address, sizeof address);
+    sb_router_client_joined(self->base.router, session->serial, address);
+    const sb_access_t *access = sb_router_access(self->base.router);
+    if (sb_access_enabled(access)) {
+        const sb_identity_t *identity = token ? sb_access_token(access, token) : NULL;
+        sb_router_client_authenticated(self->base.router, session->serial,
+                                       identity ? identity : sb_access_anonymous(access));
+    }
+    zlistx_t *refused = zlistx_new();
+    for (sb_mqtt_filter_t *f = zlistx_first(session->filters); f; f = zlistx_next(session->filters))
+        if (!is_own_filter(f->filter)
+            && strncmp(filter_command(self, session, "sub", f->filter), "ERR", 3) == 0)
+            zlistx_add_end(refused, f->filter);
+    for (char *filter = zlistx_first(refused); filter; filter = zlistx_next(refused))
+        sb_mqtt_session_unsubscribe(session, filter);   /* the rules changed meanwhile */
+    zlistx_destroy(&refused);
+    session->dirty = false;
+}
+
+static bool open_store(sb_mqtt_gateway_t *self)
+{
+    char error[512];
+    self->store = sb_mqtt_store_open(self->settings.session_store, error, sizeof error);
+    if (!self->store) {
+        sb_log_error("cannot open the mqtt session store", "error=\"%s\"", error);
+        return false;
+    }
+    self->expired = zlistx_new();
+    zlistx_set_destructor(self->expired, NULL);
+    size_t count = sb_mqtt_store_load(self->store, self->settings.max_queued, restore_session, self);
+    sb_mqtt_store_begin(self->store);
+    for (char *id = zlistx_first(self->expired); id; id = zlistx_next(self->expired)) {
+        sb_mqtt_store_forget(self->store, id);
+        free(id);
+    }
+    sb_mqtt_store_commit(self->store);
+    sb_log_info("mqtt session store opened", "path=%s sessions=%zu expired=%zu",
+                self->settings.session_store, count - zlistx_size(self->expired),
+                zlistx_size(self->expired));
+    zlistx_destroy(&self->expired);
+    return true;
+}
+
 /* MQTT over WebSocket: any Origin and Host, as MQTT brokers do (tokens
  * guard the hub); a WebSocket message may hold up to two packets. It does
  * not hold the loop open: the stop ends with the base's listeners. */
@@ -1126,7 +1236,8 @@ sb_mqtt_gateway_t *sb_mqtt_gateway_new(const sb_mqtt_gateway_settings_t *setting
         sb_mqtt_gateway_destroy(&self);
         return NULL;
     }
-    if (settings->ws_listen && !listen_ws(self))  {
+    if ((settings->session_store && !open_store(self))
+        || (settings->ws_listen && !listen_ws(self))) {
         sb_mqtt_gateway_destroy(&self);
         return NULL;
     }
@@ -1142,6 +1253,8 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
     sb_mqtt_gateway_t *self = *self_p;
     if (!self)
         return;
+    if (self->store)
+        save_sessions(self, true);
     if (self->sweep.data)
         uv_close((uv_handle_t *) &self->sweep, NULL);
     if (self->ws_listener.data && !uv_is_closing((uv_handle_t *) &self->ws_listener))
@@ -1149,6 +1262,7 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
     sb_gateway_base_destroy(&self->base);
     zhashx_destroy(&self->sessions_by_id);
     zhashx_destroy(&self->sessions);
+    sb_mqtt_store_close(&self->store);
     sb_mqtt_buffer_release(&self->scratch);
     free(self);
     *self_p = NULL;

@@ -83,6 +83,7 @@ void sb_mqtt_session_destroy(sb_mqtt_session_t **self_p)
     zhashx_destroy(&self->awaiting_release);
     sb_mqtt_message_destroy(&self->will);
     free(self->client_id);
+    free(self->token);
     free(self);
     *self_p = NULL;
 }
@@ -106,6 +107,7 @@ bool sb_mqtt_session_subscribe(sb_mqtt_session_t *self, const sb_mqtt_filter_t *
         zlistx_delete(self->filters, handle);
         replaced = true;
     }
+    self->dirty = true;
     sb_mqtt_filter_t *copy = malloc(sizeof *copy);
     *copy = *filter;
     copy->filter = strdup(filter->filter);
@@ -123,6 +125,7 @@ bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter)
     void *handle = find_filter(self, filter);
     if (handle)
         zlistx_delete(self->filters, handle);
+    self->dirty |= handle != NULL;
     return handle != NULL;
 }
 
@@ -158,6 +161,7 @@ static void drop_one(sb_mqtt_session_t *self)
 
 void sb_mqtt_session_push(sb_mqtt_session_t *self, sb_mqtt_message_t *message)
 {
+    self->dirty = true;
     if (self->max_queued == 0) {
         sb_mqtt_message_destroy(&message);
         self->dropped++;
@@ -195,6 +199,7 @@ sb_mqtt_message_t *sb_mqtt_session_next(sb_mqtt_session_t *self, size_t window, 
     if (!message || (message->qos > 0 && zlistx_size(self->in_flight) >= window))
         return NULL;
     zlistx_detach_cur(self->queue);
+    self->dirty = true;
     *owned = message->qos == 0;
     if (message->qos > 0) {
         message->packet_id = new_packet_id(self);
@@ -214,6 +219,7 @@ bool sb_mqtt_session_acknowledge(sb_mqtt_session_t *self, int type, uint16_t pac
                     || (type == SB_MQTT_PUBCOMP && message->qos == 2 && message->released);
         if (!fits)
             return false;
+        self->dirty = true;
         if (type == SB_MQTT_PUBREC)
             message->released = true;
         else
@@ -238,12 +244,14 @@ bool sb_mqtt_session_awaits_release(const sb_mqtt_session_t *self, uint16_t pack
 void sb_mqtt_session_await_release(sb_mqtt_session_t *self, uint16_t packet_id)
 {
     zhashx_update(self->awaiting_release, sb_id_map_key(packet_id), (void *) 1);
+    self->dirty = true;
 }
 
 bool sb_mqtt_session_release(sb_mqtt_session_t *self, uint16_t packet_id)
 {
     bool waited = sb_mqtt_session_awaits_release(self, packet_id);
     zhashx_delete(self->awaiting_release, sb_id_map_key(packet_id));
+    self->dirty |= waited;
     return waited;
 }
 
@@ -252,6 +260,7 @@ bool sb_mqtt_session_release(sb_mqtt_session_t *self, uint16_t packet_id)
 void sb_mqtt_session_set_will(sb_mqtt_session_t *self, sb_mqtt_message_t *will, uint32_t delay_s)
 {
     sb_mqtt_message_destroy(&self->will);
+    self->dirty = true;
     self->will = will;
     self->will_delay_s = delay_s;
     self->will_at_ms = 0;
@@ -260,6 +269,7 @@ void sb_mqtt_session_set_will(sb_mqtt_session_t *self, sb_mqtt_message_t *will, 
 sb_mqtt_message_t *sb_mqtt_session_take_will(sb_mqtt_session_t *self)
 {
     sb_mqtt_message_t *will = self->will;
+    self->dirty |= will != NULL;
     self->will = NULL;
     self->will_at_ms = 0;
     return will;

@@ -69,6 +69,9 @@ struct sb_mqtt_session {
     uint32_t expiry_s;         /* kept this long once the client is away; 0: ends with it */
     int64_t expires_at_ms;     /* monotonic; 0: not away */
     sb_reply_queue_t slots;    /* the router's answers it waits for (freed with it) */
+    char *token;               /* the token it logged in with, NULL: anonymous */
+    bool dirty;                /* changed since it was last saved (mqtt_store.h) */
+    bool restored;             /* loaded from the store, its client not back yet */
 };
 
 sb_mqtt_session_t *sb_mqtt_session_new(const char *client_id, uint64_t serial, size_t max_queued);

@@ -195,9 +195,11 @@ class Processes:
     def start(self, name, argv, env=None):
         index = len(self.procs)
         log_path = self.log_dir / ("%02d-%s.log" % (index, name))
-        # Each test's brokers keep their retained values in its own folder,
-        # never in the shared default file (a flag in argv still wins).
-        env = {"SWITCHBOARD_RETAINED_STORE": str(self.log_dir / "retained.db"), **(env or {})}
+        # Each test's brokers keep their retained values (and MQTT gateways
+        # their sessions) in its own folder, never in the shared default
+        # file (a flag in argv still wins).
+        env = {"SWITCHBOARD_RETAINED_STORE": str(self.log_dir / "retained.db"),
+               "SWITCHBOARD_SESSION_STORE": str(self.log_dir / "mqtt-sessions.db"), **(env or {})}
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, env=clean_env(env),

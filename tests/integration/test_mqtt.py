@@ -600,3 +600,39 @@ def test_session_expiry_ends_an_away_session(mqtt_hub):
         assert hub_id in tcp.request("clients")               # away, still kept
     wait_until(lambda: mqtt_id_of(c, "shortlived") is None, 3 * READ_TIMEOUT,
                "the session to expire")
+
+
+# --------------------------------------------------------------------- a restart of the gateway
+
+def test_persistent_session_survives_a_gateway_restart(mqtt_hub, mqtt_gateway, processes,
+                                                       paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="thermostat", version=V5, clean=False,
+                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=600))
+    sync_subscription(c, client)
+    assert client.subscribe("heating/#", qos=1) == 1
+    client.disconnect()
+    publisher = paho_clients(c.mqtt_port, client_id="boiler", version=V311)
+    publisher.publish("heating/setpoint", b"21", qos=1)
+    # A round trip to the broker on the gateway's link: the event it fanned
+    # out before answering is in the away session's queue by then.
+    publisher.subscribe("$switchboard/reply/boiler/#")
+    publisher.publish("$switchboard/cmd/stats", b"broker")
+    assert publisher.next_message().payload.startswith(b"OK ")
+    # stopped with TERM, the gateway saves every session first
+    processes.stop(c.mqtt_proc)
+    proc, port = mqtt_gateway(c)
+    assert "sessions=1" in proc.log_text()
+    # while the client is still away, the restored session collects again
+    with Client(c.port) as tcp:
+        wait_until(lambda: tcp.request("pub heating/mode eco") == "OK" and
+                   "thermostat" in " ".join(tcp.request("client %s" % i)
+                                             for i in tcp.request("clients").split()[1:]),
+                   READ_TIMEOUT, "the restored session in clients")
+    back = paho_clients(port, client_id="thermostat", version=V5, clean=False,
+                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=600))
+    assert back.session_present
+    first = back.next_message()
+    assert (first.topic, first.payload, first.qos) == ("heating/setpoint", b"21", 1)
+    topics = {back.next_message().topic}
+    assert "heating/mode" in topics
