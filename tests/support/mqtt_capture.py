@@ -52,6 +52,7 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.streams = []          # (client bytes, server bytes) per connection
         self.lock = threading.Lock()
+        self.open = 0              # pumps still running
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
@@ -61,11 +62,11 @@ class Proxy:
             record = [bytearray(), bytearray()]
             with self.lock:
                 self.streams.append(record)
+                self.open += 2
             threading.Thread(target=self.pump, args=(client, server, record[0]), daemon=True).start()
             threading.Thread(target=self.pump, args=(server, client, record[1]), daemon=True).start()
 
-    @staticmethod
-    def pump(source, sink, record):
+    def pump(self, source, sink, record):
         try:
             while True:
                 data = source.recv(65536)
@@ -80,6 +81,16 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        with self.lock:
+            self.open -= 1
+
+
+def wait_for(condition, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for " + what)
+        time.sleep(0.02)
 
 
 def wait_port(port):
@@ -109,7 +120,10 @@ def main(out):
             subs.append(subprocess.Popen(["mosquitto_sub", *p, "-V", version, "-q", "2", "-t", "home/#",
                                           "-t", "$share/g/dev/+", "-C", "4", "-W", "10", *extra],
                                          stdout=subprocess.DEVNULL))
-        time.sleep(1)
+        def subscribed():      # both subscribers have their SUBACK
+            with proxy.lock:
+                return sum(1 for _, server in proxy.streams if 0x90 in server[:64]) >= 2
+        wait_for(subscribed, "the subscribers")
         runs = [
             ["-V", "mqttv311", "-q", "0", "-t", "home/a", "-m", "hello"],
             ["-V", "mqttv311", "-q", "1", "-r", "-t", "home/b", "-m", "x" * 200, "-u", "user", "-P", "secret"],
@@ -141,8 +155,9 @@ def main(out):
         for s in subs:
             s.wait(timeout=15)
         subprocess.run(["mosquitto_sub", *p, "-V", "mqttv5", "-t", "home/#", "-W", "1", "-U", "home/#"],
-                       stdout=subprocess.DEVNULL, timeout=10)
-        time.sleep(0.5)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+
+        wait_for(lambda: proxy.open == 0, "the connections to close")
     finally:
         broker.terminate()
         broker.wait()

@@ -1,9 +1,10 @@
 /* test_mqtt_packet.c — unit tests for the MQTT packet codec
  * (gateways/mqtt): packets captured from Debian's mosquitto_pub and
- * mosquitto_sub (3.1.1 and 5) through a proxy (tests/support/mqtt_capture.py)
- * decoded field by field, encoder round trips, the framer fed one byte at a
- * time, the size limits both ways, and a table of malformed packets, each
- * with the v5 reason code the gateway must close with. */
+ * mosquitto_sub (3.1.1 and 5, through tests/support/mqtt_capture.py) and
+ * python3-paho-mqtt decoded field by field, encoder round trips, the
+ * framer fed one byte at a time, the size limits both ways, and tables of
+ * malformed packets, each with the v5 reason code the gateway must close
+ * with. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -81,6 +82,13 @@ static sb_mqtt_packet_t *decode_hex(const char *hex, sb_mqtt_version_t version, 
 #define V5_PUBLISH_FROM_MOSQUITTO \
     "30330006686f6d652f64230b070300106170706c69636174696f6e2f6a736f6e01012600016b000176020000003c7b2276223a317d"
 
+/* As Debian's python3-paho-mqtt 1.6 (Home Assistant's client) sends them. */
+#define PAHO_V5_CONNECT \
+    "104500044d51545405ee001e051100000e10000768612d7061686f00000968612f73746174757300076f66666c696e65" \
+    "000d686f6d65617373697374616e740006733363726574"
+#define PAHO_V5_SUBSCRIBE \
+    "822b0001020b2a000f686f6d65617373697374616e742f231d00117a6967626565326d7174742f2b2f73657400"
+
 /* ======================================================== real packets */
 
 static void test_real_v311_connect(void **state)
@@ -143,6 +151,40 @@ static void test_real_v5_connect(void **state)
     assert_true(c->has_username && c->has_password);
     assert_str(c->username, "u5");
     assert_str(c->password, "p5");
+    sb_mqtt_packet_destroy(&p);
+}
+
+static void test_real_paho(void **state)
+{
+    (void) state;
+    sb_mqtt_packet_t *p = decode_hex(PAHO_V5_CONNECT, 0, false);
+    sb_mqtt_connect_t *c = &p->u.connect;
+    assert_int_equal(c->version, SB_MQTT_V5);
+    assert_true(c->clean_start);
+    assert_int_equal(c->keep_alive, 30);
+    assert_int_equal(c->properties.session_expiry_interval, 3600);
+    assert_str(c->client_id, "ha-paho");
+    assert_true(c->will && c->will_retain);
+    assert_int_equal(c->will_qos, 1);
+    assert_int_equal(c->will_properties.present, 0);
+    assert_str(c->will_topic, "ha/status");
+    assert_str(c->will_payload, "offline");
+    assert_str(c->username, "homeassistant");
+    assert_str(c->password, "s3cret");
+    sb_mqtt_packet_destroy(&p);
+
+    p = decode_hex(PAHO_V5_SUBSCRIBE, SB_MQTT_V5, false);
+    sb_mqtt_subscribe_t *s = &p->u.subscribe;
+    assert_int_equal(s->properties.subscription_ids[0], 42);
+    assert_int_equal(s->count, 2);
+    assert_str(s->items[0].filter, "homeassistant/#");
+    assert_int_equal(s->items[0].qos, 1);
+    assert_true(s->items[0].no_local);
+    assert_true(s->items[0].retain_as_published);
+    assert_int_equal(s->items[0].retain_handling, 1);
+    assert_str(s->items[1].filter, "zigbee2mqtt/+/set");
+    assert_false(s->items[1].no_local || s->items[1].retain_as_published);
+    assert_int_equal(s->items[1].retain_handling, 0);
     sb_mqtt_packet_destroy(&p);
 }
 
@@ -1223,6 +1265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_v311_connect),
         cmocka_unit_test(test_real_v5_connect),
+        cmocka_unit_test(test_real_paho),
         cmocka_unit_test(test_real_publish),
         cmocka_unit_test(test_real_subscribe),
         cmocka_unit_test(test_real_small_packets),
