@@ -182,7 +182,9 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
       "close the connection (0x95); the hub carries payloads up to 64 KiB" },
     { "receive-maximum", SB_OPTION_INT, "gateway-mqtt.receive_maximum", "64", 1, 65535, "N",
       "QoS 1 and 2 publishes a client may have unacknowledged towards the gateway (v5: "
-      "announced); also the most the gateway sends unacknowledged to a 3.1.1 client" },
+      "announced); also the most the gateway sends unacknowledged to a 3.1.1 client, and the "
+      "publishes and commands a session may have waiting for the hub (then QoS 0 ones are "
+      "dropped, commands answered ERR busy)" },
     { "max-queued", SB_OPTION_INT, "gateway-mqtt.max_queued", "1000", 0, 1000000, "N",
       "messages kept per session while its client is away or its window is full; past it, "
       "the oldest QoS 0 one goes first, then the oldest" },

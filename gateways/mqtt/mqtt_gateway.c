@@ -668,15 +668,21 @@ static void run_command(link_t *link, const sb_mqtt_publish_t *publish)
         request = sb_cmdline_parse(line, strlen(line), &status, NULL);
         free(line);
     }
+    /* Commands waiting for the hub are bounded, as a TCP client's requests are. */
+    bool busy = session->waiting >= self->settings.receive_maximum;
     sb_reply_slot_t *reply_slot;
     add_slot_request(session, slot, &reply_slot);
     static const char *const refused[] = { "quit", "auth", "sub", "unsub" };
-    bool allowed = request != NULL;
+    bool allowed = request != NULL && !busy;
     for (size_t i = 0; allowed && i < sizeof refused / sizeof refused[0]; i++)
         allowed = strcmp(command, refused[i]) != 0;
+    session->waiting += allowed;
     if (allowed)
         sb_router_handle_command(self->base.router, session, reply_slot, request->argc,
                                  request->argv);
+    else if (busy)
+        answer_command(self, session, slot, "ERR busy",
+                       "too many commands and publishes waiting for the hub (--receive-maximum)");
     else if (request)
         answer_command(self, session, slot, "ERR bad-args",
                        "not over MQTT: CONNECT gives the credentials, SUBSCRIBE and UNSUBSCRIBE "
@@ -738,10 +744,15 @@ static void on_publish(link_t *link, const sb_mqtt_publish_t *publish)
         acknowledge_publish(link, publish->qos, publish->packet_id, SB_MQTT_RC_PAYLOAD_FORMAT_INVALID);
         return;
     }
+    if (publish->qos == 0 && session->waiting >= self->settings.receive_maximum) {
+        self->counters.dropped++;   /* QoS 0 may be lost: a flood waits for nothing */
+        return;
+    }
     slot_t *slot = slot_new(SLOT_PUBLISH, 0);
     slot->link_serial = sb_mqtt_client_serial(link->client);
     slot->packet_id = publish->packet_id;
     slot->qos = publish->qos;
+    session->waiting++;
     publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos);
 }
 
@@ -946,9 +957,11 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
         snprintf(self->captured, sizeof self->captured, "%s", status);
         break;
     case SLOT_PUBLISH:
+        session->waiting--;
         answer_publish(self, session, slot, status);
         break;
     case SLOT_COMMAND:
+        session->waiting--;
         answer_command(self, session, slot, status, text);
         break;
     case SLOT_IGNORE:

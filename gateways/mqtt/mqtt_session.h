@@ -69,6 +69,7 @@ struct sb_mqtt_session {
     uint32_t expiry_s;         /* kept this long once the client is away; 0: ends with it */
     int64_t expires_at_ms;     /* monotonic; 0: not away */
     sb_reply_queue_t slots;    /* the router's answers it waits for (freed with it) */
+    size_t waiting;            /* its PUBLISHes and commands the hub has not answered */
     char *token;               /* the token it logged in with, NULL: anonymous */
     bool dirty;                /* changed since it was last saved (mqtt_store.h) */
     bool restored;             /* loaded from the store, its client not back yet */

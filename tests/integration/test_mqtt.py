@@ -636,3 +636,15 @@ def test_persistent_session_survives_a_gateway_restart(mqtt_hub, mqtt_gateway, p
     assert (first.topic, first.payload, first.qos) == ("heating/setpoint", b"21", 1)
     topics = {back.next_message().topic}
     assert "heating/mode" in topics
+
+
+def test_commands_waiting_for_the_hub_are_bounded(mqtt_hub, paho_clients):
+    c = mqtt_hub("--receive-maximum", "1")
+    client = paho_clients(c.mqtt_port, client_id="impatient", version=V311)
+    client.subscribe("$switchboard/reply/impatient/#")
+    client.publish("$switchboard/cmd/sleep", b"2")
+    client.publish("$switchboard/cmd/echo", b"too soon")
+    first = client.next_message()
+    assert first.topic == "$switchboard/reply/impatient/echo"
+    assert first.payload.startswith(b"ERR busy")
+    assert client.next_message(timeout=3 * READ_TIMEOUT).payload == b"OK slept 2"
