@@ -281,8 +281,11 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                               const char *topic, const char *payload, bool retain, uint8_t qos)
 {
+    char from[64];   /* the publisher, for MQTT 5's No Local */
+    sb_presence_client_id(self->presence, self->ops->serial(client), from, sizeof from);
     sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                               .data = (char *) payload, .retain = retain, .qos = qos };
+                               .data = (char *) payload, .retain = retain, .qos = qos,
+                               .from = from };
     sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
     sb_requests_submit(self->requests, &envelope, &owner, false);
 }

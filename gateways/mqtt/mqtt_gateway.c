@@ -617,7 +617,7 @@ static void answer_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, 
                            const char *status, const char *text)
 {
     const char *topic = slot->text;
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false);
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false, false);
     if (!filter) {
         self->counters.undeliverable++;
         return;
@@ -970,14 +970,20 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
     sb_reply_queue_remove(&session->slots, reply_slot);
 }
 
-/* A hub event: at the lower of its QoS and the subscription's; a retained
+/* A hub event: not to its own publisher under No Local (the broker passes
+ * the publisher's id on, `from`); at the lower of its QoS and the subscription's; a retained
  * value (sent on subscribe) with RETAIN set, unless the subscription's
  * Retain Handling declines it; a live one with RETAIN only under v5's
  * Retain As Published. */
 static void write_event(void *client, const sb_envelope_t *event)
 {
     sb_mqtt_session_t *session = client;
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, event->topic, event->retain);
+    sb_mqtt_gateway_t *self = session->owner;
+    char id[64];
+    sb_router_client_id(self->base.router, session->serial, id, sizeof id);
+    bool own = event->from && strcmp(event->from, id) == 0;
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, event->topic, event->retain,
+                                                           own);
     /* A restored session's subscriptions are not new: no retained values for them. */
     if (!filter || (event->retain && session->restored))
         return;
@@ -999,7 +1005,7 @@ static void write_async(void *client, const char *kind, const char *word, const 
         return;   /* events come through write_event */
     char topic[512];
     snprintf(topic, sizeof topic, MSG_PREFIX "%s/%s", session->client_id, word);
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false);
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false, false);
     if (!filter) {
         self->counters.undeliverable++;
         return;

@@ -130,12 +130,13 @@ bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter)
 }
 
 const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic,
-                                              bool retained)
+                                              bool retained, bool own)
 {
     const sb_mqtt_filter_t *best = NULL;
     for (sb_mqtt_filter_t *filter = zlistx_first(self->filters); filter;
          filter = zlistx_next(self->filters))
         if (sb_topic_matches(filter->filter, topic) && !(retained && filter->skip_retained)
+            && !(own && filter->no_local)
             && (!best || filter->qos > best->qos))
             best = filter;
     return best;

@@ -85,9 +85,10 @@ bool sb_mqtt_session_match_filter(const sb_mqtt_session_t *self, const char *fil
 /* False when there was no such subscription. */
 bool sb_mqtt_session_unsubscribe(sb_mqtt_session_t *self, const char *filter);
 /* The subscription matching `topic` with the highest QoS, or NULL; for a
- * `retained` value, only among those that want retained values. */
+ * `retained` value, only among those that want retained values; for the
+ * client's `own` publish, only among those without No Local. */
 const sb_mqtt_filter_t *sb_mqtt_session_match(const sb_mqtt_session_t *self, const char *topic,
-                                              bool retained);
+                                              bool retained, bool own);
 
 /* Queues a message (owned) for the client. When the queue is full the
  * oldest QoS 0 message goes, else the oldest. */

@@ -648,3 +648,17 @@ def test_commands_waiting_for_the_hub_are_bounded(mqtt_hub, paho_clients):
     assert first.topic == "$switchboard/reply/impatient/echo"
     assert first.payload.startswith(b"ERR busy")
     assert client.next_message(timeout=3 * READ_TIMEOUT).payload == b"OK slept 2"
+
+
+def test_no_local_keeps_a_client_s_own_publishes_from_it(mqtt_hub, paho_clients, peers):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="echoless", version=V5)
+    sync_subscription(c, client)
+    client.subscribe("nl/#", qos=1, noLocal=True)
+    tcp = peers(c.port)
+    tcp.subscribe("nl/#")
+    client.publish("nl/own", b"mine", qos=1)
+    tcp.await_event("EVENT nl/own mine")     # the hub had it; the client is skipped
+    assert tcp.ask("pub nl/other theirs") == "OK"
+    message = client.next_message()
+    assert (message.topic, message.payload) == ("nl/other", b"theirs")

@@ -29,17 +29,17 @@ static void test_match_takes_the_highest_qos(void **state)
     sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
     subscribe(session, "home/#", 0, false);
     subscribe(session, "home/+/temp", 2, false);
-    assert_int_equal(sb_mqtt_session_match(session, "home/kitchen/temp", false)->qos, 2);
-    assert_int_equal(sb_mqtt_session_match(session, "home/door", false)->qos, 0);
-    assert_null(sb_mqtt_session_match(session, "work/x", false));
-    assert_null(sb_mqtt_session_match(session, "$sys/x", false));
+    assert_int_equal(sb_mqtt_session_match(session, "home/kitchen/temp", false, false)->qos, 2);
+    assert_int_equal(sb_mqtt_session_match(session, "home/door", false, false)->qos, 0);
+    assert_null(sb_mqtt_session_match(session, "work/x", false, false));
+    assert_null(sb_mqtt_session_match(session, "$sys/x", false, false));
     /* subscribing again replaces */
     subscribe(session, "home/#", 1, true);
-    assert_int_equal(sb_mqtt_session_match(session, "home/door", false)->qos, 1);
-    assert_null(sb_mqtt_session_match(session, "home/door", true));
+    assert_int_equal(sb_mqtt_session_match(session, "home/door", false, false)->qos, 1);
+    assert_null(sb_mqtt_session_match(session, "home/door", true, false));
     assert_true(sb_mqtt_session_unsubscribe(session, "home/#"));
     assert_false(sb_mqtt_session_unsubscribe(session, "home/#"));
-    assert_null(sb_mqtt_session_match(session, "home/door", false));
+    assert_null(sb_mqtt_session_match(session, "home/door", false, false));
     sb_mqtt_session_destroy(&session);
     assert_null(session);
 }

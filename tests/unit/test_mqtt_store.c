@@ -102,7 +102,7 @@ static void test_a_session_comes_back_whole(void **state)
     assert_int_equal(loaded.saved[0], 2000);
     assert_int_equal(back->expiry_s, 600);
     assert_int_equal(back->next_packet_id, session->next_packet_id);
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(back, "home/x", false);
+    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(back, "home/x", false, false);
     assert_non_null(filter);
     assert_int_equal(filter->qos, 1);
     assert_true(filter->retain_as_published && filter->skip_retained);
