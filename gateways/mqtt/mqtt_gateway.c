@@ -48,6 +48,7 @@ struct sb_mqtt_gateway {
     sb_gateway_base_t base;        /* listeners, connections by serial, router, stop */
     zhashx_t *sessions;            /* serial -> sb_mqtt_session_t */
     zhashx_t *sessions_by_id;      /* MQTT client id -> sb_mqtt_session_t */
+    zhashx_t *shares;              /* "$share/GROUP/FILTER" -> its group's session */
     uv_timer_t sweep;              /* wills with a delay, sessions that expire */
     uv_tcp_t ws_listener;          /* --ws-listen, when set */
     sb_ws_stream_limits_t ws_limits;
@@ -273,12 +274,18 @@ static void publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
     sb_mqtt_message_destroy(&will);
 }
 
+static void leave_shares(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);
+
 static void end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
 {
     if (self->store)
         sb_mqtt_store_forget(self->store, session->client_id);
     sb_router_client_left(self->base.router, session->serial);
-    zhashx_delete(self->sessions_by_id, session->client_id);
+    leave_shares(self, session);
+    if (zhashx_lookup(self->sessions_by_id, session->client_id) == session)
+        zhashx_delete(self->sessions_by_id, session->client_id);
+    if (session->members)
+        zhashx_delete(self->shares, session->client_id);
     zhashx_delete(self->sessions, sb_id_map_key(session->serial));   /* destroys it */
 }
 
@@ -484,8 +491,6 @@ static void send_connack(link_t *link, const sb_mqtt_connect_t *connect, bool pr
     sb_mqtt_mark(p, SB_MQTT_PROP_MAXIMUM_PACKET_SIZE);
     p->topic_alias_maximum = TOPIC_ALIASES;
     sb_mqtt_mark(p, SB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
-    p->shared_subscription_available = 0;
-    sb_mqtt_mark(p, SB_MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE);
     if (assigned) {
         p->assigned_client_identifier = sb_mqtt_str(link->session->client_id);
         sb_mqtt_mark(p, SB_MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER);
@@ -795,26 +800,142 @@ static bool is_own_filter(const char *filter)
     return strncmp(filter, OWN_PREFIX, strlen(OWN_PREFIX)) == 0;
 }
 
+/* `sub FILTER` at the hub for `session`: 0, or the SUBACK reason of a refusal. */
+static uint8_t hub_subscribe(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, const char *filter)
+{
+    const char *status = filter_command(self, session, "sub", filter);
+    if (strcmp(status, "ERR unauthorized") == 0) {
+        self->counters.denied++;
+        return SB_MQTT_RC_NOT_AUTHORIZED;
+    }
+    if (strcmp(status, "ERR busy") == 0)
+        return SB_MQTT_RC_QUOTA_EXCEEDED;
+    if (strcmp(status, "OK") != 0 && strcmp(status, "pending") != 0)
+        return SB_MQTT_RC_TOPIC_FILTER_INVALID;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- shared subscriptions */
+
+/* A shared subscription $share/GROUP/FILTER is one hub client of its own
+ * (a group session, mqtt-N, subscribed to FILTER), whose events go to one
+ * member session at a time, in turn, a connected one first. */
+static const char *shared_filter(const char *name)
+{
+    const char *group = name + strlen("$share/");
+    const char *slash = strchr(group, '/');
+    return slash ? slash + 1 : group;
+}
+
+/* The member's own rules decide: the group acts as the member that joins. */
+static void act_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *group, const sb_mqtt_session_t *member)
+{
+    const sb_access_t *access = sb_router_access(self->base.router);
+    if (!sb_access_enabled(access))
+        return;
+    const sb_identity_t *identity = member->token ? sb_access_token(access, member->token) : NULL;
+    sb_router_client_authenticated(self->base.router, group->serial,
+                                   identity ? identity : sb_access_anonymous(access));
+}
+
+static uint8_t join_share(sb_mqtt_gateway_t *self, sb_mqtt_session_t *member, const char *name)
+{
+    sb_mqtt_session_t *group = zhashx_lookup(self->shares, name);
+    if (!group) {
+        group = sb_mqtt_session_new(name, sb_gateway_base_next_serial(&self->base), 0);
+        group->owner = self;
+        group->members = zlistx_new();
+        zlistx_set_destructor(group->members, NULL);
+        zhashx_insert(self->sessions, sb_id_map_key(group->serial), group);
+        zhashx_insert(self->shares, name, group);
+        char address[200];
+        hub_address("shared", name, address, sizeof address);
+        sb_router_client_joined(self->base.router, group->serial, address);
+    }
+    act_as(self, group, member);
+    uint8_t refused = hub_subscribe(self, group, shared_filter(name));
+    void *serial = sb_id_map_key(member->serial);
+    if (!refused && !zlistx_find(group->members, serial))
+        zlistx_add_end(group->members, serial);
+    if (zlistx_size(group->members) == 0)
+        end_session(self, group);
+    return refused;
+}
+
+static void leave_share(sb_mqtt_gateway_t *self, sb_mqtt_session_t *member, const char *name)
+{
+    sb_mqtt_session_t *group = zhashx_lookup(self->shares, name);
+    void *handle = group ? zlistx_find(group->members, sb_id_map_key(member->serial)) : NULL;
+    if (handle)
+        zlistx_delete(group->members, handle);
+    if (group && zlistx_size(group->members) == 0)
+        end_session(self, group);
+}
+
+static bool is_share(const char *filter)
+{
+    return strncmp(filter, "$share/", strlen("$share/")) == 0;
+}
+
+static void leave_shares(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
+{
+    if (session->members)
+        return;
+    zlistx_t *names = zlistx_new();
+    for (sb_mqtt_filter_t *f = zlistx_first(session->filters); f; f = zlistx_next(session->filters))
+        if (is_share(f->filter))
+            zlistx_add_end(names, f->filter);
+    for (char *name = zlistx_first(names); name; name = zlistx_next(names))
+        leave_share(self, session, name);
+    zlistx_destroy(&names);
+}
+
+/* The member whose turn it is (a connected one first), with its subscription. */
+static sb_mqtt_session_t *next_member(sb_mqtt_gateway_t *self, sb_mqtt_session_t *group,
+                                      const sb_mqtt_filter_t **filter)
+{
+    size_t count = zlistx_size(group->members);
+    sb_mqtt_session_t *away = NULL;
+    const sb_mqtt_filter_t *away_filter = NULL;
+    for (size_t i = 0; i < count; i++) {
+        size_t at = (group->turn + i) % count;
+        void *serial = zlistx_first(group->members);
+        for (size_t j = 0; j < at; j++)
+            serial = zlistx_next(group->members);
+        sb_mqtt_session_t *member = zhashx_lookup(self->sessions, serial);
+        const sb_mqtt_filter_t *f = NULL;
+        for (f = member ? zlistx_first(member->filters) : NULL; f; f = zlistx_next(member->filters))
+            if (strcmp(f->filter, group->client_id) == 0)
+                break;
+        if (!f)
+            continue;
+        if (member->link) {
+            group->turn = at + 1;
+            *filter = f;
+            return member;
+        }
+        if (!away) {
+            away = member;
+            away_filter = f;
+        }
+    }
+    group->turn++;
+    *filter = away_filter;
+    return away;
+}
+
 /* The SUBACK reason for one filter; the hub subscription is made on the way. */
 static uint8_t subscribe_one(link_t *link, const sb_mqtt_subscription_t *item, uint32_t id)
 {
     sb_mqtt_gateway_t *self = link->gateway;
     if (item->reason)
         return item->reason;
-    if (item->share_group.length)
-        return SB_MQTT_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED;
-    const char *filter = item->topic_filter.data;
-    if (!is_own_filter(filter)) {
-        const char *status = filter_command(self, link->session, "sub", filter);
-        if (strcmp(status, "ERR unauthorized") == 0) {
-            self->counters.denied++;
-            return SB_MQTT_RC_NOT_AUTHORIZED;
-        }
-        if (strcmp(status, "ERR busy") == 0)
-            return SB_MQTT_RC_QUOTA_EXCEEDED;
-        if (strcmp(status, "OK") != 0 && strcmp(status, "pending") != 0)
-            return SB_MQTT_RC_TOPIC_FILTER_INVALID;
-    }
+    bool shared = item->share_group.length > 0;
+    const char *filter = shared ? item->filter.data : item->topic_filter.data;
+    uint8_t refused = shared ? join_share(self, link->session, filter)
+                      : is_own_filter(filter) ? 0 : hub_subscribe(self, link->session, filter);
+    if (refused)
+        return refused;
     bool existed = sb_mqtt_session_match_filter(link->session, filter);
     sb_mqtt_filter_t subscription = { (char *) filter, item->qos, item->no_local,
                                       item->retain_as_published, item->retain_handling, id,
@@ -837,6 +958,8 @@ static void on_subscribe(link_t *link, const sb_mqtt_subscribe_t *subscribe, boo
             reasons[i] = item->reason;
         else if (!sb_mqtt_session_unsubscribe(link->session, item->filter.data))
             reasons[i] = SB_MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+        else if (item->share_group.length)
+            leave_share(link->gateway, link->session, item->filter.data);
         else if (!is_own_filter(item->filter.data))
             filter_command(link->gateway, link->session, "unsub", item->filter.data);
     }
@@ -979,11 +1102,18 @@ static void write_event(void *client, const sb_envelope_t *event)
 {
     sb_mqtt_session_t *session = client;
     sb_mqtt_gateway_t *self = session->owner;
-    char id[64];
-    sb_router_client_id(self->base.router, session->serial, id, sizeof id);
-    bool own = event->from && strcmp(event->from, id) == 0;
-    const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, event->topic, event->retain,
-                                                           own);
+    const sb_mqtt_filter_t *filter;
+    if (session->members) {   /* a shared subscription: one member gets it; no retained values */
+        session = event->retain ? NULL : next_member(self, session, &filter);
+        if (!session)
+            return;
+    }
+    else {
+        char id[64];
+        sb_router_client_id(self->base.router, session->serial, id, sizeof id);
+        bool own = event->from && strcmp(event->from, id) == 0;
+        filter = sb_mqtt_session_match(session, event->topic, event->retain, own);
+    }
     /* A restored session's subscriptions are not new: no retained values for them. */
     if (!filter || (event->retain && session->restored))
         return;
@@ -1188,8 +1318,8 @@ static void restore_session(void *arg, sb_mqtt_session_t *session, const char *t
     }
     zlistx_t *refused = zlistx_new();
     for (sb_mqtt_filter_t *f = zlistx_first(session->filters); f; f = zlistx_next(session->filters))
-        if (!is_own_filter(f->filter)
-            && strncmp(filter_command(self, session, "sub", f->filter), "ERR", 3) == 0)
+        if (is_share(f->filter) ? join_share(self, session, f->filter) != 0
+            : !is_own_filter(f->filter) && hub_subscribe(self, session, f->filter) != 0)
             zlistx_add_end(refused, f->filter);
     for (char *filter = zlistx_first(refused); filter; filter = zlistx_next(refused))
         sb_mqtt_session_unsubscribe(session, filter);   /* the rules changed meanwhile */
@@ -1249,6 +1379,7 @@ sb_mqtt_gateway_t *sb_mqtt_gateway_new(const sb_mqtt_gateway_settings_t *setting
     self->sessions = sb_id_map_new();
     zhashx_set_destructor(self->sessions, destroy_session_item);
     self->sessions_by_id = zhashx_new();
+    self->shares = zhashx_new();
     sb_mqtt_buffer_init(&self->scratch);
     if (!sb_gateway_base_init(&self->base, &settings->base, &s_client_ops, &s_client_actions, self,
                               on_connection)) {
@@ -1280,6 +1411,7 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
         uv_close((uv_handle_t *) &self->ws_listener, NULL);
     sb_gateway_base_destroy(&self->base);
     zhashx_destroy(&self->sessions_by_id);
+    zhashx_destroy(&self->shares);
     zhashx_destroy(&self->sessions);
     sb_mqtt_store_close(&self->store);
     sb_mqtt_buffer_release(&self->scratch);

@@ -77,6 +77,7 @@ void sb_mqtt_session_destroy(sb_mqtt_session_t **self_p)
     if (!self)
         return;
     sb_reply_queue_clear(&self->slots);
+    zlistx_destroy(&self->members);
     zlistx_destroy(&self->filters);
     zlistx_destroy(&self->queue);
     zlistx_destroy(&self->in_flight);

@@ -73,6 +73,9 @@ struct sb_mqtt_session {
     char *token;               /* the token it logged in with, NULL: anonymous */
     bool dirty;                /* changed since it was last saved (mqtt_store.h) */
     bool restored;             /* loaded from the store, its client not back yet */
+    zlistx_t *members;         /* a shared subscription's group ($share/G/F): the serials of
+                                * its sessions; NULL for a client's session */
+    size_t turn;               /* the group's next member */
 };
 
 sb_mqtt_session_t *sb_mqtt_session_new(const char *client_id, uint64_t serial, size_t max_queued);

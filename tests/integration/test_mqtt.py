@@ -662,3 +662,37 @@ def test_no_local_keeps_a_client_s_own_publishes_from_it(mqtt_hub, paho_clients,
     assert tcp.ask("pub nl/other theirs") == "OK"
     message = client.next_message()
     assert (message.topic, message.payload) == ("nl/other", b"theirs")
+
+
+def test_shared_subscription_gives_each_message_to_one_member(mqtt_hub, paho_clients, peers):
+    c = mqtt_hub()
+    members = [paho_clients(c.mqtt_port, client_id="worker-%d" % i, version=V5) for i in range(2)]
+    for member in members:
+        assert member.subscribe("$share/workers/jobs/#", qos=1) == 1
+    tcp = peers(c.port)
+    wait_until(lambda: tcp.ask("pub jobs/probe x") == "OK" and any(
+        not m.messages.empty() for m in members), READ_TIMEOUT, "the shared subscription")
+    for n in range(6):
+        assert tcp.ask("pub jobs/%d job" % n) == "OK"
+    jobs = [[], []]
+
+    def six_jobs():
+        for index, member in enumerate(members):
+            while not member.messages.empty():
+                topic = member.messages.get().topic
+                if topic != "jobs/probe":
+                    jobs[index].append(topic)
+        return len(jobs[0]) + len(jobs[1]) >= 6
+
+    wait_until(six_jobs, READ_TIMEOUT, "six jobs")
+    assert sorted(jobs[0] + jobs[1]) == ["jobs/%d" % n for n in range(6)]   # each once
+    assert [len(j) for j in jobs] == [3, 3]                                # in turn
+    with Client(c.port) as probe:
+        groups = [i for i in probe.request("clients").split()[1:]
+                  if "mqtt_id=$share/workers/jobs/#" in probe.request("client %s" % i)]
+    assert len(groups) == 1
+    for member in members:
+        member.client.unsubscribe("$share/workers/jobs/#")
+    with Client(c.port) as probe:
+        wait_until(lambda: groups[0] not in probe.request("clients"), READ_TIMEOUT,
+                   "the group to end with its last member")
