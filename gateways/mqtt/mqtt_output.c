@@ -1,0 +1,143 @@
+/* mqtt_output.c — what the gateway sends a connected MQTT client: a packet
+ * in the client's version and under its Maximum Packet Size, the messages
+ * of its session as its Receive Maximum allows, the redelivery after a
+ * reconnect, and the DISCONNECT that ends a connection. */
+#include "mqtt_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "cmdline.h"
+#include "id_map.h"
+#include "log.h"
+#include "reply_queue.h"
+
+/* ---------------------------------------------------------------- sending */
+
+bool mqtt_is_v5(const link_t *link)
+{
+    return link->version == SB_MQTT_V5;
+}
+
+/* Encodes `packet` for the connection; false when it does not fit the
+ * client's Maximum Packet Size (or cannot be encoded). */
+bool mqtt_send_packet(link_t *link, const sb_mqtt_packet_t *packet)
+{
+    sb_mqtt_gateway_t *self = link->gateway;
+    sb_mqtt_buffer_clear(&self->scratch);
+    sb_mqtt_version_t version = link->version ? link->version : SB_MQTT_V311;
+    int length = sb_mqtt_encode(packet, version, link->max_packet_out, &self->scratch);
+    if (length < 0)
+        return false;
+    sb_mqtt_client_write(link->client, self->scratch.data, (size_t) length);
+    return true;
+}
+
+void mqtt_send_ack(link_t *link, sb_mqtt_type_t type, uint16_t packet_id, uint8_t reason)
+{
+    sb_mqtt_packet_t packet = { .type = type };
+    packet.u.ack.packet_id = packet_id;
+    packet.u.ack.reason = mqtt_is_v5(link) ? reason : 0;
+    mqtt_send_packet(link, &packet);
+}
+
+/* Ends the connection, v5 with a DISCONNECT carrying `reason`. */
+void mqtt_close_with(link_t *link, uint8_t reason, const char *detail)
+{
+    if (sb_mqtt_client_is_closing(link->client))
+        return;
+    if (reason != SB_MQTT_RC_NORMAL_DISCONNECTION && reason != SB_MQTT_RC_SERVER_SHUTTING_DOWN)
+        sb_log_info("mqtt client closed", "serial=%" PRIu64 " address=%s reason=0x%02x detail=\"%s\"",
+                    sb_mqtt_client_serial(link->client), link->peer, reason,
+                    detail ? detail : sb_mqtt_reason_name(reason));
+    if (mqtt_is_v5(link) && link->session) {
+        sb_mqtt_packet_t packet = { .type = SB_MQTT_DISCONNECT };
+        packet.u.disconnect.reason = reason;
+        if (detail) {
+            packet.u.disconnect.properties.reason_string = sb_mqtt_str(detail);
+            sb_mqtt_mark(&packet.u.disconnect.properties, SB_MQTT_PROP_REASON_STRING);
+        }
+        mqtt_send_packet(link, &packet);
+    }
+    sb_mqtt_client_end(link->client);
+}
+
+/* One message to the connected client (PUBLISH); false when it is too
+ * large for the client, which then never gets it (v5 §3.1.2.11.4). */
+static bool send_publish(link_t *link, sb_mqtt_message_t *message)
+{
+    sb_mqtt_packet_t packet = { .type = SB_MQTT_PUBLISH };
+    sb_mqtt_publish_t *publish = &packet.u.publish;
+    publish->dup = message->sent && message->qos > 0;
+    publish->qos = message->qos;
+    publish->retain = message->retain;
+    publish->topic = sb_mqtt_str(message->topic);
+    publish->packet_id = message->qos ? message->packet_id : 0;
+    publish->payload = (sb_mqtt_str_t) { message->payload, message->length };
+    sb_mqtt_user_property_t status = { sb_mqtt_str("status"), sb_mqtt_str(message->status) };
+    if (mqtt_is_v5(link)) {
+        if (message->subscription_id) {
+            publish->properties.subscription_ids = &message->subscription_id;
+            publish->properties.subscription_id_count = 1;
+        }
+        if (message->correlation) {
+            publish->properties.correlation_data =
+                (sb_mqtt_str_t) { message->correlation, message->correlation_length };
+            sb_mqtt_mark(&publish->properties, SB_MQTT_PROP_CORRELATION_DATA);
+        }
+        if (message->status) {
+            publish->properties.user_properties = &status;
+            publish->properties.user_property_count = 1;
+        }
+    }
+    message->sent = true;
+    bool sent = mqtt_send_packet(link, &packet);
+    link->gateway->counters.publishes_out += sent;
+    return sent;
+}
+
+/* Sends what the client's window allows. */
+void mqtt_pump(link_t *link)
+{
+    sb_mqtt_session_t *session = link->session;
+    sb_mqtt_message_t *message;
+    bool owned;
+    while (!sb_mqtt_client_is_closing(link->client)
+           && (message = sb_mqtt_session_next(session, link->window, &owned))) {
+        bool sent = send_publish(link, message);
+        if (owned)
+            sb_mqtt_message_destroy(&message);
+        else if (!sent) {   /* too large: as if it were delivered */
+            link->gateway->counters.undeliverable++;
+            uint16_t id = message->packet_id;
+            if (message->qos == 2)
+                sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, id);
+            sb_mqtt_session_acknowledge(session, message->qos == 1 ? SB_MQTT_PUBACK : SB_MQTT_PUBCOMP,
+                                        id);
+        }
+    }
+}
+
+/* A message for a session: sent now if its client is here and its window
+ * has room, else queued. */
+void mqtt_deliver(sb_mqtt_session_t *session, sb_mqtt_message_t *message)
+{
+    sb_mqtt_session_push(session, message);
+    if (session->link)
+        mqtt_pump(session->link);
+}
+
+/* What was in flight when the client left goes again, as the standard
+ * asks on a reconnect: PUBLISH with DUP, or PUBREL once PUBREC came. */
+void mqtt_resend_in_flight(link_t *link)
+{
+    for (sb_mqtt_message_t *message = zlistx_first(link->session->in_flight); message;
+         message = zlistx_next(link->session->in_flight)) {
+        if (message->released)
+            mqtt_send_ack(link, SB_MQTT_PUBREL, message->packet_id, 0);
+        else
+            send_publish(link, message);
+    }
+}
