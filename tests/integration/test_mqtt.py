@@ -696,3 +696,26 @@ def test_shared_subscription_gives_each_message_to_one_member(mqtt_hub, paho_cli
     with Client(c.port) as probe:
         wait_until(lambda: groups[0] not in probe.request("clients"), READ_TIMEOUT,
                    "the group to end with its last member")
+
+
+def test_v311_empty_client_id_needs_clean_session(mqtt_hub):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="", version=4, clean=False))
+    packets = raw.expect_close()
+    assert packets[0] == (0x20, b"\x00\x02")      # CONNACK: identifier rejected
+
+
+def test_v5_refusals_keep_the_connection(mqtt_hub):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="picky", version=5)
+    raw.send(publish_packet("$sys/x", b"1", qos=1, packet_id=5))
+    first, body = raw.read_packet()
+    assert first == 0x40 and body[:3] == b"\x00\x05\x90"          # PUBACK: topic name invalid
+    subscribe = packet(0x82, u16(6) + b"\x00" + mqtt_string("home/#/x") + b"\x01")
+    raw.send(subscribe)
+    first, body = raw.read_packet()
+    assert first == 0x90 and body == u16(6) + b"\x00\x8f"          # SUBACK: filter invalid
+    raw.send(b"\xc0\x00")
+    assert raw.read_packet() == (0xD0, b"")                        # still served
