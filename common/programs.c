@@ -175,6 +175,9 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
       "prefix of client ids (unique per gateway)" },
     { "ws-listen", SB_OPTION_TEXT, "gateway-mqtt.ws_listen", "off", 0, 0, "HOST:PORT",
       "an address for MQTT over WebSocket (subprotocol mqtt; 9001 by convention; `off`: none)" },
+    { "wss-listen", SB_OPTION_TEXT, "gateway-mqtt.wss_listen", "off", 0, 0, "HOST:PORT",
+      "an address for MQTT over secure WebSocket, with the --tls-listen certificate "
+      "(`off`: none)" },
     { "max-connections", SB_OPTION_INT, "gateway-mqtt.max_connections", "1024", 1, 1000000, "N",
       "MQTT connections served at once; more get CONNACK server unavailable" },
     { "max-packet", SB_OPTION_INT, "gateway-mqtt.max_packet", "65536", 128, 65536, "BYTES",

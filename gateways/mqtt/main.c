@@ -9,6 +9,13 @@
 #include "process.h"
 #include "programs.h"
 
+/* A HOST:PORT setting, NULL for `off`. */
+static const char *listen_setting(const sb_options_t *options, const char *name)
+{
+    const char *value = sb_options_text(options, name);
+    return strcmp(value, "off") == 0 ? NULL : value;
+}
+
 /* --session-store, else mqtt-sessions.db in the data folder; `off`: none (NULL). */
 static const char *session_store(const sb_options_t *options, char *path, size_t size)
 {
@@ -36,8 +43,8 @@ int main(int argc, char **argv)
     sb_mqtt_gateway_settings_t settings = {
         .session_store = session_store(options, store_path, sizeof store_path),
         .base = sb_gateway_base_settings(options),
-        .ws_listen = strcmp(sb_options_text(options, "ws-listen"), "off") == 0
-                         ? NULL : sb_options_text(options, "ws-listen"),
+        .ws_listen = listen_setting(options, "ws-listen"),
+        .wss_listen = listen_setting(options, "wss-listen"),
         .max_connections = (size_t) sb_options_int(options, "max-connections"),
         .max_packet = (size_t) sb_options_int(options, "max-packet"),
         .max_output = (size_t) sb_options_int(options, "max-output"),

@@ -284,11 +284,11 @@ static void on_connection(uv_stream_t *listener, int status)
                         ? self->settings.base.tls_handshake_timeout_ms : CONNECT_TIMEOUT_MS),
     };
     uint64_t serial = sb_gateway_base_next_serial(&self->base);
-    bool ws = listener == (uv_stream_t *) &self->ws_listener;
+    bool wss = listener == (uv_stream_t *) &self->wss_listener;
+    bool ws = wss || listener == (uv_stream_t *) &self->ws_listener;
+    sb_tls_context_t *tls = wss ? self->base.tls : sb_gateway_base_tls_of(&self->base, listener);
     sb_mqtt_client_t *client = sb_mqtt_client_accept(listener, serial, &limits, &s_client_events,
-                                                     self, sb_gateway_base_tls_of(&self->base,
-                                                                                  listener),
-                                                     ws ? &self->ws_limits : NULL);
+                                                     self, tls, ws ? &self->ws_limits : NULL);
     if (!client)
         return;
     link_t *link = calloc(1, sizeof *link);
@@ -335,17 +335,27 @@ static const sb_gateway_client_actions_t s_client_actions = {
 /* MQTT over WebSocket: any Origin and Host, as MQTT brokers do (tokens
  * guard the hub); a WebSocket message may hold up to two packets. It does
  * not hold the loop open: the stop ends with the base's listeners. */
-static bool listen_ws(sb_mqtt_gateway_t *self)
+static bool listen_ws(sb_mqtt_gateway_t *self, uv_tcp_t *listener, const char *address, bool tls)
 {
+    if (tls && !self->base.tls) {
+        sb_log_error("--wss-listen needs --tls-listen (and its certificate)", "wss_listen=%s",
+                     address);
+        return false;
+    }
     self->ws_limits = (sb_ws_stream_limits_t) { 8192, 2 * self->settings.max_packet, "*", "*",
                                                 "mqtt" };
-    if (!sb_address_listen(self->base.loop, &self->ws_listener, self, self->settings.ws_listen,
-                           on_connection))
+    if (!sb_address_listen(self->base.loop, listener, self, address, on_connection))
         return false;
-    uv_unref((uv_handle_t *) &self->ws_listener);
-    sb_log_info("mqtt over websocket listening", "address=%s", self->settings.ws_listen);
-    sb_gateway_warn_if_open(self->base.router, self->settings.ws_listen);
+    uv_unref((uv_handle_t *) listener);
+    sb_log_info("mqtt over websocket listening", "address=%s tls=%s", address, tls ? "yes" : "no");
+    sb_gateway_warn_if_open(self->base.router, address);
     return true;
+}
+
+static void close_listener(uv_tcp_t *listener)
+{
+    if (listener->data && !uv_is_closing((uv_handle_t *) listener))
+        uv_close((uv_handle_t *) listener, NULL);
 }
 
 static void destroy_session_item(void **item)
@@ -368,7 +378,9 @@ sb_mqtt_gateway_t *sb_mqtt_gateway_new(const sb_mqtt_gateway_settings_t *setting
         return NULL;
     }
     if ((settings->session_store && !mqtt_open_store(self))
-        || (settings->ws_listen && !listen_ws(self))) {
+        || (settings->ws_listen && !listen_ws(self, &self->ws_listener, settings->ws_listen, false))
+        || (settings->wss_listen
+            && !listen_ws(self, &self->wss_listener, settings->wss_listen, true))) {
         sb_mqtt_gateway_destroy(&self);
         return NULL;
     }
@@ -388,8 +400,8 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
         mqtt_save_sessions(self, true);
     if (self->sweep.data)
         uv_close((uv_handle_t *) &self->sweep, NULL);
-    if (self->ws_listener.data && !uv_is_closing((uv_handle_t *) &self->ws_listener))
-        uv_close((uv_handle_t *) &self->ws_listener, NULL);
+    close_listener(&self->ws_listener);
+    close_listener(&self->wss_listener);
     sb_gateway_base_destroy(&self->base);
     zhashx_destroy(&self->sessions_by_id);
     zhashx_destroy(&self->shares);

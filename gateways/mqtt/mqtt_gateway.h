@@ -17,6 +17,7 @@
 typedef struct {
     sb_gateway_base_settings_t base;   /* listen, TLS, broker, name (mqtt gives mqtt-1, ...) */
     const char *ws_listen;             /* HOST:PORT for MQTT over WebSocket, or NULL */
+    const char *wss_listen;            /* the same over TLS (the base's certificate), or NULL */
     const char *session_store;         /* SQLite file of persistent sessions, or NULL */
     size_t max_connections;
     size_t max_packet;                 /* whole packet, both ways' announcement */

@@ -40,6 +40,7 @@ struct sb_mqtt_gateway {
     zhashx_t *shares;              /* "$share/GROUP/FILTER" -> its group's session */
     uv_timer_t sweep;              /* wills with a delay, sessions that expire */
     uv_tcp_t ws_listener;          /* --ws-listen, when set */
+    uv_tcp_t wss_listener;         /* --wss-listen (TLS with the --tls-listen certificate) */
     sb_ws_stream_limits_t ws_limits;
     size_t sockets, connected;
     mqtt_counters_t counters;

@@ -3,6 +3,7 @@
 speaking just enough MQTT by hand for the packets libraries never send."""
 import queue
 import socket
+import ssl
 import struct
 
 import paho.mqtt.client as mqtt
@@ -19,7 +20,7 @@ class Paho:
 
     def __init__(self, port, client_id="", version=V5, clean=True, keepalive=30,
                  username=None, password=None, will=None, properties=None, connect=True,
-                 transport="tcp"):
+                 transport="tcp", tls_ca=None):
         self.version = version
         kwargs = {"protocol": version, "transport": transport}
         if version != V5:
@@ -36,6 +37,8 @@ class Paho:
         self.subacks = queue.Queue()
         if username is not None:
             self.client.username_pw_set(username, password)
+        if tls_ca:
+            self.client.tls_set(ca_certs=str(tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         if will:
             self.client.will_set(*will)
         self.client.on_connect = self._on_connect

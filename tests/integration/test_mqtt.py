@@ -490,6 +490,17 @@ def test_mqtt_over_websocket_with_paho(mqtt_hub, paho_clients, peers):
     tcp.await_event("EVENT ws/x binary frames")
 
 
+def test_mqtt_over_secure_websocket(mqtt_hub, paho_clients, tls_cert):
+    tls_port, wss_port = free_port(), free_port()
+    mqtt_hub(*tls_cert.args(tls_port), "--wss-listen", "127.0.0.1:%d" % wss_port)
+    wait_until(lambda: port_accepts(wss_port), READ_TIMEOUT, "the secure WebSocket listener")
+    client = paho_clients(wss_port, client_id="wss", version=V311, transport="websockets",
+                          tls_ca=tls_cert.cert)
+    client.subscribe("$switchboard/reply/wss/#")
+    client.publish("$switchboard/cmd/echo", b"wss")
+    assert client.next_message().payload == b"OK wss"
+
+
 def test_websocket_listener_wants_the_mqtt_subprotocol(mqtt_hub):
     ws_port = free_port()
     mqtt_hub("--ws-listen", "127.0.0.1:%d" % ws_port)
