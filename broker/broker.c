@@ -699,7 +699,8 @@ static void publish(sb_broker_t *self, const sb_envelope_t *published)
                         zclock_time());
     sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = published->topic,
                             .data = (char *) data, .published_retain = published->retain,
-                            .qos = published->qos, .from = published->from };
+                            .qos = published->qos, .from = published->from,
+                            .mqtt = published->mqtt };
     fan_out_t fan_out = { self, &event };
     self->counters.published++;
     sb_directory_each_subscriber(self->directory, published->topic, send_event, &fan_out);

@@ -41,7 +41,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
-    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS,
+    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS, F_MQTT,
     F_COUNT
 } field_t;
 
@@ -56,7 +56,7 @@ static const struct {
     [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
     [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
     [F_TOK] = FIELD("tok"),   [F_RETAIN] = FIELD("retain"), [F_PUBRET] = FIELD("pubret"),
-    [F_QOS] = FIELD("qos"),
+    [F_QOS] = FIELD("qos"),   [F_MQTT] = FIELD("mqtt"),
 };
 #undef FIELD
 
@@ -567,6 +567,7 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
         || !copy_slice(v, F_TEXT, &env->text) || !copy_slice(v, F_TOPIC, &env->topic)
         || !copy_slice(v, F_DATA, &env->data) || !copy_slice(v, F_FROM, &env->from)
+        || !copy_slice(v, F_MQTT, &env->mqtt)
         || !copy_slice(v, F_TOK, &env->token) || !copy_args(v, env))
         sb_envelope_destroy(&env);
     return env;
@@ -606,6 +607,7 @@ void sb_envelope_destroy(sb_envelope_t **self_p)
     free(self->topic);
     free(self->data);
     free(self->from);
+    free(self->mqtt);
     for (size_t i = 0; i < self->argc && self->argv; i++)
         free(self->argv[i]);
     free(self->argv);
@@ -696,6 +698,7 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
     put_str(e, F_TOPIC, env->topic);
     put_str(e, F_DATA, env->data);
     put_str(e, F_FROM, env->from);
+    put_str(e, F_MQTT, env->mqtt);
     if (env->retain)
         put_bool(e, F_RETAIN, true);
     if (env->published_retain)

@@ -58,6 +58,9 @@ typedef struct {
     bool published_retain;  /* EVENT: the PUBLISH behind it had retain set (for MQTT 5's
                              * "retain as published"); true on every retained delivery */
     uint8_t qos;            /* PUBLISH, EVENT: the MQTT quality of service, 0..2 (default 0) */
+    char *mqtt;             /* PUBLISH, EVENT: the MQTT 5 properties of the publish (user
+                             * properties, content type, ...), as the MQTT gateway wrote them;
+                             * the broker passes them on, others ignore them (optional) */
     char *from;             /* MESSAGE: the client that sent it */
     bool ok;                /* REPLY: true = OK, false = ERR */
     char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */

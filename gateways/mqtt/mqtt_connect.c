@@ -11,6 +11,7 @@
 #include "cmdline.h"
 #include "id_map.h"
 #include "log.h"
+#include "mqtt_relay.h"
 #include "reply_queue.h"
 
 /* ---------------------------------------------------------------- CONNECT */
@@ -120,6 +121,8 @@ static void set_will(sb_mqtt_session_t *session, const sb_mqtt_connect_t *connec
     sb_mqtt_message_t *will = sb_mqtt_message_new(connect->will_topic.data, connect->will_payload.data,
                                                   connect->will_payload.length, connect->will_qos,
                                                   connect->will_retain);
+    if (connect->version == SB_MQTT_V5)
+        will->relayed = sb_mqtt_relay_encode(&connect->will_properties);
     uint32_t delay = sb_mqtt_has(&connect->will_properties, SB_MQTT_PROP_WILL_DELAY_INTERVAL)
                          ? connect->will_properties.will_delay_interval : 0;
     sb_mqtt_session_set_will(session, will, delay);

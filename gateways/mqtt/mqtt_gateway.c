@@ -18,6 +18,7 @@
 #include "address.h"
 #include "id_map.h"
 #include "log.h"
+#include "mqtt_relay.h"
 #include "reply_queue.h"
 
 /* ---------------------------------------------------------------- DISCONNECT and the rest */
@@ -142,6 +143,20 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
     sb_reply_queue_remove(&session->slots, reply_slot);
 }
 
+/* The publisher's MQTT 5 properties go with the message; its Message
+ * Expiry counts from now (the hub's transit is not counted). */
+static void relay_properties(sb_mqtt_message_t *message, const char *relayed)
+{
+    sb_mqtt_packet_t *packet = relayed ? sb_mqtt_relay_decode(relayed) : NULL;
+    if (!packet)
+        return;
+    message->relayed = strdup(relayed);
+    const sb_mqtt_properties_t *p = &packet->u.publish.properties;
+    if (sb_mqtt_has(p, SB_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
+        message->expires_at_ms = zclock_time() + 1000LL * p->message_expiry_interval;
+    sb_mqtt_packet_destroy(&packet);
+}
+
 /* A hub event: not to its own publisher under No Local (the broker passes
  * the publisher's id on, `from`); at the lower of its QoS and the subscription's; a retained
  * value (sent on subscribe) with RETAIN set, unless the subscription's
@@ -171,6 +186,7 @@ static void write_event(void *client, const sb_envelope_t *event)
     bool retain = event->retain || (filter->retain_as_published && event->published_retain);
     sb_mqtt_message_t *message = sb_mqtt_message_new(event->topic, data, strlen(data), qos, retain);
     message->subscription_id = filter->id;
+    relay_properties(message, event->mqtt);
     mqtt_deliver(session, message);
 }
 

@@ -92,7 +92,8 @@ slot_t *mqtt_slot_new(slot_kind_t kind, size_t extra);
 const char *mqtt_filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session,
                                   const char *command, const char *filter);
 void mqtt_publish_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *request,
-                       const char *topic, const char *payload, bool retain, uint8_t qos);
+                       const char *topic, const char *payload, bool retain, uint8_t qos,
+                     const char *mqtt);
 void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);
 void mqtt_end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);
 void mqtt_session_left(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);

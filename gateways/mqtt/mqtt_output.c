@@ -12,6 +12,7 @@
 #include "cmdline.h"
 #include "id_map.h"
 #include "log.h"
+#include "mqtt_relay.h"
 #include "reply_queue.h"
 
 /* ---------------------------------------------------------------- sending */
@@ -77,6 +78,15 @@ static bool send_publish(link_t *link, sb_mqtt_message_t *message)
     publish->packet_id = message->qos ? message->packet_id : 0;
     publish->payload = (sb_mqtt_str_t) { message->payload, message->length };
     sb_mqtt_user_property_t status = { sb_mqtt_str("status"), sb_mqtt_str(message->status) };
+    int64_t left_ms = message->expires_at_ms ? message->expires_at_ms - zclock_time() : 1;
+    if (left_ms <= 0)
+        return false;   /* expired while it waited: never sent (v5 §3.3.2.3.3) */
+    sb_mqtt_packet_t *relayed = message->relayed ? sb_mqtt_relay_decode(message->relayed) : NULL;
+    if (relayed && mqtt_is_v5(link)) {
+        sb_mqtt_relay_apply(&relayed->u.publish.properties, &publish->properties);
+        if (message->expires_at_ms)
+            publish->properties.message_expiry_interval = (uint32_t) ((left_ms + 999) / 1000);
+    }
     if (mqtt_is_v5(link)) {
         if (message->subscription_id) {
             publish->properties.subscription_ids = &message->subscription_id;
@@ -94,6 +104,7 @@ static bool send_publish(link_t *link, sb_mqtt_message_t *message)
     }
     message->sent = true;
     bool sent = mqtt_send_packet(link, &packet);
+    sb_mqtt_packet_destroy(&relayed);
     link->gateway->counters.publishes_out += sent;
     return sent;
 }

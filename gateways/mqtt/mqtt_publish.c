@@ -12,6 +12,7 @@
 #include "cmdline.h"
 #include "id_map.h"
 #include "log.h"
+#include "mqtt_relay.h"
 #include "reply_queue.h"
 
 /* ---------------------------------------------------------------- PUBLISH from the client */
@@ -196,7 +197,10 @@ void mqtt_on_publish(link_t *link, const sb_mqtt_publish_t *publish)
     slot->packet_id = publish->packet_id;
     slot->qos = publish->qos;
     session->waiting++;
-    mqtt_publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos);
+    char *relayed = mqtt_is_v5(link) ? sb_mqtt_relay_encode(&publish->properties) : NULL;
+    mqtt_publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos,
+                    relayed);
+    free(relayed);
 }
 
 /* ---------------------------------------------------------------- acks from the client */

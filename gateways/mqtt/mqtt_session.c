@@ -33,6 +33,7 @@ void sb_mqtt_message_destroy(sb_mqtt_message_t **self_p)
     free(self->payload);
     free(self->correlation);
     free(self->status);
+    free(self->relayed);
     free(self);
     *self_p = NULL;
 }

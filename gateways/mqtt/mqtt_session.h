@@ -29,6 +29,8 @@ typedef struct {
     char *correlation;         /* v5: a command reply's Correlation Data (binary) */
     size_t correlation_length;
     char *status;              /* v5: a command reply's `status` user property */
+    char *relayed;             /* v5 properties from the publisher (mqtt_relay.h), or NULL */
+    int64_t expires_at_ms;     /* wall clock: its Message Expiry; 0: never */
     uint16_t packet_id;        /* once in flight */
     bool sent;                 /* sent once: DUP when sent again */
     bool released;             /* QoS 2: PUBREC came, PUBREL sent, PUBCOMP awaited */

@@ -51,11 +51,12 @@ const char *mqtt_filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *sess
 
 /* Publishes on the hub as the session (a will, a PUBLISH). */
 void mqtt_publish_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *request,
-                       const char *topic, const char *payload, bool retain, uint8_t qos)
+                       const char *topic, const char *payload, bool retain, uint8_t qos,
+                       const char *mqtt)
 {
     sb_reply_slot_t *slot;
     mqtt_add_slot_request(session, request, &slot);
-    sb_router_publish(self->base.router, session, slot, topic, payload, retain, qos);
+    sb_router_publish(self->base.router, session, slot, topic, payload, retain, qos, mqtt);
 }
 
 void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
@@ -67,7 +68,7 @@ void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
     sb_log_info("mqtt will published", "client=%s topic=%s", session->client_id, will->topic);
     if (strlen(will->payload) == will->length)
         mqtt_publish_as(self, session, mqtt_slot_new(SLOT_IGNORE, 0), will->topic, will->payload,
-                   will->retain, will->qos);
+                   will->retain, will->qos, will->relayed);
     sb_mqtt_message_destroy(&will);
 }
 

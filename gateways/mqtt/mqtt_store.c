@@ -29,7 +29,7 @@ static const char s_schema[] =
     " skip_retained INTEGER);"
     "CREATE TABLE IF NOT EXISTS messages (client_id TEXT, position INTEGER, in_flight INTEGER,"
     " topic TEXT, payload BLOB, qos INTEGER, retain INTEGER, subscription_id INTEGER,"
-    " packet_id INTEGER, sent INTEGER, released INTEGER);"
+    " packet_id INTEGER, sent INTEGER, released INTEGER, relayed TEXT, expires_at_ms INTEGER);"
     "CREATE TABLE IF NOT EXISTS awaiting_release (client_id TEXT, packet_id INTEGER);"
     "CREATE INDEX IF NOT EXISTS filters_of ON filters (client_id);"
     "CREATE INDEX IF NOT EXISTS messages_of ON messages (client_id);"
@@ -42,7 +42,7 @@ enum { UPSERT, ADD_FILTER, ADD_MESSAGE, ADD_AWAITING, DEL_SESSION, DEL_FILTERS, 
 static const char *const s_sql[STATEMENTS] = {
     "INSERT OR REPLACE INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     "INSERT INTO filters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    "INSERT INTO messages VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    "INSERT INTO messages VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     "INSERT INTO awaiting_release VALUES (?1, ?2)",
     "DELETE FROM sessions WHERE client_id = ?1",
     "DELETE FROM filters WHERE client_id = ?1",
@@ -145,6 +145,8 @@ static void save_message(sb_mqtt_store_t *self, const char *client_id, int posit
     sqlite3_bind_int(s, 9, message->packet_id);
     sqlite3_bind_int(s, 10, message->sent);
     sqlite3_bind_int(s, 11, message->released);
+    sqlite3_bind_text(s, 12, message->relayed, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 13, message->expires_at_ms);
     run(self, s);
 }
 
@@ -247,6 +249,9 @@ static void message_row(sb_mqtt_session_t *session, sqlite3_stmt *s)
     message->packet_id = (uint16_t) sqlite3_column_int(s, 6);
     message->sent = sqlite3_column_int(s, 7);
     message->released = sqlite3_column_int(s, 8);
+    if (sqlite3_column_type(s, 9) != SQLITE_NULL)
+        message->relayed = strdup(text_at(s, 9));
+    message->expires_at_ms = sqlite3_column_int64(s, 10);
     zlistx_add_end(sqlite3_column_int(s, 0) ? session->in_flight : session->queue, message);
 }
 
@@ -275,7 +280,8 @@ size_t sb_mqtt_store_load(sb_mqtt_store_t *self, size_t max_queued, sb_mqtt_stor
         each_row(self, "SELECT filter, qos, no_local, retain_as_published, retain_handling, id,"
                        " skip_retained FROM filters WHERE client_id = ?1", session, filter_row);
         each_row(self, "SELECT in_flight, topic, payload, qos, retain, subscription_id, packet_id,"
-                       " sent, released FROM messages WHERE client_id = ?1 ORDER BY position",
+                       " sent, released, relayed, expires_at_ms FROM messages WHERE client_id = ?1"
+                       " ORDER BY position",
                  session, message_row);
         each_row(self, "SELECT packet_id FROM awaiting_release WHERE client_id = ?1", session,
                  awaiting_row);

@@ -730,3 +730,43 @@ def test_v5_refusals_keep_the_connection(mqtt_hub):
     assert first == 0x90 and body == u16(6) + b"\x00\x8f"          # SUBACK: filter invalid
     raw.send(b"\xc0\x00")
     assert raw.read_packet() == (0xD0, b"")                        # still served
+
+
+def test_v5_publish_properties_reach_the_subscriber(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    subscriber = paho_clients(c.mqtt_port, client_id="props-sub", version=V5)
+    sync_subscription(c, subscriber)
+    subscriber.subscribe("props/#", qos=1)
+    publisher = paho_clients(c.mqtt_port, client_id="props-pub", version=V5)
+    props = PUBLISH_PROPERTIES(ContentType="application/json", PayloadFormatIndicator=1,
+                               ResponseTopic="props/answers", CorrelationData=b"\x01\x02",
+                               MessageExpiryInterval=300,
+                               UserProperty=[("room", "kitchen"), ("room", "hall")])
+    publisher.publish("props/x", b'{"t":21}', qos=1, properties=props)
+    got = subscriber.next_message().properties
+    assert got.ContentType == "application/json"
+    assert got.PayloadFormatIndicator == 1
+    assert got.ResponseTopic == "props/answers"
+    assert got.CorrelationData == b"\x01\x02"
+    assert 295 <= got.MessageExpiryInterval <= 300
+    assert got.UserProperty == [("room", "kitchen"), ("room", "hall")]
+
+
+def test_message_expiry_drops_what_waited_too_long(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    client = paho_clients(c.mqtt_port, client_id="away", version=V5, clean=False,
+                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    sync_subscription(c, client)
+    client.subscribe("exp/#", qos=1)
+    client.disconnect()
+    publisher = paho_clients(c.mqtt_port, client_id="exp-pub", version=V5)
+    publisher.publish("exp/short", b"stale", qos=1,
+                      properties=PUBLISH_PROPERTIES(MessageExpiryInterval=1))
+    publisher.publish("exp/long", b"fresh", qos=1,
+                      properties=PUBLISH_PROPERTIES(MessageExpiryInterval=600))
+    time.sleep(1.5)   # the expiry itself is what is tested: let the short one run out
+    back = paho_clients(c.mqtt_port, client_id="away", version=V5, clean=False,
+                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    message = back.next_message()
+    assert (message.topic, message.payload) == ("exp/long", b"fresh")
+    assert message.properties.MessageExpiryInterval <= 599
