@@ -47,6 +47,8 @@ static void assert_same_envelope(const sb_envelope_t *a, const sb_envelope_t *b)
     assert_int_equal(a->retain, b->retain);
     assert_int_equal(a->published_retain, b->published_retain);
     assert_int_equal(a->qos, b->qos);
+    assert_same_str(a->from, b->from);
+    assert_same_str(a->mqtt, b->mqtt);
 }
 
 /* Encodes, decodes, checks the result equals the input, returns it. */
@@ -282,6 +284,13 @@ static void test_round_trip_retain_qos(void **state)
     sb_envelope_t publish = { .type = SB_ENVELOPE_PUBLISH, .topic = "home/x", .data = "1",
                               .retain = true, .qos = 2 };
     sb_envelope_t *out = round_trip(&publish);
+    assert_null(out->from);
+    assert_null(out->mqtt);
+    sb_envelope_destroy(&out);
+    /* the publisher and its MQTT 5 properties ride along too (No Local, user properties) */
+    sb_envelope_t mqtt = { .type = SB_ENVELOPE_PUBLISH, .topic = "home/x", .data = "1",
+                           .from = "mqtt-3", .mqtt = "30080001720226000000" };
+    out = round_trip(&mqtt);
     sb_envelope_destroy(&out);
     sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = "home/x", .data = "1",
                             .client = "tcp-1", .retain = true, .published_retain = true,
