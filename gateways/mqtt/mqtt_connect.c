@@ -217,6 +217,10 @@ void mqtt_on_connect(link_t *link, const sb_mqtt_connect_t *connect)
     if (connect->version == SB_MQTT_V5
         && sb_mqtt_has(&connect->properties, SB_MQTT_PROP_MAXIMUM_PACKET_SIZE))
         link->max_packet_out = connect->properties.maximum_packet_size;
+    if (connect->version == SB_MQTT_V5
+        && sb_mqtt_has(&connect->properties, SB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM))
+        link->out_alias_max = connect->properties.topic_alias_maximum < TOPIC_ALIASES
+                                  ? connect->properties.topic_alias_maximum : TOPIC_ALIASES;
     send_connack(link, connect, present, assigned, session->expiry_s,
                  capped && connect->version == SB_MQTT_V5, keep_alive);
     char id[64];

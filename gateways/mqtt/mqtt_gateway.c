@@ -273,8 +273,10 @@ static void on_closed(void *owner, sb_mqtt_client_t *client)
         self->connected--;
         mqtt_session_left(self, link->session);
     }
-    for (size_t i = 0; i <= TOPIC_ALIASES; i++)
+    for (size_t i = 0; i <= TOPIC_ALIASES; i++) {
         free(link->aliases[i]);
+        free(link->out_aliases[i]);
+    }
     free(link);
     sb_gateway_base_remove(&self->base, serial, client);
 }

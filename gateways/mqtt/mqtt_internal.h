@@ -61,7 +61,9 @@ typedef struct {
     uint32_t max_packet_out;       /* the client's Maximum Packet Size, 0: none */
     uint16_t incoming;             /* its QoS 1 and 2 PUBLISHes not acknowledged yet */
     bool expiry_was_zero;          /* v5: a DISCONNECT may not then set one */
-    char *aliases[TOPIC_ALIASES + 1];
+    char *aliases[TOPIC_ALIASES + 1];        /* the client's topic aliases */
+    char *out_aliases[TOPIC_ALIASES + 1];    /* ours towards it (v5), first come first kept */
+    uint16_t out_alias_max, out_alias_used;
     char peer[80];
 } link_t;
 

@@ -67,6 +67,18 @@ void mqtt_close_with(link_t *link, uint8_t reason, const char *detail)
 
 /* One message to the connected client (PUBLISH); false when it is too
  * large for the client, which then never gets it (v5 §3.1.2.11.4). */
+/* A topic alias towards a v5 client that allows them: the one its topic
+ * has (0: none yet), or the next free one to give it (*fresh). */
+static uint16_t alias_for(const link_t *link, const char *topic, bool *fresh)
+{
+    *fresh = false;
+    for (uint16_t alias = 1; alias <= link->out_alias_used; alias++)
+        if (strcmp(link->out_aliases[alias], topic) == 0)
+            return alias;
+    *fresh = link->out_alias_used < link->out_alias_max;
+    return *fresh ? (uint16_t) (link->out_alias_used + 1) : 0;
+}
+
 static bool send_publish(link_t *link, sb_mqtt_message_t *message)
 {
     sb_mqtt_packet_t packet = { .type = SB_MQTT_PUBLISH };
@@ -102,8 +114,18 @@ static bool send_publish(link_t *link, sb_mqtt_message_t *message)
             publish->properties.user_property_count = 1;
         }
     }
+    bool fresh = false;
+    uint16_t alias = mqtt_is_v5(link) ? alias_for(link, message->topic, &fresh) : 0;
+    if (alias) {   /* a known alias goes without its topic */
+        publish->properties.topic_alias = alias;
+        sb_mqtt_mark(&publish->properties, SB_MQTT_PROP_TOPIC_ALIAS);
+        if (!fresh)
+            publish->topic = sb_mqtt_str("");
+    }
     message->sent = true;
     bool sent = mqtt_send_packet(link, &packet);
+    if (sent && fresh)   /* the client knows it only once it was sent */
+        link->out_aliases[++link->out_alias_used] = strdup(message->topic);
     sb_mqtt_packet_destroy(&relayed);
     link->gateway->counters.publishes_out += sent;
     return sent;

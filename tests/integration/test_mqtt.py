@@ -3,6 +3,7 @@ topics and commands, with independent clients: Debian's mosquitto_pub and
 mosquitto_sub, python3-paho-mqtt, and a raw socket for hostile packets.
 Every gateway runs against a `components()` hub (broker, a pool, the TCP
 gateway) on free loopback ports."""
+import socket
 import subprocess
 import time
 
@@ -770,3 +771,37 @@ def test_message_expiry_drops_what_waited_too_long(mqtt_hub, paho_clients):
     message = back.next_message()
     assert (message.topic, message.payload) == ("exp/long", b"fresh")
     assert message.properties.MessageExpiryInterval <= 599
+
+
+def test_topic_aliases_towards_a_v5_client_that_allows_them(mqtt_hub, peers):
+    c = mqtt_hub()
+    raw = RawMqtt(c.mqtt_port)
+    raw.send(connect_packet(client_id="aliased", version=5, props=properties((0x22, u16(2)))))
+    assert raw.read_packet()[0] == 0x20
+    raw.send(packet(0x82, u16(1) + b"\x00" + mqtt_string("alias/#") + b"\x00"))
+    assert raw.read_packet()[0] == 0x90
+    tcp = peers(c.port)
+    raw.sock.settimeout(0.3)
+
+    def probe_arrived():   # the subscription has reached the broker
+        assert tcp.ask("pub alias/probe x") == "OK"
+        try:
+            return raw.read_packet()[0] == 0x30
+        except socket.timeout:
+            return False
+
+    wait_until(probe_arrived, READ_TIMEOUT, "the subscription at the broker")
+    raw.sock.settimeout(READ_TIMEOUT)
+    for n in range(3):
+        assert tcp.ask("pub alias/kitchen %d" % n) == "OK"
+    publishes = []
+    while len(publishes) < 3:
+        first, body = raw.read_packet()
+        topic = body[2:2 + int.from_bytes(body[:2], "big")]
+        if topic != b"":
+            assert topic in (b"alias/kitchen", b"alias/probe"), topic
+        if topic == b"alias/probe" or body.endswith(b"x"):
+            continue   # a late probe (alias 1)
+        publishes.append((topic, body[2 + len(topic):]))
+    assert [topic for topic, _ in publishes] == [b"alias/kitchen", b"", b""]   # then alias alone
+    assert all(b"\x23\x00\x02" in props for _, props in publishes)          # Topic Alias 2
