@@ -5,11 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "mqtt_packet.h"
+#include "mqtt_relay.h"
 #include "mqtt_session.h"
 
 static sb_mqtt_message_t *message(const char *topic, uint8_t qos)
@@ -126,6 +128,44 @@ static void test_will_is_taken_once(void **state)
     sb_mqtt_session_destroy(&session);
 }
 
+/* The v5 properties a publish hands on survive the trip through the hub's text. */
+static void test_relayed_properties(void **state)
+{
+    (void) state;
+    sb_mqtt_properties_t none = { 0 };
+    assert_null(sb_mqtt_relay_encode(&none));
+    sb_mqtt_user_property_t users[] = { { sb_mqtt_str("room"), sb_mqtt_str("hall") },
+                                        { sb_mqtt_str("room"), sb_mqtt_str("attic") } };
+    sb_mqtt_properties_t p = { 0 };
+    p.content_type = sb_mqtt_str("text/plain");
+    sb_mqtt_mark(&p, SB_MQTT_PROP_CONTENT_TYPE);
+    p.message_expiry_interval = 60;
+    sb_mqtt_mark(&p, SB_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL);
+    p.correlation_data = (sb_mqtt_str_t) { "\0x", 2 };
+    sb_mqtt_mark(&p, SB_MQTT_PROP_CORRELATION_DATA);
+    p.topic_alias = 3;   /* not handed on */
+    sb_mqtt_mark(&p, SB_MQTT_PROP_TOPIC_ALIAS);
+    p.user_properties = users;
+    p.user_property_count = 2;
+    char *text = sb_mqtt_relay_encode(&p);
+    assert_non_null(text);
+    sb_mqtt_packet_t *packet = sb_mqtt_relay_decode(text);
+    assert_non_null(packet);
+    const sb_mqtt_properties_t *back = &packet->u.publish.properties;
+    assert_string_equal(back->content_type.data, "text/plain");
+    assert_int_equal(back->message_expiry_interval, 60);
+    assert_int_equal(back->correlation_data.length, 2);
+    assert_memory_equal(back->correlation_data.data, "\0x", 2);
+    assert_false(sb_mqtt_has(back, SB_MQTT_PROP_TOPIC_ALIAS));
+    assert_int_equal(back->user_property_count, 2);
+    assert_string_equal(back->user_properties[1].value.data, "attic");
+    sb_mqtt_packet_destroy(&packet);
+    free(text);
+    assert_null(sb_mqtt_relay_decode("zz"));
+    assert_null(sb_mqtt_relay_decode("301"));
+    assert_null(sb_mqtt_relay_decode("c000"));   /* a PINGREQ is no PUBLISH */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_window_and_acknowledgements),
         cmocka_unit_test(test_qos2_ids_wait_for_release),
         cmocka_unit_test(test_will_is_taken_once),
+        cmocka_unit_test(test_relayed_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
