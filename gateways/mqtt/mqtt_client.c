@@ -51,9 +51,18 @@ static void ws_write(void *owner, const void *data, size_t length)
 static void ws_http_request(void *owner, const sb_http_request_t *request)
 {
     sb_mqtt_client_t *self = owner;
-    (void) request;
     static const char text[] = "MQTT over WebSocket only (subprotocol mqtt)\n";
-    sb_ws_stream_respond(self->ws, 426, "text/plain", text, sizeof text - 1);
+    if (self->events->on_http)
+        self->events->on_http(self->owner, self, sb_http_request_path(request));
+    else
+        sb_ws_stream_respond(self->ws, 426, "text/plain", text, sizeof text - 1);
+}
+
+void sb_mqtt_client_respond(sb_mqtt_client_t *self, int status, const char *content_type,
+                            const char *body, size_t length)
+{
+    if (self->ws)
+        sb_ws_stream_respond(self->ws, status, content_type, body, length);
 }
 
 static int ws_may_open(void *owner, const sb_http_request_t *request)

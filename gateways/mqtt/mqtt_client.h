@@ -51,6 +51,9 @@ typedef struct {
     void (*on_closed)(void *owner, sb_mqtt_client_t *client);
     /* It has output to send before the loop next sleeps. */
     void (*on_output)(void *owner, sb_mqtt_client_t *client);
+    /* A plain HTTP GET on a WebSocket listener (answer with
+     * sb_mqtt_client_respond); NULL: 426 for every one. */
+    void (*on_http)(void *owner, sb_mqtt_client_t *client, const char *path);
 } sb_mqtt_client_events_t;
 
 /* Accepts from `listener` (TLS when `tls` is set, WebSocket when `ws` is);
@@ -71,6 +74,10 @@ void *sb_mqtt_client_data(const sb_mqtt_client_t *self);
 /* CONNECT is accepted: from now on the client must send something every
  * `seconds` (0: no keep alive), with half as much again in grace. */
 void sb_mqtt_client_keep_alive(sb_mqtt_client_t *self, unsigned seconds);
+
+/* Answers the HTTP request of on_http, then closes. */
+void sb_mqtt_client_respond(sb_mqtt_client_t *self, int status, const char *content_type,
+                            const char *body, size_t length);
 
 /* Appends a packet to the output (sent before the loop sleeps). */
 void sb_mqtt_client_write(sb_mqtt_client_t *self, const void *data, size_t length);

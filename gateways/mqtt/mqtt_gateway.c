@@ -12,6 +12,7 @@
 #include "mqtt_internal.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,8 +288,61 @@ static void on_output(void *owner, sb_mqtt_client_t *client)
     sb_gateway_base_has_output(&self->base, client);
 }
 
+/* Prometheus text of the gateway's counters, for GET /metrics on a
+ * WebSocket listener (the WebSocket gateway's /metrics has its own). */
+static void metric(FILE *out, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name,
+            value);
+}
+
+static char *metrics_text(sb_mqtt_gateway_t *self, size_t *length)
+{
+    char *text = NULL;
+    FILE *out = open_memstream(&text, length);
+    const mqtt_counters_t *c = &self->counters;
+    metric(out, "sb_mqtt_broker_up", "gauge", "1 while the broker link is up and answering.",
+           sb_router_stats(self->base.router).broker_up);
+    metric(out, "sb_mqtt_connections", "gauge", "Connected MQTT clients.", self->connected);
+    metric(out, "sb_mqtt_sessions", "gauge", "Sessions, connected or away.",
+           zhashx_size(self->sessions));
+    metric(out, "sb_mqtt_connections_accepted_total", "counter", "CONNECTs accepted.", c->accepted);
+    metric(out, "sb_mqtt_connections_refused_total", "counter", "CONNECTs refused.", c->refused);
+    metric(out, "sb_mqtt_publishes_in_total", "counter", "PUBLISHes from clients.", c->publishes_in);
+    metric(out, "sb_mqtt_publishes_out_total", "counter", "PUBLISHes to clients.", c->publishes_out);
+    metric(out, "sb_mqtt_denied_total", "counter", "Publishes and filters refused by the rules.",
+           c->denied);
+    metric(out, "sb_mqtt_dropped_total", "counter", "QoS 0 publishes dropped.", c->dropped);
+    metric(out, "sb_mqtt_malformed_total", "counter", "Connections closed for a bad packet.",
+           c->malformed);
+    metric(out, "sb_mqtt_keep_alive_timeouts_total", "counter",
+           "Connections closed after 1.5 x their keep alive.", c->keep_alive_timeouts);
+    metric(out, "sb_mqtt_takeovers_total", "counter", "Sessions taken over.", c->takeovers);
+    metric(out, "sb_mqtt_wills_total", "counter", "Wills published.", c->wills);
+    metric(out, "sb_mqtt_commands_total", "counter", "$switchboard/cmd requests.", c->commands);
+    metric(out, "sb_mqtt_undeliverable_total", "counter",
+           "Messages no subscription matched or too large or expired.", c->undeliverable);
+    fclose(out);
+    return text;
+}
+
+static void on_http(void *owner, sb_mqtt_client_t *client, const char *path)
+{
+    sb_mqtt_gateway_t *self = owner;
+    if (strcmp(path, "/metrics") != 0) {
+        static const char text[] = "MQTT over WebSocket here (subprotocol mqtt), and /metrics\n";
+        sb_mqtt_client_respond(client, 426, "text/plain", text, sizeof text - 1);
+        return;
+    }
+    size_t length = 0;
+    char *text = metrics_text(self, &length);
+    sb_mqtt_client_respond(client, 200, "text/plain; version=0.0.4", text, length);
+    free(text);
+}
+
 static const sb_mqtt_client_events_t s_client_events = {
-    on_ready, on_packet, on_failure, on_closed, on_output,
+    on_ready, on_packet, on_failure, on_closed, on_output, on_http,
 };
 
 static void on_connection(uv_stream_t *listener, int status)

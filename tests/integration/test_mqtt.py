@@ -502,6 +502,22 @@ def test_mqtt_over_secure_websocket(mqtt_hub, paho_clients, tls_cert):
     assert client.next_message().payload == b"OK wss"
 
 
+def test_metrics_on_the_websocket_listener(mqtt_hub, paho_clients):
+    import http.client
+    ws_port = free_port()
+    c = mqtt_hub("--ws-listen", "127.0.0.1:%d" % ws_port)
+    wait_until(lambda: port_accepts(ws_port), READ_TIMEOUT, "the WebSocket listener")
+    paho_clients(c.mqtt_port, client_id="counted", version=V311)
+    connection = http.client.HTTPConnection("127.0.0.1", ws_port, timeout=READ_TIMEOUT)
+    connection.request("GET", "/metrics")
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    assert response.status == 200
+    assert "\nsb_mqtt_connections 1\n" in body and "\nsb_mqtt_sessions 1\n" in body
+    assert "# TYPE sb_mqtt_publishes_in_total counter" in body
+
+
 def test_websocket_listener_wants_the_mqtt_subprotocol(mqtt_hub):
     ws_port = free_port()
     mqtt_hub("--ws-listen", "127.0.0.1:%d" % ws_port)
