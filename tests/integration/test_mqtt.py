@@ -75,6 +75,20 @@ def sync_subscription(c, subscriber, topic_prefix="sync"):
         subscriber.messages.get()
 
 
+def persistent_v5(paho_clients, port, client_id):
+    """A v5 client whose session is kept 300 s after it leaves."""
+    return paho_clients(port, client_id=client_id, version=V5, clean=False,
+                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+
+
+def leave_subscribed(c, paho_clients, client_id, topic_filter):
+    """A persistent v5 session subscribed to `topic_filter` (at the broker), then away."""
+    client = persistent_v5(paho_clients, c.mqtt_port, client_id)
+    sync_subscription(c, client)
+    client.subscribe(topic_filter, qos=1)
+    client.disconnect()
+
+
 # --------------------------------------------------------------------- connecting
 
 @pytest.mark.parametrize("version", [V311, V5])
@@ -437,16 +451,11 @@ def test_qos_is_the_lower_of_publish_and_subscription(mqtt_hub, paho_clients):
 
 def test_persistent_session_gets_qos1_publishes_sent_while_away(mqtt_hub, paho_clients):
     c = mqtt_hub()
-    client = paho_clients(c.mqtt_port, client_id="shelly", version=V5, clean=False,
-                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
-    sync_subscription(c, client)
-    client.subscribe("shellies/#", qos=1)
-    client.disconnect()
+    leave_subscribed(c, paho_clients, "shelly", "shellies/#")
     publisher = paho_clients(c.mqtt_port, client_id="pub-away", version=V311)
     publisher.publish("shellies/relay/0", b"on", qos=1)
     publisher.publish("shellies/relay/1", b"off", qos=1)
-    back = paho_clients(c.mqtt_port, client_id="shelly", version=V5, clean=False,
-                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    back = persistent_v5(paho_clients, c.mqtt_port, "shelly")
     assert back.session_present
     got = [back.next_message(), back.next_message()]
     assert [(m.topic, m.payload, m.qos) for m in got] == [
@@ -771,19 +780,14 @@ def test_v5_publish_properties_reach_the_subscriber(mqtt_hub, paho_clients):
 
 def test_message_expiry_drops_what_waited_too_long(mqtt_hub, paho_clients):
     c = mqtt_hub()
-    client = paho_clients(c.mqtt_port, client_id="away", version=V5, clean=False,
-                          properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
-    sync_subscription(c, client)
-    client.subscribe("exp/#", qos=1)
-    client.disconnect()
+    leave_subscribed(c, paho_clients, "away", "exp/#")
     publisher = paho_clients(c.mqtt_port, client_id="exp-pub", version=V5)
     publisher.publish("exp/short", b"stale", qos=1,
                       properties=PUBLISH_PROPERTIES(MessageExpiryInterval=1))
     publisher.publish("exp/long", b"fresh", qos=1,
                       properties=PUBLISH_PROPERTIES(MessageExpiryInterval=600))
     time.sleep(1.5)   # the expiry itself is what is tested: let the short one run out
-    back = paho_clients(c.mqtt_port, client_id="away", version=V5, clean=False,
-                        properties=CONNECT_PROPERTIES(SessionExpiryInterval=300))
+    back = persistent_v5(paho_clients, c.mqtt_port, "away")
     message = back.next_message()
     assert (message.topic, message.payload) == ("exp/long", b"fresh")
     assert message.properties.MessageExpiryInterval <= 599
