@@ -57,8 +57,11 @@ def mqtt_id_of(c, client_id):
     return None
 
 
-def sync_subscription(c, subscriber, topic_prefix="sync"):
-    """Waits until the hub delivers to `subscriber` (its SUBSCRIBE reached the broker)."""
+def sync_subscription(c, subscriber, *filters, topic_prefix="sync"):
+    """Subscribes `subscriber` to `filters`, then waits until the hub delivers
+    to it: its SUBSCRIBEs, sent in order on one link, have reached the broker."""
+    for topic_filter in filters:
+        subscriber.subscribe(topic_filter)
     subscriber.subscribe(topic_prefix + "/#")
 
     def delivered():
@@ -247,8 +250,7 @@ def test_will_is_published_on_an_abrupt_close(mqtt_hub, paho_clients, version):
 def test_no_will_after_a_normal_disconnect(mqtt_hub, paho_clients):
     c = mqtt_hub()
     watcher = paho_clients(c.mqtt_port, client_id="watcher")
-    sync_subscription(c, watcher)
-    watcher.subscribe("status/#")
+    sync_subscription(c, watcher, "status/#")
     plug = paho_clients(c.mqtt_port, client_id="plug2", version=V311,
                         will=("status/plug2", "offline", 1))
     plug.disconnect()
