@@ -50,6 +50,8 @@ typedef struct {
     void (*on_text)(void *owner, const char *text, size_t length);
     /* Nothing more will be read or written: close once the output is sent. */
     void (*on_done)(void *owner);
+    /* The request is being refused (421) for its Host header. */
+    void (*on_misdirected)(void *owner);
 } sb_ws_stream_events_t;
 
 sb_ws_stream_t *sb_ws_stream_new(const sb_ws_stream_limits_t *limits,
@@ -75,8 +77,5 @@ bool sb_ws_stream_is_open(const sb_ws_stream_t *self);
 
 /* The close code sent, or 0. */
 uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self);
-
-/* The request was refused (421) for a Host the gateway does not answer to. */
-bool sb_ws_stream_misdirected(const sb_ws_stream_t *self);
 
 #endif
