@@ -332,12 +332,18 @@ def test_no_auth_is_tried_while_its_address_waits_and_a_success_keeps_the_count(
         refused_delays(c.gateway)
 
 
-def test_a_client_closed_during_a_delayed_auth_leaves_nothing_behind(start, peer, clients):
-    c = start()
+def watched_panel(c, peer, clients):
+    """A panel client, and a watcher subscribed to what it may publish."""
     watcher = peer(c.port, "panel", PANEL_SECRET)
     watcher.subscribe("home/#")
-    leaver = clients(c.port, timeout=30)
-    assert leaver.request("auth panel %s" % PANEL_SECRET) == "OK"
+    client = clients(c.port, timeout=30)
+    assert client.request("auth panel %s" % PANEL_SECRET) == "OK"
+    return watcher, client
+
+
+def test_a_client_closed_during_a_delayed_auth_leaves_nothing_behind(start, peer, clients):
+    c = start()
+    watcher, leaver = watched_panel(c, peer, clients)
     # The 7th failure waits 2 s; the pub is held behind it.
     leaver.send(*["auth panel wrong-%d" % i for i in range(7)], "pub home/left-behind 1")
     wait_until(lambda: refused_delays(c.gateway)[-1:] == [2000], 15,
@@ -356,10 +362,7 @@ def test_a_client_closed_during_a_delayed_auth_leaves_nothing_behind(start, peer
 
 def test_quit_behind_a_delayed_auth_runs_nothing_after_it(start, peer, clients):
     c = start()
-    watcher = peer(c.port, "panel", PANEL_SECRET)
-    watcher.subscribe("home/#")
-    quitter = clients(c.port, timeout=30)
-    assert quitter.request("auth panel %s" % PANEL_SECRET) == "OK"
+    watcher, quitter = watched_panel(c, peer, clients)
     # The 4th failure waits; everything after it is held behind it.
     quitter.send(*["auth panel wrong-%d" % i for i in range(4)], "pub home/before-quit 1",
                  "quit", "pub home/after-quit 2", "echo after-quit")
