@@ -71,8 +71,8 @@ static void run_ping(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 static void run_quit(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                      const sb_cmdline_t *request)
 {
-    (void) self;
     (void) request;
+    sb_guard_quit(self->guard, self->ops->serial(client));
     self->ops->answer(client, slot, "OK", "bye", true);
 }
 
