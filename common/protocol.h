@@ -27,9 +27,12 @@
  * the rest a second line, whose answer the first-in first-out matching of
  * calls would hand to the wrong caller; NUL and the other controls mean
  * things to serial firmware (XON/XOFF, ESC sequences) no request should
- * send. The device gateway enforces it; the other gateways check it early. */
+ * send. A line that is valid UTF-8 may not hold a C1 control code point
+ * (U+0080..U+009F: CSI and the like) either; raw bytes 0x80..0x9F of text
+ * that is not UTF-8 pass, as they are UTF-8 continuation bytes too. The
+ * device gateway enforces it; the other gateways check it early. */
 bool sb_device_line_is_safe(const char *text);
-#define SB_DEVICE_LINE_RULE "a device line may not hold control bytes (CR, LF, NUL, ...; TAB is allowed)"
+#define SB_DEVICE_LINE_RULE "a device line may not hold control characters (CR, LF, NUL, U+0080..U+009F, ...; TAB is allowed)"
 
 /* The serial rates a [device] may ask for (the device gateway maps each to termios). */
 #define SB_SERIAL_RATES "1200 2400 4800 9600 19200 38400 57600 115200 230400 460800 921600"

@@ -183,12 +183,17 @@ void sb_supervisor_set_fast_stop(sb_supervisor_t *self, bool fast)
     self->fast_stop = fast;
 }
 
-static child_t *find_child(sb_supervisor_t *self, pid_t pid)
+static child_t *find_child(const sb_supervisor_t *self, pid_t pid)
 {
     for (int i = 0; i < self->child_count; i++)
         if (self->children[i].pid == pid)
             return &self->children[i];
     return NULL;
+}
+
+bool sb_supervisor_has_child(const sb_supervisor_t *self, pid_t pid)
+{
+    return pid > 0 && find_child(self, pid) != NULL;   /* pid 0 marks a child waiting to restart */
 }
 
 static void describe_status(int status, char *buffer, size_t size)

@@ -55,6 +55,9 @@ void sb_supervisor_restart_all(sb_supervisor_t *self);
 /* Sends `signo` to every running child of `rank`. */
 void sb_supervisor_signal_rank(sb_supervisor_t *self, int rank, int signo);
 
+/* Whether `pid` is one of its children (running, or being stopped). */
+bool sb_supervisor_has_child(const sb_supervisor_t *self, pid_t pid);
+
 /* How many children are being kept (not counting ones being stopped). */
 int sb_supervisor_size(const sb_supervisor_t *self);
 

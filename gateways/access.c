@@ -31,6 +31,7 @@ typedef struct {
 
 struct sb_identity {
     char *token;             /* NULL: anonymous */
+    uint8_t name_digest[SB_SECRET_DIGEST_SIZE];   /* of `token`: compared in constant time */
     uint8_t digest[SB_SECRET_DIGEST_SIZE];
     word_list_t commands, publish, subscribe;
 };
@@ -102,6 +103,8 @@ static bool load_token(sb_identity_t *self, const sb_config_t *config,
                        const sb_token_config_t *token)
 {
     self->token = strdup(token->name);
+    if (!sb_secret_digest(token->name, strlen(token->name), self->name_digest))
+        return false;
     set_rules(self, token, TOKEN_COMMANDS, TOKEN_PUBLISH, TOKEN_SUBSCRIBE);
     if (token->secret) {
         warn_if_readable(config, token);
@@ -158,14 +161,18 @@ const sb_identity_t *sb_access_anonymous(const sb_access_t *self)
 const sb_identity_t *sb_access_authenticate(const sb_access_t *self, const char *name,
                                             const char *secret)
 {
-    /* Every name is looked at, so the time taken does not tell where a match was. */
-    const sb_identity_t *found = NULL;
-    for (size_t i = 0; i < self->token_count; i++)
-        if (strcmp(self->tokens[i].token, name) == 0 && !found)
-            found = &self->tokens[i];
-    uint8_t digest[SB_SECRET_DIGEST_SIZE];
-    if (!sb_secret_digest(secret, strlen(secret), digest))
+    /* Every name is looked at, by digests of one length compared in
+     * constant time, so the time taken tells neither where a match was nor
+     * how much of a name was right. */
+    uint8_t name_digest[SB_SECRET_DIGEST_SIZE], digest[SB_SECRET_DIGEST_SIZE];
+    if (!sb_secret_digest(name, strlen(name), name_digest)
+        || !sb_secret_digest(secret, strlen(secret), digest))
         return NULL;
+    const sb_identity_t *found = NULL;
+    for (size_t i = 0; i < self->token_count; i++) {
+        bool same = sb_secret_digests_equal(self->tokens[i].name_digest, name_digest);
+        found = same && !found ? &self->tokens[i] : found;
+    }
     bool equal = sb_secret_digests_equal(digest, found ? found->digest : self->decoy);
     return found && equal ? found : NULL;
 }

@@ -1,8 +1,11 @@
 /* auth_delay.h — how long the answer to a failed `auth` waits, by the
  * address it came from: nothing for the first few failures, then a delay
- * that doubles up to a ceiling; a success from the address starts over.
- * The table of addresses is bounded: when it is full, the address whose
- * last failure is oldest is forgotten. */
+ * that doubles up to a ceiling. A success does not start over (else one
+ * known token, used after every few guesses, would keep the delay at 0):
+ * the failures are forgotten only after a while without any. An IPv6
+ * address counts by its /64, which one host usually has whole; IPv4 by
+ * the address. The table of addresses is bounded: when it is full, the
+ * address whose last failure is oldest is forgotten. */
 #ifndef SB_AUTH_DELAY_H
 #define SB_AUTH_DELAY_H
 
@@ -28,8 +31,5 @@ uint32_t sb_auth_delay_failed(sb_auth_delay_t *self, const char *address, int64_
  * (0: none): credentials that cannot be answered later (an HTTP upgrade)
  * are not tried before then. */
 uint32_t sb_auth_delay_remaining(const sb_auth_delay_t *self, const char *address, int64_t now_ms);
-
-/* A success from `address`: its failures are forgotten. */
-void sb_auth_delay_succeeded(sb_auth_delay_t *self, const char *address);
 
 #endif

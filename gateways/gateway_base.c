@@ -215,14 +215,16 @@ sb_tls_counters_t sb_gateway_base_tls_counters(const sb_gateway_base_t *self)
     return self->tls ? *sb_tls_context_counters(self->tls) : (sb_tls_counters_t) { 0 };
 }
 
-int sb_gateway_base_describe(const sb_gateway_base_t *self, size_t connections, uint64_t accepted,
-                             uint64_t refused, char *buffer, size_t size)
+int sb_gateway_base_describe(const sb_gateway_base_t *self, const sb_gateway_client_counts_t *counts,
+                             char *buffer, size_t size)
 {
     sb_tls_counters_t tls = sb_gateway_base_tls_counters(self);
     int length = snprintf(buffer, size,
                           "connections=%zu accepted=%" PRIu64 " refused=%" PRIu64
-                          " tls_handshakes=%" PRIu64 " tls_failed=%" PRIu64 " tls_timeouts=%" PRIu64,
-                          connections, accepted, refused, tls.handshakes, tls.failed, tls.timeouts);
+                          " misdirected=%" PRIu64 " tls_handshakes=%" PRIu64 " tls_failed=%" PRIu64
+                          " tls_timeouts=%" PRIu64,
+                          counts->connections, counts->accepted, counts->refused,
+                          counts->misdirected, tls.handshakes, tls.failed, tls.timeouts);
     return length < 0 ? 0 : (size_t) length >= size ? (int) size - 1 : length;
 }
 

@@ -84,11 +84,18 @@ void sb_gateway_base_destroy(sb_gateway_base_t *self);
 /* The TLS context of connections from `listener`, NULL for the plain one. */
 sb_tls_context_t *sb_gateway_base_tls_of(const sb_gateway_base_t *self, const uv_stream_t *listener);
 
-/* The `stats` words of a gateway: "connections=N accepted=N refused=N"
- * and the TLS counters (tls_handshakes, tls_failed, tls_timeouts); the
- * length written. */
-int sb_gateway_base_describe(const sb_gateway_base_t *self, size_t connections, uint64_t accepted,
-                             uint64_t refused, char *buffer, size_t size);
+/* A gateway's own counts of its clients, for `stats`. */
+typedef struct {
+    size_t connections;
+    uint64_t accepted, refused;
+    uint64_t misdirected;   /* closed or refused for speaking HTTP to the wrong door */
+} sb_gateway_client_counts_t;
+
+/* The `stats` words of a gateway: "connections=N accepted=N refused=N
+ * misdirected=N" and the TLS counters (tls_handshakes, tls_failed,
+ * tls_timeouts); the length written. */
+int sb_gateway_base_describe(const sb_gateway_base_t *self, const sb_gateway_client_counts_t *counts,
+                             char *buffer, size_t size);
 
 /* The TLS listener's counters (zero without one). */
 sb_tls_counters_t sb_gateway_base_tls_counters(const sb_gateway_base_t *self);

@@ -2,6 +2,7 @@
 #include "guard.h"
 
 #include <czmq.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ typedef struct {
     const sb_identity_t *identity;
     uv_timer_t timer;             /* the delayed answer */
     sb_reply_slot_t *delayed;     /* its slot, while the timer runs */
+    /* An `auth` that came while its address was in a delay: tried when the
+     * timer ends, the answer of a failure otherwise (both NULL). */
+    char *deferred_name, *deferred_secret;
+    bool quit;                    /* nothing it asked after `quit` runs */
     zlistx_t *held;               /* held_t, in arrival order */
 } client_t;
 
@@ -52,9 +57,24 @@ static void held_free(held_t **held_p)
     *held_p = NULL;
 }
 
+static void secret_free(char *secret)
+{
+    if (secret)
+        OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+}
+
+static void forget_deferred(client_t *client)
+{
+    secret_free(client->deferred_secret);
+    free(client->deferred_name);
+    client->deferred_name = client->deferred_secret = NULL;
+}
+
 static void client_free(uv_handle_t *handle)
 {
     client_t *client = handle->data;
+    forget_deferred(client);
     held_t *held;
     while ((held = zlistx_detach(client->held, NULL)))
         held_free(&held);
@@ -141,6 +161,8 @@ bool sb_guard_holds(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, si
                     char **argv)
 {
     client_t *client = zhashx_lookup(self->clients, sb_id_map_key(serial));
+    if (client && client->quit)
+        return true;              /* it is leaving: its output is closed */
     if (!client || !client->delayed)
         return false;
     if (zlistx_size(client->held) >= MAX_HELD) {
@@ -156,8 +178,8 @@ bool sb_guard_holds(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, si
     return true;
 }
 
-/* The delayed answer, then what waited behind it, until another delayed
- * answer (a held failed `auth`) makes the rest wait again. */
+/* The delayed answer (or the deferred `auth`), then what waited behind
+ * it, until another delay makes the rest wait again or the client quits. */
 static void on_delay_over(uv_timer_t *timer)
 {
     client_t *client = timer->data;
@@ -165,8 +187,18 @@ static void on_delay_over(uv_timer_t *timer)
     uint64_t serial = client->serial;
     sb_reply_slot_t *slot = client->delayed;
     client->delayed = NULL;
-    self->events->answer(self->arg, serial, slot, "ERR unauthorized", "unknown token or wrong secret");
-    while ((client = zhashx_lookup(self->clients, sb_id_map_key(serial))) && !client->delayed) {
+    if (client->deferred_name) {
+        char *name = client->deferred_name, *secret = client->deferred_secret;
+        client->deferred_name = client->deferred_secret = NULL;
+        sb_guard_auth(self, serial, slot, name, secret);   /* it may defer again */
+        secret_free(secret);
+        free(name);
+    }
+    else
+        self->events->answer(self->arg, serial, slot, "ERR unauthorized",
+                             "unknown token or wrong secret");
+    while ((client = zhashx_lookup(self->clients, sb_id_map_key(serial)))
+           && !client->delayed && !client->quit) {
         held_t *held = zlistx_detach(client->held, NULL);
         if (!held)
             break;
@@ -181,14 +213,37 @@ static uint32_t record_failure(sb_guard_t *self, const char *host)
     return sb_auth_delay_failed(self->delays, host, (int64_t) uv_now(self->loop));
 }
 
+static uint32_t delay_remaining(const sb_guard_t *self, const char *host)
+{
+    return sb_auth_delay_remaining(self->delays, host, (int64_t) uv_now(self->loop));
+}
+
+/* While the address is in a delay the attempt is not tried at all, so
+ * neither a quick OK nor anything else tells a guess from another
+ * connection apart; it waits, in order, as a failure's answer does. */
+static void defer(client_t *client, sb_reply_slot_t *slot, const char *name, const char *secret,
+                  uint32_t remaining)
+{
+    client->deferred_name = strdup(name);
+    client->deferred_secret = strdup(secret);
+    client->delayed = slot;
+    sb_log_info("auth waits, its address is in a delay", "address=%s wait_ms=%u", client->host,
+                remaining);
+    uv_timer_start(&client->timer, on_delay_over, remaining, 0);
+}
+
 void sb_guard_auth(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, const char *name,
                    const char *secret)
 {
     client_t *client = zhashx_lookup(self->clients, sb_id_map_key(serial));
+    uint32_t remaining = client ? delay_remaining(self, client->host) : 0;
+    if (remaining > 0) {
+        defer(client, slot, name, secret, remaining);
+        return;
+    }
     const sb_identity_t *identity = sb_access_authenticate(self->access, name, secret);
     if (client && identity) {
         client->identity = identity;
-        sb_auth_delay_succeeded(self->delays, client->host);
         sb_log_info("client authenticated", "token=%s address=%s", name, client->host);
         self->events->answer(self->arg, serial, slot, "OK", "");
         return;
@@ -206,6 +261,13 @@ void sb_guard_auth(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, con
     uv_timer_start(&client->timer, on_delay_over, delay, 0);
 }
 
+void sb_guard_quit(sb_guard_t *self, uint64_t serial)
+{
+    client_t *client = zhashx_lookup(self->clients, sb_id_map_key(serial));
+    if (client)
+        client->quit = true;
+}
+
 uint64_t sb_guard_failures(const sb_guard_t *self)
 {
     return self->failures;
@@ -216,16 +278,14 @@ const sb_identity_t *sb_guard_authenticate_now(sb_guard_t *self, const char *add
 {
     char host[64];
     sb_address_host(address, host, sizeof host);
-    *waiting = sb_auth_delay_remaining(self->delays, host, (int64_t) uv_now(self->loop)) > 0;
+    *waiting = delay_remaining(self, host) > 0;
     if (*waiting) {
         sb_log_warn("bearer token not tried, its address is in a delay", "address=%s", host);
         return NULL;
     }
     const sb_identity_t *identity = sb_access_authenticate_pair(self->access, pair);
-    if (identity) {
-        sb_auth_delay_succeeded(self->delays, host);
+    if (identity)
         return identity;
-    }
     uint32_t delay = record_failure(self, host);
     sb_log_warn("bearer token refused", "address=%s delay_ms=%u", host, delay);
     return NULL;

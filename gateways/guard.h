@@ -44,14 +44,22 @@ void sb_guard_set_identity(sb_guard_t *self, uint64_t serial, const sb_identity_
 const sb_identity_t *sb_guard_identity(const sb_guard_t *self, uint64_t serial);
 
 /* Whether the client waits for a delayed answer; then the request is kept
- * (its words copied) and run after that answer. */
+ * (its words copied) and run after that answer. True also once the client
+ * has quit: the request is dropped unanswered. */
 bool sb_guard_holds(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, size_t argc,
                     char **argv);
 
 /* `auth NAME SECRET`: OK and the token's identity, or ERR unauthorized
- * (the same for an unknown name and a wrong secret), perhaps delayed. */
+ * (the same for an unknown name and a wrong secret), perhaps delayed.
+ * While the client's address is in a delay (another connection's failure)
+ * the attempt is not tried before the delay is over: it waits like a
+ * delayed answer, the client's later requests held behind it. */
 void sb_guard_auth(sb_guard_t *self, uint64_t serial, sb_reply_slot_t *slot, const char *name,
                    const char *secret);
+
+/* The client said `quit`: what it asked after that and is still held
+ * behind a delayed answer never runs, nor does anything it asks later. */
+void sb_guard_quit(sb_guard_t *self, uint64_t serial);
 
 /* Failed `auth` and Bearer attempts so far. */
 uint64_t sb_guard_failures(const sb_guard_t *self);
@@ -59,7 +67,9 @@ uint64_t sb_guard_failures(const sb_guard_t *self);
 /* Credentials given outside `auth` ("NAME:SECRET" of a Bearer header) by a
  * client at `address` (HOST:PORT), answered at once: the identity, or NULL
  * when they are wrong (counted and added to the address's delay) or, with
- * *waiting set, not tried because the address is still in a delay. */
+ * *waiting set, not tried because the address is still in a delay (an
+ * upgrade cannot wait: the gateway answers 429). A success leaves the
+ * address's count of failures as it is. */
 const sb_identity_t *sb_guard_authenticate_now(sb_guard_t *self, const char *address,
                                                const char *pair, bool *waiting);
 

@@ -71,8 +71,8 @@ static void run_ping(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 static void run_quit(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                      const sb_cmdline_t *request)
 {
-    (void) self;
     (void) request;
+    sb_guard_quit(self->guard, self->ops->serial(client));
     self->ops->answer(client, slot, "OK", "bye", true);
 }
 
@@ -260,18 +260,17 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
         return;
     }
     char text[1024];
-    const router_counters_t *c = &self->counters;
-    sb_requests_counters_t r = sb_requests_counters(self->requests);
+    sb_router_stats_t s = sb_router_stats(self);
     int used = self->ops->describe(self->owner, text, sizeof text);
     snprintf(text + used, sizeof text - (size_t) used,
              "%srequests=%" PRIu64 " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu"
-             " held=%zu timeouts=%" PRIu64 " late_replies=%" PRIu64 " resent=%" PRIu64
-             " malformed=%" PRIu64 " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64
-             " auth_failures=%" PRIu64,
-             used ? " " : "", c->requests, c->replies, c->errors, r.in_flight, r.held, r.timeouts,
-             r.late_replies, r.resent, sb_broker_link_malformed(self->link),
-             sb_latency_percentile(&self->latency, 50), sb_latency_percentile(&self->latency, 99),
-             sb_guard_failures(self->guard));
+             " held=%zu held_total=%" PRIu64 " unavailable=%" PRIu64 " timeouts=%" PRIu64
+             " late_replies=%" PRIu64 " resent=%" PRIu64 " malformed=%" PRIu64
+             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " auth_failures=%" PRIu64,
+             used ? " " : "", s.requests, s.replies, s.errors, s.in_flight, s.held, s.held_total,
+             s.unavailable, s.timeouts, s.late_replies, s.resent, s.malformed,
+             sb_latency_percentile(s.latency, 50), sb_latency_percentile(s.latency, 99),
+             s.auth_failures);
     self->ops->answer(client, slot, "OK", text, false);
 }
 
@@ -778,6 +777,8 @@ sb_router_stats_t sb_router_stats(const sb_router_t *self)
         .timeouts = requests.timeouts,
         .late_replies = requests.late_replies,
         .resent = requests.resent,
+        .held_total = requests.held_total,
+        .unavailable = requests.unavailable,
         .malformed = self->link ? sb_broker_link_malformed(self->link) : 0,
         .auth_failures = sb_guard_failures(self->guard),
         .broker_up = self->link && sb_broker_link_is_up(self->link),

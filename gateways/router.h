@@ -102,6 +102,8 @@ typedef struct {
     size_t held;                          /* waiting for the broker link */
     uint64_t timeouts, late_replies;      /* answered ERR timeout by the gateway; replies after that */
     uint64_t resent;                      /* sent again to a new broker */
+    uint64_t held_total;                  /* requests and publishes held for the broker link */
+    uint64_t unavailable;                 /* answered ERR unavailable */
     uint64_t malformed;                   /* envelopes from the broker dropped */
     uint64_t auth_failures;               /* refused `auth` and Bearer credentials */
     bool broker_up;                       /* connected and heard from */

@@ -84,11 +84,16 @@ static pid_t start_worker(void *arg)
     return pid;
 }
 
-/* A worker is gone: so is everything it started. */
+static bool is_worker(pid_t pid, void *arg)
+{
+    return sb_supervisor_has_child(arg, pid);
+}
+
+/* A worker is gone: so is everything it started, in its session or not. */
 static void on_worker_exit(pid_t pid, void *arg)
 {
-    (void) arg;
     int killed = sb_reaper_kill_session(pid);
+    killed += sb_reaper_kill_orphans(pid, is_worker, arg);
     if (killed > 0)
         sb_log_warn("killed what a dead worker left running", "worker_pid=%d processes=%d",
                     (int) pid, killed);
@@ -152,7 +157,7 @@ int main(int argc, char **argv)
     sb_supervisor_set_fast_stop(supervisor, true);
     sb_supervisor_set_signal_handler(supervisor, on_signal, &pool);
     sb_reaper_init();
-    sb_supervisor_set_exit_handler(supervisor, on_worker_exit, NULL);
+    sb_supervisor_set_exit_handler(supervisor, on_worker_exit, supervisor);
     sb_log_info("starting worker pool", "service=%s workers=%d broker=%s",
                 pool.settings.service, workers, pool.settings.broker);
     for (int i = 0; i < workers; i++)

@@ -29,14 +29,22 @@ bool sb_reaper_init(void)
     return false;
 }
 
-/* The session of a live (not zombie) process; -1 when it is gone or a zombie. */
-static pid_t live_session_of(const char *pid_text)
+/* What a pass looks at in /proc/PID/stat. */
+typedef struct {
+    pid_t pid, parent, session;
+} proc_entry_t;
+
+/* Which processes a pass kills. */
+typedef bool (proc_match_fn)(const proc_entry_t *entry, const void *arg);
+
+/* The entry of a live (not zombie) process; false when it is gone or a zombie. */
+static bool read_live_entry(const char *pid_text, proc_entry_t *entry)
 {
     char path[64], text[512];
     snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
     FILE *file = fopen(path, "re");
     if (!file)
-        return -1;
+        return false;
     size_t got = fread(text, 1, sizeof text - 1, file);
     fclose(file);
     text[got] = '\0';
@@ -45,40 +53,70 @@ static pid_t live_session_of(const char *pid_text)
     char state;
     int ppid, group, session;
     if (!after || sscanf(after + 1, " %c %d %d %d", &state, &ppid, &group, &session) != 4)
-        return -1;
-    return state == 'Z' || state == 'X' ? -1 : (pid_t) session;
+        return false;
+    *entry = (proc_entry_t) { (pid_t) atoi(pid_text), (pid_t) ppid, (pid_t) session };
+    return state != 'Z' && state != 'X';
 }
 
-/* One pass over /proc: SIGKILL to every live member of `session`. */
-static int kill_pass(pid_t session)
+/* One pass over /proc: SIGKILL to every live process `match` names. */
+static int kill_pass(proc_match_fn *match, const void *arg)
 {
     DIR *proc = opendir("/proc");
     if (!proc)
         return 0;
     int found = 0;
     pid_t self = getpid();
-    for (struct dirent *entry; (entry = readdir(proc));) {
-        if (!isdigit((unsigned char) entry->d_name[0]))
+    proc_entry_t entry;
+    for (struct dirent *dirent; (dirent = readdir(proc));) {
+        if (!isdigit((unsigned char) dirent->d_name[0]) || !read_live_entry(dirent->d_name, &entry))
             continue;
-        pid_t pid = (pid_t) atoi(entry->d_name);
-        if (pid != self && live_session_of(entry->d_name) == session && kill(pid, SIGKILL) == 0)
+        if (entry.pid != self && match(&entry, arg) && kill(entry.pid, SIGKILL) == 0)
             found++;
     }
     closedir(proc);
     return found;
 }
 
-int sb_reaper_kill_session(pid_t session)
+/* Passes until none is found (or KILL_PASSES); how many the first pass killed. */
+static int kill_all(proc_match_fn *match, const void *arg, pid_t worker)
 {
     int killed = 0;
     for (int pass = 0; pass < KILL_PASSES; pass++) {
-        int found = kill_pass(session);
+        int found = kill_pass(match, arg);
         if (found == 0)
             return killed;
         if (pass == 0)
-            killed = found;
+            killed = found;   /* later passes see the same ones until they are zombies */
         nanosleep(&(struct timespec) { 0, PASS_PAUSE_NS }, NULL);
     }
-    sb_log_warn("processes of a dead worker would not die", "worker_pid=%d", (int) session);
+    sb_log_warn("processes of a dead worker would not die", "worker_pid=%d", (int) worker);
     return killed;
+}
+
+static bool in_session(const proc_entry_t *entry, const void *arg)
+{
+    return entry->session == *(const pid_t *) arg;
+}
+
+int sb_reaper_kill_session(pid_t session)
+{
+    return kill_all(in_session, &session, session);
+}
+
+typedef struct {
+    pid_t master;
+    sb_reaper_is_worker_fn *is_worker;
+    void *arg;
+} orphan_match_t;
+
+static bool is_orphan(const proc_entry_t *entry, const void *arg)
+{
+    const orphan_match_t *match = arg;
+    return entry->parent == match->master && !match->is_worker(entry->pid, match->arg);
+}
+
+int sb_reaper_kill_orphans(pid_t dead_worker, sb_reaper_is_worker_fn *is_worker, void *arg)
+{
+    orphan_match_t match = { getpid(), is_worker, arg };
+    return kill_all(is_orphan, &match, dead_worker);
 }

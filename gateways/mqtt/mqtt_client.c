@@ -90,13 +90,19 @@ static void ws_done(void *owner)
     sb_mqtt_client_end(owner);
 }
 
+/* Never: the MQTT listeners answer to any Host. */
+static void ws_misdirected(void *owner)
+{
+    (void) owner;
+}
+
 static void ws_binary(void *owner, const uint8_t *data, size_t length)
 {
     take_bytes(owner, data, length);
 }
 
 static const sb_ws_stream_events_t s_ws_events = {
-    ws_write, ws_http_request, ws_may_open, ws_open, ws_text, ws_done, ws_binary,
+    ws_write, ws_http_request, ws_may_open, ws_open, ws_text, ws_done, ws_misdirected, ws_binary,
 };
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -215,8 +215,8 @@ static int describe(void *owner, char *buffer, size_t size)
 {
     sb_mqtt_gateway_t *self = owner;
     const mqtt_counters_t *c = &self->counters;
-    int used = sb_gateway_base_describe(&self->base, self->connected, c->accepted, c->refused,
-                                        buffer, size);
+    sb_gateway_client_counts_t counts = { self->connected, c->accepted, c->refused, 0 };
+    int used = sb_gateway_base_describe(&self->base, &counts, buffer, size);
     int more = snprintf(buffer + used, size - (size_t) used,
                         " sessions=%zu publishes_in=%" PRIu64 " publishes_out=%" PRIu64
                         " denied=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64

@@ -13,6 +13,7 @@
 
 #include "connection.h"
 #include "gateway_base.h"
+#include "http_sniff.h"
 #include "log.h"
 #include "router.h"
 #include "sb_version.h"
@@ -24,6 +25,7 @@
 
 typedef struct {
     uint64_t accepted, refused;
+    uint64_t misdirected;   /* closed for a line that looked like HTTP */
 } gateway_counters_t;
 
 struct sb_tcp_gateway {
@@ -65,18 +67,34 @@ static void write_async(void *client, const char *kind, const char *word, const 
 static int describe(void *owner, char *buffer, size_t size)
 {
     sb_tcp_gateway_t *self = owner;
-    return sb_gateway_base_describe(&self->base, sb_gateway_base_count(&self->base),
-                                    self->counters.accepted, self->counters.refused, buffer, size);
+    sb_gateway_client_counts_t counts = { sb_gateway_base_count(&self->base), self->counters.accepted,
+                                          self->counters.refused, self->counters.misdirected };
+    return sb_gateway_base_describe(&self->base, &counts, buffer, size);
 }
 
 static const sb_router_client_ops_t s_client_ops = {
     find_client, client_serial, open_slot, answer, write_async, describe, NULL,
 };
 
+/* A browser (a page's fetch or form) is talking to us: it gets no answer,
+ * and what it sends after this line (a body of commands) is never read. */
+static void close_misdirected(sb_tcp_gateway_t *self, sb_connection_t *connection)
+{
+    char address[80];
+    sb_connection_peer(connection, address, sizeof address);
+    self->counters.misdirected++;
+    sb_log_warn("closing a connection that speaks HTTP (a browser page?)", "serial=%" PRIu64
+                " peer=%s", sb_connection_serial(connection), address);
+    sb_connection_close(connection);
+}
+
 static void on_line(void *owner, sb_connection_t *connection, const char *line, size_t length)
 {
     sb_tcp_gateway_t *self = owner;
-    sb_router_handle_line(self->base.router, connection, line, length);
+    if (sb_http_sniff_line(line, length))
+        close_misdirected(self, connection);
+    else
+        sb_router_handle_line(self->base.router, connection, line, length);
 }
 
 /* ---------------------------------------------------------------- connections */

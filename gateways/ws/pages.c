@@ -74,7 +74,8 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     metric(out, "sb_gateway_connections_accepted_total", "counter",
            "WebSocket clients accepted.", gateway->accepted);
     metric(out, "sb_gateway_connections_refused_total", "counter",
-           "WebSocket clients refused over --max-connections.", gateway->refused);
+           "Connections refused over --max-connections (503 to an upgrade, or closed at once "
+           "in their handshake).", gateway->refused);
     describe(out, "sb_gateway_bad_input_total", "counter",
              "Clients closed for breaking the protocol, by close code.");
     for (size_t i = 0; i < 4; i++)
@@ -103,6 +104,11 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
            router->in_flight);
     metric(out, "sb_gateway_requests_held", "gauge",
            "Requests and publishes held while the broker link is down.", router->held);
+    metric(out, "sb_gateway_held_total", "counter",
+           "Requests and publishes that waited for the broker link.", router->held_total);
+    metric(out, "sb_gateway_unavailable_total", "counter",
+           "Requests answered ERR unavailable (no broker link in time, or lost with it).",
+           router->unavailable);
     metric(out, "sb_gateway_timeouts_total", "counter",
            "Requests answered ERR timeout by the gateway's own deadline.", router->timeouts);
     metric(out, "sb_gateway_late_replies_total", "counter",

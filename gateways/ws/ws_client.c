@@ -301,8 +301,15 @@ static void stream_done(void *owner)
     self->events->on_output(self->owner, self);   /* the flush shuts down and lingers */
 }
 
+static void stream_misdirected(void *owner)
+{
+    sb_ws_client_t *self = owner;
+    self->events->on_misdirected(self->owner, self);
+}
+
 static const sb_ws_stream_events_t s_stream_events = {
-    stream_write, stream_http_request, stream_may_open, stream_open, stream_text, stream_done, NULL,
+    stream_write, stream_http_request, stream_may_open, stream_open, stream_text, stream_done,
+    stream_misdirected, NULL,
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -429,10 +436,6 @@ uint16_t sb_ws_client_close_code(const sb_ws_client_t *self)
     return sb_ws_stream_close_code(self->stream);
 }
 
-bool sb_ws_client_misdirected(const sb_ws_client_t *self)
-{
-    return sb_ws_stream_misdirected(self->stream);
-}
 
 void sb_ws_client_set_identity(sb_ws_client_t *self, const sb_identity_t *identity)
 {

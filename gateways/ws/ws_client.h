@@ -44,6 +44,8 @@ typedef struct {
     void (*on_closed)(void *owner, sb_ws_client_t *client);
     /* The client has output to send before the loop next sleeps. */
     void (*on_output)(void *owner, sb_ws_client_t *client);
+    /* Its request is being refused (421) for its Host header. */
+    void (*on_misdirected)(void *owner, sb_ws_client_t *client);
 } sb_ws_client_events_t;
 
 /* Accepts a connection from `listener`, over TLS when `tls` is not NULL
@@ -60,8 +62,6 @@ void *sb_ws_client_owner(const sb_ws_client_t *self);
 bool sb_ws_client_is_websocket(const sb_ws_client_t *self);
 /* The close code sent to it, or 0. */
 uint16_t sb_ws_client_close_code(const sb_ws_client_t *self);
-/* It was refused (421) for its Host header. */
-bool sb_ws_client_misdirected(const sb_ws_client_t *self);
 /* The identity its upgrade's Authorization header proved (NULL: none). */
 void sb_ws_client_set_identity(sb_ws_client_t *self, const sb_identity_t *identity);
 const sb_identity_t *sb_ws_client_identity(const sb_ws_client_t *self);

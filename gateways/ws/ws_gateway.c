@@ -17,6 +17,12 @@
 #include "router.h"
 #include "ws_json.h"
 
+/* Connections let in past --max-connections (every connection counts,
+ * still in its TLS or HTTP handshake or not), so that an upgrade can be
+ * told 503 and a health check answered; one more is closed without a word,
+ * so a flood of handshakes cannot hold a TLS session each. */
+#define MAX_OVER_LIMIT 16
+
 struct sb_ws_gateway {
     sb_ws_gateway_settings_t settings;
     sb_gateway_base_t base;       /* listener, clients (HTTP and WebSocket) by serial, router, stop */
@@ -149,8 +155,9 @@ static void write_async(void *client, const char *kind, const char *word, const 
 static int describe(void *owner, char *buffer, size_t size)
 {
     sb_ws_gateway_t *self = owner;
-    return sb_gateway_base_describe(&self->base, self->counts.websocket_clients,
-                                    self->counts.accepted, self->counts.refused, buffer, size);
+    sb_gateway_client_counts_t counts = { self->counts.websocket_clients, self->counts.accepted,
+                                          self->counts.refused, self->counts.misdirected };
+    return sb_gateway_base_describe(&self->base, &counts, buffer, size);
 }
 
 static const sb_router_client_ops_t s_client_ops = {
@@ -224,7 +231,6 @@ static void on_closed(void *owner, sb_ws_client_t *client)
 {
     sb_ws_gateway_t *self = owner;
     uint64_t serial = sb_ws_client_serial(client);
-    self->counts.misdirected += sb_ws_client_misdirected(client);
     if (sb_ws_client_is_websocket(client)) {
         self->counts.websocket_clients--;
         sb_router_client_left(self->base.router, serial);
@@ -235,8 +241,16 @@ static void on_closed(void *owner, sb_ws_client_t *client)
     sb_gateway_base_remove(&self->base, serial, client);
 }
 
+/* Counted as it is refused, not when it closes: the 421 lingers. */
+static void on_misdirected(void *owner, sb_ws_client_t *client)
+{
+    sb_ws_gateway_t *self = owner;
+    (void) client;
+    self->counts.misdirected++;
+}
+
 static const sb_ws_client_events_t s_client_events = {
-    may_open, on_open, on_text, on_http_request, on_closed, on_output,
+    may_open, on_open, on_text, on_http_request, on_closed, on_output, on_misdirected,
 };
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -248,8 +262,14 @@ static void on_connection(uv_stream_t *listener, int status)
     sb_ws_client_t *client = sb_ws_client_accept(listener, serial, &self->settings.limits,
                                                  &s_client_events, self,
                                                  sb_gateway_base_tls_of(&self->base, listener));
-    if (client)
-        sb_gateway_base_add(&self->base, serial, client);
+    if (!client)
+        return;
+    if (sb_gateway_base_count(&self->base) >= self->settings.max_connections + MAX_OVER_LIMIT) {
+        self->counts.refused++;
+        sb_ws_client_close(client);   /* never added: on_closed finds nothing to remove */
+        return;
+    }
+    sb_gateway_base_add(&self->base, serial, client);
 }
 
 /* ---------------------------------------------------------------- lifecycle */

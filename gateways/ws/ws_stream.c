@@ -47,7 +47,6 @@ struct sb_ws_stream {
     size_t input_left;
     frame_guard_t guard;
     bool closing;                    /* our close frame is queued */
-    bool misdirected;                /* refused for its Host header */
     /* The frame being read, when it is a close frame: its payload. */
     bool reading_close;
     uint8_t close_payload[125];
@@ -364,7 +363,7 @@ static void handle_request(sb_ws_stream_t *self)
     const char *method = sb_http_request_method(self->request);
     if (!sb_host_allowed(sb_http_request_header(self->request, "Host"),
                          self->limits.allowed_hosts)) {
-        self->misdirected = true;
+        self->events->on_misdirected(self->owner);
         respond_text(self, 421, "this gateway does not answer to that Host (see --allow-host)");
         return;
     }
@@ -467,11 +466,6 @@ uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self)
 {
     return self->session && wslay_event_get_close_sent(self->session)
                ? wslay_event_get_status_code_sent(self->session) : 0;
-}
-
-bool sb_ws_stream_misdirected(const sb_ws_stream_t *self)
-{
-    return self->misdirected;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -56,6 +56,8 @@ typedef struct {
     void (*on_text)(void *owner, const char *text, size_t length);
     /* Nothing more will be read or written: close once the output is sent. */
     void (*on_done)(void *owner);
+    /* The request is being refused (421) for its Host header. */
+    void (*on_misdirected)(void *owner);
     /* One complete binary message (only with a subprotocol; else may be NULL). */
     void (*on_binary)(void *owner, const uint8_t *data, size_t length);
 } sb_ws_stream_events_t;
@@ -85,8 +87,5 @@ bool sb_ws_stream_is_open(const sb_ws_stream_t *self);
 
 /* The close code sent, or 0. */
 uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self);
-
-/* The request was refused (421) for a Host the gateway does not answer to. */
-bool sb_ws_stream_misdirected(const sb_ws_stream_t *self);
 
 #endif

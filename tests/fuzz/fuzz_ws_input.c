@@ -94,8 +94,13 @@ static void on_done(void *owner)
     client->done = true;
 }
 
+static void on_misdirected(void *owner)
+{
+    (void) owner;
+}
+
 static const sb_ws_stream_events_t s_events = {
-    on_write, on_http_request, may_open, on_open, on_text, on_done, NULL,
+    on_write, on_http_request, may_open, on_open, on_text, on_done, on_misdirected, NULL,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

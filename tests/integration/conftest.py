@@ -708,7 +708,9 @@ def components(processes, tmp_path):
     ({service: workers}) and sb-gateway-tcp separately on free tcp ports,
     and waits until each pool answers a probe through the gateway (`echo`
     for `default`; for another pool a worker command the config routes to
-    it; a pool without such a command: until it has forked its workers)."""
+    it; a pool without such a command: until it has forked its workers),
+    then until the broker has every worker of each pool as a provider (a
+    test that kills one of two workers needs the other one registered)."""
 
     def start(config_text=None, broker_args=(), gateway_args=(), pools=None,
               worker_args=("--graceful-timeout", "1"), wait=True):
@@ -753,6 +755,9 @@ def components(processes, tmp_path):
                 wait_until(lambda: all(p.alive() for p in everything)
                            and len(children_of(pool.pid)) == count,
                            STARTUP_TIMEOUT, "pool %s to fork %d workers" % (service, count))
+        for service, count in pools.items():
+            if count > 0:
+                wait_for_providers(c.port, service, count)
         return c
 
     return start

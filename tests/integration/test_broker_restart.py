@@ -86,6 +86,9 @@ def test_a_held_tell_finds_a_client_that_joined_before_the_broker_came(processes
     target = peers(port, timeout=30)
     sender = peers(port, timeout=30)
     sender.send("tell %s hello from before" % target.id)
+    with Client(port) as watcher:
+        wait_until(lambda: int(stats_of(watcher)["held"]) == 1, 5,
+                   "the gateway to hold the tell")
     _start_broker_and_pool(processes, frontend, backend)
     assert sender.reply() == "OK", sender.seen_async
     assert target.next_async() == "MSG %s hello from before" % sender.id

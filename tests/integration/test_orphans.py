@@ -4,6 +4,10 @@ when a worker dies (kill -9, the watchdog's SIGALRM, a graceful stop that
 runs out of time and ends in SIGKILL) the master kills every process left
 in its session and reaps them.
 
+A program that leaves the session (setsid) is still reparented to the
+master when its parent dies: the master also kills every child of its own
+that is not a worker.
+
 The program is a script that starts a long `sleep` in the background,
 writes both pids to files and waits; the worker running it is found as the
 script's parent."""
@@ -17,20 +21,25 @@ from test_external_commands import config_with, kill_if_alive, make_script, read
 SIGALRM_BIT = 1 << (signal.SIGALRM - 1)
 
 
-def hanging_command(tmp_path, timeout):
+# The background sleep, in the worker's session or in one of its own (it records its own pid).
+IN_SESSION = "sleep 300 &\necho $! > %(d)s/child.tmp && mv %(d)s/child.tmp %(d)s/child.pid\n"
+OWN_SESSION = ("setsid sh -c 'echo $$ > %(d)s/child.tmp && mv %(d)s/child.tmp %(d)s/child.pid"
+               " && exec sleep 300' &\n")
+
+
+def hanging_command(tmp_path, timeout, background=IN_SESSION):
     script = make_script(tmp_path, "hang.sh",
-                         "sleep 300 &\n"
-                         "echo $! > %(d)s/child.tmp && mv %(d)s/child.tmp %(d)s/child.pid\n"
-                         "echo $$ > %(d)s/main.tmp && mv %(d)s/main.tmp %(d)s/main.pid\n"
-                         "wait\n" % {"d": tmp_path})
+                         (background
+                          + "echo $$ > %(d)s/main.tmp && mv %(d)s/main.tmp %(d)s/main.pid\n"
+                          "wait\n") % {"d": tmp_path})
     return config_with(tmp_path, "[command hang]\nexec = %s\ntimeout = %d\n" % (script, timeout))
 
 
 @contextlib.contextmanager
-def hanging(components, clients, tmp_path, timeout, **kwargs):
+def hanging(components, clients, tmp_path, timeout, background=IN_SESSION, **kwargs):
     """A pool of one worker running `hang` (its reply not awaited): yields
     (pool, script pid, its child's pid, worker pid); kills what is left."""
-    c = components(hanging_command(tmp_path, timeout), pools={"default": 1}, **kwargs)
+    c = components(hanging_command(tmp_path, timeout, background), pools={"default": 1}, **kwargs)
     pool = c.pools["default"]
     main = child = None
     try:
@@ -64,13 +73,29 @@ def test_kill_9_of_a_worker_kills_its_program(components, clients, tmp_path):
     with hanging(components, clients, tmp_path, 60) as (c, pool, main, child, worker):
         os.kill(worker, signal.SIGKILL)
         wait_gone(main, child)
-        assert log_records(pool, "killed what a dead worker left running"), pool.log_tail()
+        # Logged once the master has also looked for orphans outside the session.
+        wait_until(lambda: log_records(pool, "killed what a dead worker left running"), 10,
+                   "the master to log what it killed")
         # The replacement serves; the master reaped what it killed.
         wait_until(lambda: len(children_of(pool.pid)) == 1 and worker not in children_of(pool.pid),
                    10, "the pool to replace its worker")
         assert clients(c.port).request("echo after", timeout=10) == "OK after"
         assert [p for p in (main, child) if _read_stat(p) is not None] == [], \
             "a killed program was not reaped"
+
+
+def test_kill_9_of_a_worker_kills_a_program_that_left_its_session(components, clients, tmp_path):
+    with hanging(components, clients, tmp_path, 60, OWN_SESSION) as (c, pool, main, child, worker):
+        assert os.getsid(child) == child != os.getsid(main), "the sleep did not leave the session"
+        os.kill(worker, signal.SIGKILL)
+        # Killed and reaped by the master: gone from /proc altogether.
+        wait_until(lambda: _read_stat(main) is None and _read_stat(child) is None, 10,
+                   "the script %d and its setsid child %d to be gone from /proc" % (main, child))
+        killed = log_records(pool, "killed what a dead worker left running")
+        assert killed and killed[0].get("worker_pid") == str(worker), pool.log_tail()
+        wait_until(lambda: len(children_of(pool.pid)) == 1 and worker not in children_of(pool.pid),
+                   10, "the pool to replace its worker")
+        assert clients(c.port).request("echo after", timeout=10) == "OK after"
 
 
 def test_watchdog_kill_of_a_worker_kills_its_program(components, clients, tmp_path):

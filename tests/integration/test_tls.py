@@ -6,6 +6,7 @@ python3-websockets over wss://, curl --cacert for https://, and the
 dashboard in Chromium over https (test_dashboard_browser.py's script).
 Bad handshakes, plain text, garbage and a stalled handshake each cost one
 connection and a counter; every other client carries on."""
+import http.client
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 from conftest import (GREETING_RE, READ_TIMEOUT, STARTUP_TIMEOUT, Client, binary, clean_env,
                       free_port, http_status, log_records, make_cert, stats_of, tls_wrap,
                       wait_until)
-from ws_support import WsPeers, run
+from ws_support import RawWs, WsPeers, run
 
 import test_dashboard_browser as browser
 from test_websocket import http_get, metric_values
@@ -123,16 +124,16 @@ def test_max_connections_refuses_a_tls_client_with_err_busy(components, tls_cert
 
 def test_a_stopping_gateway_drains_tls_clients_and_drops_handshakes(components, tls_cert):
     c, tls_port = tls_gateway(components, tls_cert, "--drain-timeout", "30")
-    with tls_client(tls_port, tls_cert) as client, \
-            socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as silent:
+    with tls_client(tls_port, tls_cert) as client:
         assert client.request("echo before the stop") == "OK before the stop"
-        def both_accepted():   # beside the asking client itself (and probes not yet gone)
-            with Client(c.port) as plain:
-                return int(stats_of(plain)["connections"]) >= 3
-        wait_until(both_accepted, READ_TIMEOUT, "both TLS connections accepted")
-        c.gateway.popen.send_signal(signal.SIGTERM)
-        client.expect_eof()                       # after a close_notify
-        assert expect_closed(silent) == b""
+        # Exact counts, the asking plain client included: first every probe
+        # is gone (nobody else connects), then the silent one is in.
+        wait_for_stat(c.port, "connections", 2)
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as silent:
+            wait_for_stat(c.port, "connections", 3)
+            c.gateway.popen.send_signal(signal.SIGTERM)
+            client.expect_eof()                       # after a close_notify
+            assert expect_closed(silent) == b""
         assert c.gateway.popen.wait(timeout=READ_TIMEOUT) == 0
 
 
@@ -178,6 +179,33 @@ def test_tls_1_1_and_lower_are_refused(components, tls_cert):
     assert failures and "protocol" in failures[0]["reason"], failures
     with tls_client(tls_port, tls_cert) as modern:
         assert modern.request("echo still fine") == "OK still fine"
+
+
+def tls12_client(cipher):
+    """A TLS 1.2 client that offers only `cipher` (OpenSSL name)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(cipher + ":@SECLEVEL=0")
+    return context
+
+
+def test_tls_1_2_takes_only_forward_secret_aead_suites(components, tls_cert):
+    """Mozilla's intermediate list: no RSA key exchange, no CBC; ECDHE with
+    AES-GCM is what a TLS 1.2 client gets."""
+    c, tls_port = tls_gateway(components, tls_cert)
+    for weak in ("AES128-SHA256", "AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA"):
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as raw:
+            with pytest.raises(ssl.SSLError):
+                tls12_client(weak).wrap_socket(raw, server_hostname="localhost")
+    wait_for_stat(c.port, "tls_failed", 3)
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT) as raw:
+        with tls12_client("ECDHE-RSA-AES128-GCM-SHA256").wrap_socket(
+                raw, server_hostname="localhost") as good:
+            assert good.version() == "TLSv1.2"
+            assert good.cipher()[0] == "ECDHE-RSA-AES128-GCM-SHA256"
+            assert good.recv(200).startswith(b"OK switchboard ")
 
 
 def test_plain_text_and_garbage_on_the_tls_port_cost_one_connection_each(components, tls_cert):
@@ -297,6 +325,42 @@ def test_the_websocket_gateway_closes_a_stalled_tls_handshake(components, ws_gat
     assert metric_values(page.decode(), "sb_gateway_tls_timeouts_total") == [1]
     assert metric_values(page.decode(), "sb_gateway_tls_failed_total") == [0]
     assert log_records(proc, "tls handshake timed out")
+
+
+def refused_total(port):
+    """[sb_gateway_connections_refused_total], or None while the gateway cannot answer."""
+    try:
+        status, _, page = http_get(port, "/metrics")
+    except (OSError, http.client.HTTPException):
+        return None
+    return metric_values(page.decode(), "sb_gateway_connections_refused_total") if status == 200 \
+        else None
+
+
+def test_the_websocket_gateway_bounds_connections_in_their_handshake(components, ws_gateway,
+                                                                      tls_cert):
+    """Every connection counts against --max-connections, and 16 more are let
+    in (to be told 503, or served a page): of 40 silent TLS handshakes, at
+    most 17 are held, each further one is closed at once and counted."""
+    c = components(pools={"default": 1})
+    tls_port = free_port()
+    proc, port = ws_gateway(c, *tls_cert.args(tls_port), "--max-connections", "1",
+                            "--tls-handshake-timeout", "120")
+    flood = [socket.create_connection(("127.0.0.1", tls_port), timeout=READ_TIMEOUT)
+             for _ in range(40)]
+    try:
+        wait_until(lambda: sum(map(is_closed, flood)) >= 40 - 17, READ_TIMEOUT,
+                   "the connections past 1 + 16 to be closed")
+        closed = sum(map(is_closed, flood))
+    finally:
+        for sock in flood:
+            sock.close()
+    # At least those (a probe still lingering, or a /metrics asked before
+    # the flood's ends were read, may be refused too).
+    wait_until(lambda: (refused_total(port) or [0])[0] >= closed, READ_TIMEOUT,
+               "the %d closed connections to be counted as refused" % closed)
+    with RawWs(port) as ws:   # the flood is gone: the one slot serves again
+        assert ws.request_line("echo after the flood") == "OK after the flood"
 
 
 # --------------------------------------------------------------------- the launcher

@@ -9,13 +9,15 @@ Every hub here runs with tokens, so the usual readiness probe (`echo ready`
 as an anonymous client) would be refused: `start` waits with a token."""
 import hashlib
 import json
+import os
 import re
+import select
 import subprocess
 import time
 
 import pytest
 
-from conftest import Client, binary, log_records, wait_until, STARTUP_TIMEOUT
+from conftest import REPO, Client, binary, log_records, wait_until, STARTUP_TIMEOUT
 from ws_support import RawConn, RawWs, WsPeers, run, upgrade_request
 
 PANEL_SECRET = "panel-secret"
@@ -243,15 +245,15 @@ def test_repeated_failures_are_answered_later_and_in_order(start, clients):
     c = start()
     client = clients(c.port, timeout=30)
     # Pipelined: six failures (the 4th to 6th wait), then requests that
-    # must wait behind them, then a success that resets the count.
+    # must wait behind them, then a success, which does not start over.
     lines = ["auth panel wrong-%d" % i for i in range(6)]
     lines += ["ping", "auth panel %s" % PANEL_SECRET, "echo after", "auth panel wrong-again"]
     client.send(*lines)
     replies = client.read_lines(len(lines), timeout=30)
     assert replies == [UNAUTHORIZED] * 6 + ["OK pong", "OK", "OK after", UNAUTHORIZED]
     delays = [int(r["delay_ms"]) for r in log_records(c.gateway, "auth refused")]
-    # 0 for three failures, then doubling from 250 ms; a success starts over.
-    assert delays == [0, 0, 0, 250, 500, 1000, 0], delays
+    # 0 for three failures, then doubling from 250 ms; the success changes nothing.
+    assert delays == [0, 0, 0, 250, 500, 1000, 2000], delays
     # Another client of the same address is answered meanwhile (the loop never blocks).
     other = clients(c.port)
     assert other.request("ping") == "OK pong"
@@ -260,6 +262,188 @@ def test_repeated_failures_are_answered_later_and_in_order(start, clients):
         assert "auth_failures=7" in stats.request("stats")
     finally:
         stats.close()
+
+
+def replies_in_arrival_order(wanted, timeout=30):
+    """Reads several Clients ({name: (client, count)}) in one select loop
+    until each has given `count` lines. Returns [(round, name, line)]:
+    `round` counts the select calls, so lines of one round came together
+    and a smaller round came first."""
+    arrivals = []
+    rounds = 0
+
+    def take(name, client):
+        while b"\n" in client.buffer:
+            line, client.buffer = client.buffer.split(b"\n", 1)
+            arrivals.append((rounds, name, line.decode()))
+
+    def missing():
+        return [name for name, (_, count) in wanted.items()
+                if sum(1 for a in arrivals if a[1] == name) < count]
+
+    owners = {client.sock: name for name, (client, _) in wanted.items()}
+    for name, (client, _) in wanted.items():
+        take(name, client)
+    deadline = time.monotonic() + timeout
+    while missing():
+        left = deadline - time.monotonic()
+        assert left > 0, "no reply from %r within %ss: %r" % (missing(), timeout, arrivals)
+        readable, _, _ = select.select(list(owners), [], [], left)
+        rounds += 1
+        for sock in readable:
+            client = wanted[owners[sock]][0]
+            chunk = sock.recv(65536)
+            assert chunk, "%s closed: %r" % (owners[sock], arrivals)
+            client.buffer += chunk
+            take(owners[sock], client)
+    return arrivals
+
+
+def refused_delays(gateway):
+    return [int(r["delay_ms"]) for r in log_records(gateway, "auth refused")]
+
+
+def test_no_auth_is_tried_while_its_address_waits_and_a_success_keeps_the_count(start,
+                                                                                 clients):
+    c = start()
+    guesser = clients(c.port, timeout=30)
+    # Three free failures, the right secret (it must not start the count
+    # over), then four more failures: the next one already waits.
+    lines = ["auth panel wrong-%d" % i for i in range(3)] + ["auth panel %s" % PANEL_SECRET]
+    lines += ["auth panel wrong-%d" % i for i in range(3, 7)]
+    guesser.send(*lines)
+    # The last failure waits 2 s. Meanwhile a second connection from the
+    # same address says the right secret: it is not even tried before the
+    # delay is over, so its OK cannot come before the guess's answer.
+    wait_until(lambda: refused_delays(c.gateway)[-1:] == [2000], 15,
+               "the 7th failure, with its 2 s delay")
+    other = clients(c.port, timeout=30)
+    other.send("auth panel %s" % PANEL_SECRET)
+    arrivals = replies_in_arrival_order({"guesser": (guesser, len(lines)), "other": (other, 1)})
+    assert [a[2] for a in arrivals if a[1] == "guesser"] == [UNAUTHORIZED] * 3 + ["OK"] \
+        + [UNAUTHORIZED] * 4, arrivals
+    ok_round = [a[0] for a in arrivals if a[1] == "other"]
+    last_guess_round = [a[0] for a in arrivals if a[1] == "guesser"][-1]
+    assert [a[2] for a in arrivals if a[1] == "other"] == ["OK"], arrivals
+    assert last_guess_round <= ok_round[0], arrivals
+    assert log_records(c.gateway, "auth waits, its address is in a delay"), c.gateway.log_tail()
+    # The failure right after the success still waited: nothing started over.
+    assert refused_delays(c.gateway) == [0, 0, 0, 250, 500, 1000, 2000], \
+        refused_delays(c.gateway)
+
+
+def watched_panel(c, peer, clients):
+    """A panel client, and a watcher subscribed to what it may publish."""
+    watcher = peer(c.port, "panel", PANEL_SECRET)
+    watcher.subscribe("home/#")
+    client = clients(c.port, timeout=30)
+    assert client.request("auth panel %s" % PANEL_SECRET) == "OK"
+    return watcher, client
+
+
+def test_a_client_closed_during_a_delayed_auth_leaves_nothing_behind(start, peer, clients):
+    c = start()
+    watcher, leaver = watched_panel(c, peer, clients)
+    # The 7th failure waits 2 s; the pub is held behind it.
+    leaver.send(*["auth panel wrong-%d" % i for i in range(7)], "pub home/left-behind 1")
+    wait_until(lambda: refused_delays(c.gateway)[-1:] == [2000], 15,
+               "the 7th failure, with its 2 s delay")
+    leaver.close()
+    # Another client of the address waits for the same delay: once it is
+    # answered, the closed client's delay is over too.
+    prober = clients(c.port, timeout=30)
+    assert prober.request("auth panel %s" % PANEL_SECRET) == "OK"
+    assert log_records(c.gateway, "auth waits, its address is in a delay"), \
+        "the client was not closed during its delay"
+    assert prober.request("pub home/marker 2") == "OK"
+    assert watcher.await_event("EVENT home/marker 2") == "EVENT home/marker 2"
+    assert c.gateway.alive()
+
+
+def test_quit_behind_a_delayed_auth_runs_nothing_after_it(start, peer, clients):
+    c = start()
+    watcher, quitter = watched_panel(c, peer, clients)
+    # The 4th failure waits; everything after it is held behind it.
+    quitter.send(*["auth panel wrong-%d" % i for i in range(4)], "pub home/before-quit 1",
+                 "quit", "pub home/after-quit 2", "echo after-quit")
+    assert quitter.read_lines(6) == [UNAUTHORIZED] * 4 + ["OK", "OK bye"]
+    quitter.expect_eof()
+    assert refused_delays(c.gateway)[-1] > 0
+    assert watcher.await_event("EVENT home/before-quit 1") == "EVENT home/before-quit 1"
+    # A marker published after the quit: nothing may come between.
+    assert watcher.ask("pub home/marker 3") == "OK"
+    assert watcher.await_event("EVENT home/marker 3") == "EVENT home/marker 3"
+
+
+# --------------------------------------------------------------------- bank aliases, JSON
+
+TELLER = "[token teller]\nsecret = teller-secret\ncommands = account ping\n"
+
+
+def test_bank_aliases_and_json_requests_follow_the_rules(start, peer, ws_gateway):
+    c = start(extra=TELLER)
+    panel = peer(c.port, "panel", PANEL_SECRET)
+    teller = peer(c.port, "teller", "teller-secret")
+    admin = peer(c.port, "admin", ADMIN_SECRET)
+    # `NAME:dp` is `account`: a token without it may not use the alias.
+    for line in ("jack:dp", "jack:wd"):
+        assert panel.ask(line).startswith("ERR unauthorized "), line
+    assert teller.ask("jack:dp") == "jack's money: 1"
+    assert teller.ask("echo x").startswith("ERR unauthorized ")
+    proc, port = ws_gateway(c)
+
+    async def scenario():
+        async with WsPeers() as open_peer:
+            ws_panel = await open_peer(port, extra_headers={
+                "Authorization": "Bearer panel:%s" % PANEL_SECRET})
+            for request in (("jack:dp",), ("account", "jack", "deposit"),
+                            ("pub", "other/y", "1"), ("sub", "other/#"), ("time",),
+                            ("tell", admin.id, "hi")):
+                reply = await ws_panel.cmd(*request)
+                assert reply["ok"] is False and reply["error"]["code"] == "unauthorized", \
+                    (request, reply)
+            assert (await ws_panel.ok("echo", "allowed")) == "allowed"
+            ws_teller = await open_peer(port, extra_headers={
+                "Authorization": "Bearer teller:teller-secret"})
+            # The second deposit: none of the panel's went through.
+            assert (await ws_teller.ok("jack:dp")) == "jack's money: 2"
+            assert (await ws_teller.cmd("echo", "x"))["error"]["code"] == "unauthorized"
+
+    run(scenario())
+    admin.no_async_now()
+
+
+# --------------------------------------------------------------------- the Docker health check
+
+HEALTHCHECK = REPO / "deploy" / "healthcheck.sh"
+# A secret with what a request line must escape.
+PROBE_SECRET = 'a "quoted" back\\slash'
+
+
+def healthcheck(port, **env):
+    return subprocess.run(["sh", str(HEALTHCHECK), "tcp", str(port)], capture_output=True,
+                          text=True, timeout=30, env=dict(PATH=os.environ["PATH"], **env))
+
+
+def test_the_docker_health_check_logs_in_with_its_token(start, tmp_path):
+    c = start(extra="[token probe]\nsecret_sha256 = %s\ncommands = stats\n"
+                    % sha256_hex(PROBE_SECRET))
+    anonymous = healthcheck(c.port)
+    assert anonymous.returncode == 1, anonymous
+    assert "SWITCHBOARD_HEALTHCHECK_TOKEN" in anonymous.stderr, anonymous
+    secret_file = tmp_path / "probe-secret"
+    secret_file.write_text(PROBE_SECRET + "\n")
+    passed = healthcheck(c.port, SWITCHBOARD_HEALTHCHECK_TOKEN="probe",
+                         SWITCHBOARD_HEALTHCHECK_SECRET_FILE=str(secret_file))
+    assert passed.returncode == 0, passed
+    passed = healthcheck(c.port, SWITCHBOARD_HEALTHCHECK_TOKEN="probe",
+                         SWITCHBOARD_HEALTHCHECK_SECRET=PROBE_SECRET)
+    assert passed.returncode == 0, passed
+    wrong = healthcheck(c.port, SWITCHBOARD_HEALTHCHECK_TOKEN="probe",
+                        SWITCHBOARD_HEALTHCHECK_SECRET="not it")
+    assert wrong.returncode == 1, wrong
+    assert [r.get("token") for r in log_records(c.gateway, "client authenticated")
+            ].count("probe") == 2
 
 
 # --------------------------------------------------------------------- WebSocket

@@ -84,6 +84,8 @@ static void test_authenticate(void **state)
     assert_null(sb_access_authenticate(access, "panel", "panel-secret "));
     assert_null(sb_access_authenticate(access, "panel", ""));
     assert_null(sb_access_authenticate(access, "nobody", "panel-secret"));
+    assert_null(sb_access_authenticate(access, "pane", "panel-secret"));    /* names match whole */
+    assert_null(sb_access_authenticate(access, "panelx", "panel-secret"));
     const sb_identity_t *admin = sb_access_authenticate(access, "admin", "admin pass");
     assert_non_null(admin);
     assert_ptr_equal(sb_access_authenticate_pair(access, "admin:admin pass"), admin);
@@ -177,14 +179,32 @@ static void test_failure_delays(void **state)
     assert_int_equal(sb_auth_delay_remaining(delays, "10.9.9.9", 1010), 0);
     assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.2", 2000), 0);   /* its own count */
     assert_int_equal(sb_auth_delay_remaining(delays, "10.0.0.2", 2000), 0);
-    sb_auth_delay_succeeded(delays, "10.0.0.1");
-    assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.1", 3000), 0);  /* starts over */
     /* Long quiet: forgotten. */
     for (int i = 0; i < 5; i++)
         sb_auth_delay_failed(delays, "10.0.0.3", 4000);
     assert_int_equal(sb_auth_delay_failed(delays, "10.0.0.3", 4000 + SB_AUTH_FORGET_MS + 1), 0);
     sb_auth_delay_destroy(&delays);
     assert_null(delays);
+}
+
+/* An IPv6 host picks addresses from its /64 at will: they share one count. */
+static void test_ipv6_failures_count_by_their_64(void **state)
+{
+    (void) state;
+    sb_auth_delay_t *delays = sb_auth_delay_new(8);
+    const char *same_64[] = { "2001:db8:1:2::1", "2001:db8:1:2:aaaa::7", "2001:db8:1:2::ff" };
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(sb_auth_delay_failed(delays, same_64[i], 100), 0);
+    assert_int_equal(sb_auth_delay_failed(delays, "2001:db8:1:2:ffff:ffff:ffff:fffe", 100), 250);
+    assert_int_equal(sb_auth_delay_remaining(delays, "2001:db8:1:2::9", 100), 250);
+    assert_int_equal(sb_auth_delay_remaining(delays, "2001:db8:1:3::1", 100), 0);   /* next /64 */
+    assert_int_equal(sb_auth_delay_failed(delays, "2001:db8:1:3::1", 100), 0);
+    /* IPv4, also written as IPv4-mapped IPv6, counts by the whole address. */
+    for (int i = 0; i < 3; i++)
+        sb_auth_delay_failed(delays, "10.1.1.1", 100);
+    assert_int_equal(sb_auth_delay_failed(delays, "::ffff:10.1.1.1", 100), 250);
+    assert_int_equal(sb_auth_delay_remaining(delays, "10.1.1.2", 100), 0);
+    sb_auth_delay_destroy(&delays);
 }
 
 /* A full table forgets the address whose last failure is oldest, not a recent one. */
@@ -232,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_rules_and_defaults),
         cmocka_unit_test(test_anonymous_section_and_no_rules),
         cmocka_unit_test(test_failure_delays),
+        cmocka_unit_test(test_ipv6_failures_count_by_their_64),
         cmocka_unit_test(test_failure_table_is_bounded),
         cmocka_unit_test(test_addresses),
     };

@@ -77,7 +77,7 @@ static void test_validity(void **state)
     assert_true(sb_topic_is_valid(long_topic));
 }
 
-/* Device lines (common/protocol.c): every C0 control but TAB, and DEL, refused. */
+/* Device lines (common/protocol.c): every C0 control but TAB, DEL and C1 code points refused. */
 static void test_device_line_rule(void **state)
 {
     (void) state;
@@ -89,6 +89,12 @@ static void test_device_line_rule(void **state)
         assert_int_equal(sb_device_line_is_safe(line), byte == '\t');
     }
     assert_false(sb_device_line_is_safe("on\x7f"));
+    /* C1 code points in UTF-8 text are refused (U+009B is CSI, U+0080 the first); */
+    assert_false(sb_device_line_is_safe("on\xc2\x9b" "2J"));
+    assert_false(sb_device_line_is_safe("\xc2\x80"));
+    assert_true(sb_device_line_is_safe("\xc2\xa0 \xc3\x80 \xe2\x82\xac"));   /* U+00A0, U+00C0, euro */
+    /* raw bytes 0x80..0x9F in text that is not UTF-8 (Latin-1) pass. */
+    assert_true(sb_device_line_is_safe("caf\xe9 \x9b"));
 }
 
 /* Filters overlap when some topic matches both, both ways round. */
