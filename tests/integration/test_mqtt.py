@@ -324,7 +324,7 @@ def test_clean_session_forgets_the_old_one(mqtt_hub, paho_clients):
 
 TOKENS = """
 [anonymous]
-commands = echo
+commands = echo stats
 
 [token panel]
 secret = panel-secret
