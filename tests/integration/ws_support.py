@@ -630,6 +630,7 @@ def shared_hub_module(tmp_path_factory):
     port, ws_port = free_port(), free_port()
     proc = manager.start("switchboard", [
         binary("switchboard"), "--tcp", "127.0.0.1:%d" % port, "--ws", "127.0.0.1:%d" % ws_port,
+        "--mqtt", "127.0.0.1:%d" % free_port(),   # never the real 1883
         "--runtime-dir", str(Path(parent) / "rt")])
     hub = SharedHub(manager, proc, port, ws_port, parent)
     try:
