@@ -195,7 +195,11 @@ static const sb_option_spec_t s_gateway_mqtt_specs[] = {
       "SQLite file of the persistent sessions, so they survive a restart (default: "
       "mqtt-sessions.db beside the account store; `off`: memory only)" },
     { "max-sessions", SB_OPTION_INT, "gateway-mqtt.max_sessions", "10000", 1, 10000000, "N",
-      "sessions kept (connected or away); a new client over it gets CONNACK quota exceeded" },
+      "sessions kept (connected or away); when full, the one away the longest is ended for a new "
+      "client (logged); with none away, CONNACK quota exceeded" },
+    { "max-subscriptions", SB_OPTION_INT, "gateway-mqtt.max_subscriptions", "1000", 1, 100000, "N",
+      "topic filters per session, $switchboard/ and $share/ ones included; past it, SUBACK "
+      "quota exceeded" },
     { "max-session-expiry", SB_OPTION_SECONDS, "gateway-mqtt.max_session_expiry", "604800", 0,
       2147483647, "SECONDS", "longest a session is kept while its client is away (caps v5 "
       "Session Expiry; a 3.1.1 persistent session gets this)" },

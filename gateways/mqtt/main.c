@@ -50,10 +50,12 @@ int main(int argc, char **argv)
         .max_output = (size_t) sb_options_int(options, "max-output"),
         .max_queued = (size_t) sb_options_int(options, "max-queued"),
         .max_sessions = (size_t) sb_options_int(options, "max-sessions"),
+        .max_subscriptions = (size_t) sb_options_int(options, "max-subscriptions"),
         .receive_maximum = (uint16_t) sb_options_int(options, "receive-maximum"),
         .max_session_expiry_s = (uint32_t) (sb_options_int(options, "max-session-expiry") / 1000),
         .max_keep_alive_s = (uint16_t) (sb_options_int(options, "max-keep-alive") / 1000),
     };
+    settings.base.router.max_filters = settings.max_subscriptions;
     sb_mqtt_gateway_t *gateway = sb_mqtt_gateway_new(&settings);
     if (!gateway) {
         sb_options_destroy(&options);

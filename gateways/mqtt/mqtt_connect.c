@@ -31,22 +31,24 @@ void mqtt_refuse_connect(link_t *link, sb_mqtt_version_t version, uint8_t reason
     sb_mqtt_client_end(link->client);
 }
 
-/* The identity of the CONNECT's username and password; NULL (refused)
- * when they are wrong. Without access rules, credentials are not asked for. */
-static bool authenticate(link_t *link, const sb_mqtt_connect_t *connect,
-                         const sb_identity_t **identity)
+/* The identity of the CONNECT's username and password: 0, or the CONNACK
+ * reason of a refusal (wrong credentials, or the address still in its
+ * delay after failed ones, whatever it sent this time). Without access
+ * rules, credentials are not asked for. */
+static uint8_t authenticate(link_t *link, const sb_mqtt_connect_t *connect,
+                            const sb_identity_t **identity)
 {
     const sb_access_t *access = sb_router_access(link->gateway->base.router);
     *identity = NULL;
     if (!sb_access_enabled(access))
-        return true;
+        return 0;
     if (!connect->has_username) {
         *identity = sb_access_anonymous(access);
-        return true;
+        return 0;
     }
     const sb_mqtt_str_t *password = &connect->password;
     if (!connect->has_password || strlen(password->data) != password->length)
-        return false;
+        return SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
     size_t size = connect->username.length + password->length + 2;
     char *pair = malloc(size);
     snprintf(pair, size, "%s:%s", connect->username.data, password->data);
@@ -54,7 +56,54 @@ static bool authenticate(link_t *link, const sb_mqtt_connect_t *connect,
     *identity = sb_router_authenticate_now(link->gateway->base.router, link->peer, pair, &waiting);
     memset(pair, 0, size);   /* the secret does not linger in freed memory */
     free(pair);
-    return *identity != NULL;
+    return *identity ? 0 : waiting ? SB_MQTT_RC_CONNECTION_RATE_EXCEEDED
+                                   : SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
+}
+
+/* A client id the hub can put into topics ($switchboard/msg/ID/...) and
+ * its words: not too long, no wildcard or level separator, not a $-topic. */
+static bool client_id_valid(const sb_mqtt_str_t *id)
+{
+    if (id->length == 0)
+        return true;   /* the server assigns one */
+    return id->length <= MAX_CLIENT_ID && strlen(id->data) == id->length
+           && !strpbrk(id->data, "+#/") && id->data[0] != '$';
+}
+
+/* A session belongs to the token that made it: another identity (another
+ * token, or none) may not take it, its queue or its subscriptions over. */
+static bool may_take(const sb_mqtt_session_t *session, const sb_identity_t *identity)
+{
+    const char *token = identity ? sb_identity_token(identity) : NULL;
+    if (!session->token || !token)
+        return !session->token && !token;
+    return strcmp(session->token, token) == 0;
+}
+
+/* When every slot is taken, the session away the longest makes room (a
+ * client cycling ids must not lock the others out until they expire). */
+static bool evict_oldest_away(sb_mqtt_gateway_t *self)
+{
+    sb_mqtt_session_t *oldest = NULL;
+    int64_t oldest_left = 0;
+    for (sb_mqtt_session_t *session = zhashx_first(self->sessions); session;
+         session = zhashx_next(self->sessions)) {
+        if (session->link || session->members || !session->expires_at_ms)
+            continue;
+        int64_t left_at = session->expires_at_ms - 1000LL * session->expiry_s;
+        if (!oldest || left_at < oldest_left) {
+            oldest = session;
+            oldest_left = left_at;
+        }
+    }
+    if (!oldest)
+        return false;
+    self->counters.evicted++;
+    sb_log_info("mqtt session evicted", "client=%s reason=\"max-sessions reached\" away_ms=%" PRId64,
+                oldest->client_id, zclock_mono() - oldest_left);
+    mqtt_publish_will(self, oldest);
+    mqtt_end_session(self, oldest);
+    return true;
 }
 
 /* v5 Session Expiry, capped; 3.1.1: none with Clean Session, else the cap. */
@@ -99,7 +148,7 @@ static sb_mqtt_session_t *session_for(sb_mqtt_gateway_t *self, link_t *link,
         session->will_at_ms = session->expires_at_ms = 0;
         return session;
     }
-    if (zhashx_size(self->sessions) >= self->settings.max_sessions)
+    if (zhashx_size(self->sessions) >= self->settings.max_sessions && !evict_oldest_away(self))
         return NULL;
     session = sb_mqtt_session_new(client_id, sb_gateway_base_next_serial(&self->base),
                                   self->settings.max_queued);
@@ -172,9 +221,24 @@ void mqtt_on_connect(link_t *link, const sb_mqtt_connect_t *connect)
                        "too many connections");
         return;
     }
-    if (!authenticate(link, connect, &identity)) {
-        mqtt_refuse_connect(link, connect->version, SB_MQTT_RC_BAD_USER_NAME_OR_PASSWORD,
-                       "bad user name or password");
+    uint8_t refused = authenticate(link, connect, &identity);
+    if (refused) {
+        mqtt_refuse_connect(link, connect->version, refused,
+                            refused == SB_MQTT_RC_CONNECTION_RATE_EXCEEDED
+                                ? "too many failed logins from this address; try again later"
+                                : "bad user name or password");
+        return;
+    }
+    if (!client_id_valid(&connect->client_id)) {
+        mqtt_refuse_connect(link, connect->version, SB_MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID,
+                            "client id over 256 bytes, or with + # / or a leading $");
+        return;
+    }
+    const sb_mqtt_session_t *existing = connect->client_id.length
+        ? zhashx_lookup(self->sessions_by_id, connect->client_id.data) : NULL;
+    if (existing && !may_take(existing, identity)) {
+        mqtt_refuse_connect(link, connect->version, SB_MQTT_RC_NOT_AUTHORIZED,
+                            "the session of this client id belongs to another token");
         return;
     }
     char assigned_id[48];

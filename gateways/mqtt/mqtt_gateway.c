@@ -221,10 +221,10 @@ static int describe(void *owner, char *buffer, size_t size)
                         " sessions=%zu publishes_in=%" PRIu64 " publishes_out=%" PRIu64
                         " denied=%" PRIu64 " dropped=%" PRIu64 " malformed=%" PRIu64
                         " keep_alive_timeouts=%" PRIu64 " takeovers=%" PRIu64 " wills=%" PRIu64
-                        " commands=%" PRIu64 " undeliverable=%" PRIu64,
+                        " commands=%" PRIu64 " undeliverable=%" PRIu64 " evicted=%" PRIu64,
                         zhashx_size(self->sessions), c->publishes_in, c->publishes_out, c->denied,
                         c->dropped, c->malformed, c->keep_alive_timeouts, c->takeovers, c->wills,
-                        c->commands, c->undeliverable);
+                        c->commands, c->undeliverable, c->evicted);
     if (more < 0)
         return used;
     return (size_t) (used + more) >= size ? (int) size - 1 : used + more;
@@ -319,6 +319,8 @@ static char *metrics_text(sb_mqtt_gateway_t *self, size_t *length)
     metric(out, "sb_mqtt_keep_alive_timeouts_total", "counter",
            "Connections closed after 1.5 x their keep alive.", c->keep_alive_timeouts);
     metric(out, "sb_mqtt_takeovers_total", "counter", "Sessions taken over.", c->takeovers);
+    metric(out, "sb_mqtt_evicted_total", "counter",
+           "Away sessions ended to make room for a new one (--max-sessions).", c->evicted);
     metric(out, "sb_mqtt_wills_total", "counter", "Wills published.", c->wills);
     metric(out, "sb_mqtt_commands_total", "counter", "$switchboard/cmd requests.", c->commands);
     metric(out, "sb_mqtt_undeliverable_total", "counter",
@@ -463,6 +465,22 @@ sb_mqtt_gateway_t *sb_mqtt_gateway_new(const sb_mqtt_gateway_settings_t *setting
     return self;
 }
 
+/* A client still closing when the base is destroyed reaches on_closed
+ * after the router is gone: its session must no longer reach the hub. */
+static void detach_sessions(sb_mqtt_gateway_t *self)
+{
+    if (!self->base.clients)
+        return;
+    for (sb_mqtt_client_t *client = zhashx_first(self->base.clients); client;
+         client = zhashx_next(self->base.clients)) {
+        link_t *link = sb_mqtt_client_data(client);
+        if (link && link->session) {
+            link->session->link = NULL;
+            link->session = NULL;
+        }
+    }
+}
+
 void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
 {
     sb_mqtt_gateway_t *self = *self_p;
@@ -474,6 +492,7 @@ void sb_mqtt_gateway_destroy(sb_mqtt_gateway_t **self_p)
         uv_close((uv_handle_t *) &self->sweep, NULL);
     close_listener(&self->ws_listener);
     close_listener(&self->wss_listener);
+    detach_sessions(self);
     sb_gateway_base_destroy(&self->base);
     zhashx_destroy(&self->sessions_by_id);
     zhashx_destroy(&self->shares);

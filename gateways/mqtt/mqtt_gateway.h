@@ -24,6 +24,7 @@ typedef struct {
     size_t max_output;
     size_t max_queued;                 /* per session */
     size_t max_sessions;
+    size_t max_subscriptions;          /* filters per session, $switchboard/ and $share/ ones too */
     uint16_t receive_maximum;          /* QoS 1/2 in flight from a client (and to a 3.1.1 one) */
     uint32_t max_session_expiry_s;
     uint16_t max_keep_alive_s;         /* 0: no cap */

@@ -26,10 +26,13 @@
 #define MSG_PREFIX "$switchboard/msg/"
 #define REPLY_PREFIX "$switchboard/reply/"
 #define OWN_PREFIX "$switchboard/"
+/* Client ids are put into topics and `clients`: bounded. */
+#define MAX_CLIENT_ID 256
 
 typedef struct {
     uint64_t accepted, refused, publishes_in, publishes_out, denied, dropped, malformed,
         keep_alive_timeouts, takeovers, wills, commands, undeliverable;
+    uint64_t evicted;   /* away sessions ended to make room (--max-sessions) */
 } mqtt_counters_t;
 
 struct sb_mqtt_gateway {

@@ -138,9 +138,15 @@ void mqtt_on_sweep(uv_timer_t *timer)
     if (self->store && ++self->sweeps % SAVE_EVERY_SWEEPS == 0)
         mqtt_save_sessions(self, false);
     int64_t now = zclock_mono();
-    zlistx_t *all = zhashx_values(self->sessions);
+    /* Serials, looked up again one by one: ending a session can end a
+     * shared group's session too (its last member gone), and that one may
+     * come later in the list. */
+    zlistx_t *all = zhashx_keys(self->sessions);
     zlistx_set_destructor(all, NULL);
-    for (sb_mqtt_session_t *session = zlistx_first(all); session; session = zlistx_next(all)) {
+    for (void *serial = zlistx_first(all); serial; serial = zlistx_next(all)) {
+        sb_mqtt_session_t *session = zhashx_lookup(self->sessions, serial);
+        if (!session)
+            continue;
         if (session->will_at_ms && now >= session->will_at_ms)
             mqtt_publish_will(self, session);
         if (!session->link && session->expires_at_ms && now >= session->expires_at_ms) {

@@ -74,6 +74,12 @@ uint8_t mqtt_join_share(sb_mqtt_gateway_t *self, sb_mqtt_session_t *member, cons
     }
     act_as(self, group, member);
     uint8_t refused = mqtt_hub_subscribe(self, group, shared_filter(name));
+    /* A refused member must not leave the group with its (lesser) rules:
+     * the group acts as a member that is in it again. */
+    sb_mqtt_session_t *earlier = refused && zlistx_size(group->members)
+        ? zhashx_lookup(self->sessions, zlistx_first(group->members)) : NULL;
+    if (earlier)
+        act_as(self, group, earlier);
     void *serial = sb_id_map_key(member->serial);
     if (!refused && !zlistx_find(group->members, serial))
         zlistx_add_end(group->members, serial);
@@ -152,6 +158,10 @@ static uint8_t subscribe_one(link_t *link, const sb_mqtt_subscription_t *item, u
         return item->reason;
     bool shared = item->share_group.length > 0;
     const char *filter = shared ? item->filter.data : item->topic_filter.data;
+    /* Every filter counts, its own $switchboard ones and shares too. */
+    if (!sb_mqtt_session_match_filter(link->session, filter)
+        && zlistx_size(link->session->filters) >= self->settings.max_subscriptions)
+        return SB_MQTT_RC_QUOTA_EXCEEDED;
     uint8_t refused = shared ? mqtt_join_share(self, link->session, filter)
                       : mqtt_is_own_filter(filter) ? 0 : mqtt_hub_subscribe(self, link->session, filter);
     if (refused)
