@@ -90,8 +90,10 @@ static bool evict_oldest_away(sb_mqtt_gateway_t *self)
          session = zhashx_next(self->sessions)) {
         if (session->link || session->members || !session->expires_at_ms)
             continue;
+        /* Within one millisecond, the older session (the lower serial) goes. */
         int64_t left_at = session->expires_at_ms - 1000LL * session->expiry_s;
-        if (!oldest || left_at < oldest_left) {
+        if (!oldest || left_at < oldest_left
+            || (left_at == oldest_left && session->serial < oldest->serial)) {
             oldest = session;
             oldest_left = left_at;
         }
