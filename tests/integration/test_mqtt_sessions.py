@@ -138,6 +138,30 @@ def test_take_over_by_the_same_token_goes_on(hub, clients):
     wait_until(lambda: not first.disconnects.empty(), READ_TIMEOUT, "the old connection to close")
 
 
+@pytest.mark.parametrize("version,delayed", [(V311, 3), (V5, 0x9F)])
+def test_the_right_password_in_the_auth_delay_gets_try_later(hub, clients, version, delayed):
+    """While the address waits out its delay after failures, even the right
+    pair is not tried: CONNACK says "later", not "bad password"."""
+    c = hub(config=TOKENS)
+
+    def attempt(secret):
+        client = clients(c.mqtt_port, client_id="guesser", version=version, username="plug",
+                         password=secret, connect=False)
+        rc = client.connect(expect_ok=False)
+        client.close()
+        return rc.value if hasattr(rc, "value") else rc
+
+    wrong = 4 if version == V311 else 0x86
+    # The delay doubles with each failure after it is over, so a slow run
+    # that reaches the right pair after the delay just fails again, longer.
+    for _ in range(6):
+        while attempt("guess") == wrong:
+            pass
+        if attempt("plug-secret") == delayed:
+            return
+    raise AssertionError("the right password was never answered %#x during the delay" % delayed)
+
+
 # --------------------------------------------------------------------- client ids
 
 @pytest.mark.parametrize("version,refused", [(4, 2), (5, 0x85)])
@@ -156,6 +180,29 @@ def test_a_client_id_of_256_bytes_is_accepted(hub, raw_clients):
 
 
 # --------------------------------------------------------------------- subscriptions
+
+SHARE_TOKENS = """
+[anonymous]
+commands = echo stats pub
+publish = jobs/#
+
+[token plug]
+secret = plug-secret
+subscribe = jobs/#
+"""
+
+
+def test_a_refused_member_leaves_the_shared_group_its_rules(hub, clients):
+    c = hub(config=SHARE_TOKENS)
+    plug = clients(c.mqtt_port, client_id="worker", version=V5, username="plug",
+                   password="plug-secret")
+    assert plug.subscribe("$share/g/jobs/#", qos=1) == 1
+    anonymous = clients(c.mqtt_port, client_id="stranger", version=V5)
+    assert anonymous.subscribe("$share/g/jobs/#", qos=1) == 0x87
+    with Client(c.port) as tcp:
+        wait_until(lambda: tcp.request("pub jobs/1 go") == "OK"
+                   and plug.next_message(timeout=0.2).topic == "jobs/1",
+                   READ_TIMEOUT, "the member to get the group's events", ignore=(OSError, queue.Empty))
 
 def test_more_than_64_subscriptions_are_accepted(hub, clients):
     c = hub()
