@@ -437,8 +437,8 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("name,connect_first,data,reason", HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_hostile_packet_closes_only_that_connection(raw_mqtt, mqtt_hub, paho_clients, name, connect_first,
-                                                    data, reason):
+def test_hostile_packet_closes_only_that_connection(raw_mqtt, mqtt_hub, paho_clients, name,
+                                                    connect_first, data, reason):
     c = mqtt_hub("--max-packet", "1024")
     bystander = paho_clients(c.mqtt_port, client_id="bystander", version=V311)
     sync_subscription(c, bystander)
