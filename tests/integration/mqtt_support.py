@@ -1,6 +1,7 @@
 """Helpers of the MQTT tests: a paho client that waits for conditions
 (Debian's python3-paho-mqtt 1.6.1, MQTT 3.1.1 and 5), and a raw socket
 speaking just enough MQTT by hand for the packets libraries never send."""
+import os
 import queue
 import socket
 import ssl
@@ -10,7 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from conftest import READ_TIMEOUT
+from conftest import READ_TIMEOUT, SocketOwner
 
 V311, V5 = mqtt.MQTTv311, mqtt.MQTTv5
 
@@ -104,8 +105,16 @@ class Paho:
         raise AssertionError("unexpected message on %s: %r" % (message.topic, message.payload))
 
     def disconnect(self):
+        """DISCONNECT, then waits until the gateway has closed the connection:
+        it has handled the DISCONNECT by then (paho closes its own socket at
+        once, so a duplicate of it watches for the gateway's end)."""
+        sock = self.client.socket()
+        watcher = socket.socket(fileno=os.dup(sock.fileno())) if sock else None
         self.client.disconnect()
         self.client.loop_stop()
+        if watcher:
+            with watcher:
+                wait_closed(watcher)
 
     def drop(self):
         """Ends the connection without DISCONNECT (a crash, a cut cable)."""
@@ -115,10 +124,21 @@ class Paho:
 
     def close(self):
         try:
-            self.client.disconnect()
+            self.disconnect()
         except Exception:  # noqa: BLE001 - best effort at teardown
+            self.client.loop_stop()
+
+
+def wait_closed(sock, timeout=READ_TIMEOUT):
+    """Reads (and drops) what comes until the peer closes; AssertionError if it does not."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
             pass
-        self.client.loop_stop()
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise AssertionError("the gateway did not close the connection") from None
 
 
 def v5_properties(packet_type, **values):
@@ -193,7 +213,7 @@ def publish_packet(topic, payload=b"", qos=0, packet_id=1, version=5, first_byte
     return packet(first_byte if first_byte is not None else 0x30 | (qos << 1), body + payload)
 
 
-class RawMqtt:
+class RawMqtt(SocketOwner):
     """A plain socket: send bytes, read whole packets, see the close."""
 
     def __init__(self, port):
@@ -242,8 +262,10 @@ class RawMqtt:
             except (EOFError, ConnectionResetError):
                 return packets
 
-    def close(self):
-        self.sock.close()
+    def disconnect(self):
+        """A v5/3.1.1 DISCONNECT (normal), then the gateway's close."""
+        self.send(b"\xe0\x00")
+        return self.expect_close()
 
 
 def disconnect_reason(packets):
