@@ -252,7 +252,7 @@ static void message_row(sb_mqtt_session_t *session, sqlite3_stmt *s)
     if (sqlite3_column_type(s, 9) != SQLITE_NULL)
         message->relayed = strdup(text_at(s, 9));
     message->expires_at_ms = sqlite3_column_int64(s, 10);
-    zlistx_add_end(sqlite3_column_int(s, 0) ? session->in_flight : session->queue, message);
+    sb_mqtt_session_restore(session, message, sqlite3_column_int(s, 0));
 }
 
 static void awaiting_row(sb_mqtt_session_t *session, sqlite3_stmt *s)
