@@ -42,9 +42,10 @@ static void acknowledge_publish(link_t *link, uint8_t qos, uint16_t packet_id, u
         link->incoming--;
 }
 
-/* Backpressure: while --receive-maximum of the session's PUBLISHes and
- * commands wait for the hub, its client's next packets wait unread (QoS 0
- * as well: a burst is slowed down, not dropped). */
+/* Backpressure: once a PUBLISH makes --receive-maximum of the session's
+ * PUBLISHes and commands wait for the hub, its client's next packets wait
+ * unread (QoS 0 as well: a burst is slowed down, not dropped). A command
+ * over the limit gets an explicit `ERR busy` reply instead. */
 static void hold_when_busy(link_t *link)
 {
     if (link->session->waiting >= link->gateway->settings.receive_maximum)
@@ -140,11 +141,9 @@ static void run_command(link_t *link, const sb_mqtt_publish_t *publish)
     for (size_t i = 0; allowed && i < sizeof refused / sizeof refused[0]; i++)
         allowed = strcmp(command, refused[i]) != 0;
     session->waiting += allowed;
-    if (allowed) {
-        hold_when_busy(link);
+    if (allowed)
         sb_router_handle_command(self->base.router, session, reply_slot, request->argc,
                                  request->argv);
-    }
     else if (busy)
         mqtt_answer_command(self, session, slot, "ERR busy",
                        "too many commands and publishes waiting for the hub (--receive-maximum)");

@@ -1,0 +1,118 @@
+"""sb-gateway-mqtt flow control (issue 12 review, items 6, 7, 14, 15): a
+burst is slowed down by backpressure, never dropped; what is in flight to
+a client is capped at --receive-maximum whatever its Receive Maximum; a
+repeated PUBREC gets PUBREL success again; a will the hub cannot carry is
+logged. Raw sockets for the packets libraries hide, paho for the rest."""
+from conftest import Client, READ_TIMEOUT, log_records, wait_until
+from mqtt_support import V311, V5, RawMqtt, mqtt_string, packet, publish_packet, u16
+from test_mqtt import mqtt_hub, paho_clients, sync_subscription  # noqa: F401 - fixtures
+
+PINGREQ, PINGRESP = bytes([0xC0, 0x00]), 0xD0
+
+
+def subscribe_packet(topic_filter, qos, packet_id=1, version=5):
+    props = b"\x00" if version == 5 else b""
+    return packet(0x82, u16(packet_id) + props + mqtt_string(topic_filter) + bytes([qos]))
+
+
+def raw_subscriber(c, client_id, topic_filter, qos, version=5):
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id=client_id, version=version)
+    raw.send(subscribe_packet(topic_filter, qos, version=version))
+    first, _ = raw.read_packet()
+    assert first == 0x90, "expected SUBACK, got %02x" % first
+    return raw
+
+
+def packets_until_pingresp(raw):
+    """What the gateway sent before it answered a PINGREQ sent now."""
+    raw.send(PINGREQ)
+    packets = []
+    while True:
+        first, body = raw.read_packet()
+        if first == PINGRESP:
+            return packets
+        packets.append((first, body))
+
+
+def test_a_311_qos0_burst_in_one_write_is_all_delivered_in_order(mqtt_hub, paho_clients):
+    c = mqtt_hub()   # --receive-maximum 64: the burst is 8 times that
+    subscriber = paho_clients(c.mqtt_port, client_id="listener", version=V311)
+    sync_subscription(c, subscriber, "burst/#")
+    publisher = RawMqtt(c.mqtt_port)
+    publisher.connect(client_id="zigbee", version=4)
+    count = 500
+    publisher.send(b"".join(publish_packet("burst/%d" % i, b"v%d" % i, version=4)
+                            for i in range(count)))
+    got = [subscriber.next_message().topic for _ in range(count)]
+    assert got == ["burst/%d" % i for i in range(count)]
+    publisher.close()
+
+
+def test_a_311_qos1_burst_in_one_write_gets_every_puback(mqtt_hub):
+    c = mqtt_hub("--receive-maximum", "4")
+    publisher = RawMqtt(c.mqtt_port)
+    publisher.connect(client_id="tasmota", version=4)
+    count = 100
+    publisher.send(b"".join(publish_packet("plug/%d" % i, b"on", qos=1, packet_id=i + 1,
+                                           version=4) for i in range(count)))
+    acks = [publisher.read_packet() for _ in range(count)]
+    assert acks == [(0x40, u16(i + 1)) for i in range(count)]
+    publisher.close()
+
+
+def test_a_client_that_never_acks_holds_at_most_the_capped_window(mqtt_hub, paho_clients):
+    window = 5
+    c = mqtt_hub("--receive-maximum", str(window))
+    # No Receive Maximum in its CONNECT: it would allow 65535 in flight.
+    silent = raw_subscriber(c, "silent", "flow/#", qos=1)
+    watcher = paho_clients(c.mqtt_port, client_id="watcher", version=V5)
+    sync_subscription(c, watcher, "flow/#")
+    with Client(c.port) as tcp:
+        for i in range(20):
+            assert tcp.request("pub flow/%d x" % i) == "OK"
+    for i in range(20):   # the gateway has handled every event
+        assert watcher.next_message().topic == "flow/%d" % i
+    sent = packets_until_pingresp(silent)
+    assert [first & 0xF6 for first, _ in sent] == [0x32] * window   # PUBLISH QoS 1
+    first_id = sent[0][1][len(mqtt_string("flow/0")):][:2]
+    silent.send(packet(0x40, first_id))   # PUBACK opens the window by one
+    first, body = silent.read_packet()
+    assert first & 0xF6 == 0x32 and body[2:2 + len("flow/%d" % window)] == b"flow/%d" % window
+    assert packets_until_pingresp(silent) == []
+    silent.close()
+
+
+def test_a_repeated_pubrec_gets_pubrel_success_again(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    raw = raw_subscriber(c, "forgetful", "rec/#", qos=2)
+    publisher = paho_clients(c.mqtt_port, client_id="sender", version=V5)
+    publisher.publish("rec/1", b"x", qos=2)
+    first, body = raw.read_packet()
+    assert first & 0xF6 == 0x34, "expected PUBLISH QoS 2, got %02x" % first
+    packet_id = body[len(mqtt_string("rec/1")):][:2]
+    for _ in range(2):   # the second PUBREC is a resend: our PUBREL was lost
+        raw.send(packet(0x50, packet_id))
+        first, body = raw.read_packet()
+        assert first == 0x62 and body[:2] == packet_id
+        assert body[2:3] in (b"", b"\x00"), "PUBREL reason %r" % body[2:3]
+    raw.send(packet(0x70, packet_id))    # PUBCOMP: the flow is over
+    raw.send(packet(0x50, packet_id))    # a PUBREC now is for no message
+    first, body = raw.read_packet()
+    assert first == 0x62 and body[:3] == packet_id + b"\x92"
+    raw.close()
+
+
+def test_a_will_with_a_nul_byte_is_logged_not_published(mqtt_hub, paho_clients):
+    c = mqtt_hub()
+    watcher = paho_clients(c.mqtt_port, client_id="watcher", version=V311)
+    sync_subscription(c, watcher, "wills/#")
+    doomed = RawMqtt(c.mqtt_port)
+    doomed.connect(client_id="doomed", version=4, will=("wills/doomed", b"of\x00f", 0))
+    doomed.close()   # gone without DISCONNECT: the will is due
+    wait_until(lambda: log_records(c.mqtt_proc, "mqtt will not published: its payload has a NUL "
+                                   "byte, hub payloads are text"),
+               READ_TIMEOUT, "the gateway to log the will it cannot publish")
+    with Client(c.port) as tcp:
+        assert tcp.request("pub wills/marker m") == "OK"
+    assert watcher.next_message().topic == "wills/marker"
