@@ -4,7 +4,8 @@ a client is capped at --receive-maximum whatever its Receive Maximum; a
 repeated PUBREC gets PUBREL success again; a will the hub cannot carry is
 logged. Raw sockets for the packets libraries hide, paho for the rest."""
 from conftest import Client, READ_TIMEOUT, log_records, wait_until
-from mqtt_support import V311, V5, RawMqtt, mqtt_string, packet, publish_packet, u16
+from mqtt_support import (V311, V5, RawMqtt, mqtt_string, packet, properties, publish_packet,
+                          u16, u32)
 from test_mqtt import mqtt_hub, paho_clients, sync_subscription  # noqa: F401 - fixtures
 
 PINGREQ, PINGRESP = bytes([0xC0, 0x00]), 0xD0
@@ -116,3 +117,28 @@ def test_a_will_with_a_nul_byte_is_logged_not_published(mqtt_hub, paho_clients):
     with Client(c.port) as tcp:
         assert tcp.request("pub wills/marker m") == "OK"
     assert watcher.next_message().topic == "wills/marker"
+
+
+def test_a_reconnect_with_a_smaller_window_resends_only_what_fits(mqtt_hub, paho_clients):
+    c = mqtt_hub("--receive-maximum", "5")
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="sleepy", props=properties((0x11, u32(300)),))   # Session Expiry
+    raw.send(subscribe_packet("dup/#", 1))
+    assert raw.read_packet()[0] == 0x90
+    publisher = paho_clients(c.mqtt_port, client_id="publisher", version=V5)
+    for i in range(8):
+        publisher.publish("dup/%d" % i, b"x", qos=1)
+    sent = [raw.read_packet() for _ in range(5)]         # the window: 5
+    assert packets_until_pingresp(raw) == []
+    ids = [body[len(mqtt_string("dup/0")):][:2] for _, body in sent]
+    raw.close()                                          # gone without acking any
+    raw = RawMqtt(c.mqtt_port)
+    raw.connect(client_id="sleepy", clean=False, props=properties((0x11, u32(300)),
+                                                                  (0x21, u16(2))))
+    again = packets_until_pingresp(raw)
+    assert [(first, body[2:7]) for first, body in again] == [(0x3A, b"dup/0"), (0x3A, b"dup/1")]
+    raw.send(packet(0x40, ids[0]))                       # PUBACK: room for one more
+    first, body = raw.read_packet()
+    assert (first, body[2:7], body[7:9]) == (0x3A, b"dup/2", ids[2])   # DUP, the same id
+    assert packets_until_pingresp(raw) == []
+    raw.close()
