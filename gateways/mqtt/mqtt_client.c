@@ -353,6 +353,8 @@ void sb_mqtt_client_pause(sb_mqtt_client_t *self)
     self->paused = true;
     uv_idle_stop(&self->resume);
     stop_reading(self);
+    if (self->keep_alive_ms)   /* it is we who do not read: its silence does not count */
+        uv_timer_stop(&self->timer);
 }
 
 static void start_reading(sb_mqtt_client_t *self);
@@ -361,6 +363,8 @@ static void on_resume(uv_idle_t *idle)
 {
     sb_mqtt_client_t *self = idle->data;
     uv_idle_stop(idle);
+    if (self->keep_alive_ms)
+        uv_timer_start(&self->timer, on_timer, self->keep_alive_ms, self->keep_alive_ms);
     uint8_t *held = self->held;
     size_t length = self->held_length;
     self->held = NULL;

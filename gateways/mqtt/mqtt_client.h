@@ -85,8 +85,8 @@ void sb_mqtt_client_flush(sb_mqtt_client_t *self);
 
 /* Backpressure: pause stops handing over packets (after the current one)
  * and reading the socket; what was read already waits in the client
- * (at most about one read's worth). Resume hands it over on the next
- * loop turn, then reads again. */
+ * (at most about one read's worth), and keep alive is suspended. Resume
+ * hands it over on the next loop turn, then reads again. */
 void sb_mqtt_client_pause(sb_mqtt_client_t *self);
 void sb_mqtt_client_resume(sb_mqtt_client_t *self);
 bool sb_mqtt_client_is_paused(const sb_mqtt_client_t *self);
