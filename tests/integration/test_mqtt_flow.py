@@ -3,10 +3,12 @@ burst is slowed down by backpressure, never dropped; what is in flight to
 a client is capped at --receive-maximum whatever its Receive Maximum; a
 repeated PUBREC gets PUBREL success again; a will the hub cannot carry is
 logged. Raw sockets for the packets libraries hide, paho for the rest."""
-from conftest import Client, READ_TIMEOUT, log_records, wait_until
+from conftest import (STARTUP_TIMEOUT, Client, Components, READ_TIMEOUT, binary, free_port,
+                      log_records, port_accepts, wait_until)
 from mqtt_support import (V311, V5, RawMqtt, mqtt_string, packet, properties, publish_packet,
                           u16, u32)
-from test_mqtt import mqtt_hub, paho_clients, sync_subscription  # noqa: F401 - fixtures
+from test_mqtt import (mqtt_hub, paho_clients, stats_value,  # noqa: F401 - fixtures
+                       sync_subscription)
 
 PINGREQ, PINGRESP = bytes([0xC0, 0x00]), 0xD0
 
@@ -36,27 +38,49 @@ def packets_until_pingresp(raw):
         packets.append((first, body))
 
 
-def test_a_311_qos0_burst_in_one_write_is_all_delivered_in_order(mqtt_hub, paho_clients):
-    c = mqtt_hub()   # --receive-maximum 64: the burst is 8 times that
+def gateway_without_broker(processes, mqtt_gateway, *args):
+    """sb-gateway-mqtt whose broker is not there yet: it holds what is
+    published (--broker-wait 60), so a burst piles up waiting for the hub.
+    start_broker() brings the broker."""
+    c = Components()
+    c.frontend = "tcp://127.0.0.1:%d" % free_port()
+    proc, c.mqtt_port = mqtt_gateway(c, "--broker-wait", "60", *args, wait=False)
+    wait_until(lambda: proc.alive() and port_accepts(c.mqtt_port), STARTUP_TIMEOUT,
+               "sb-gateway-mqtt to listen")
+    c.start_broker = lambda: processes.start("sb-broker", [
+        binary("sb-broker"), "--frontend", c.frontend,
+        "--backend", "tcp://127.0.0.1:%d" % free_port()])
+    return c
+
+
+def test_a_311_qos0_burst_while_the_broker_is_away_is_all_delivered_in_order(
+        processes, mqtt_gateway, paho_clients):
+    c = gateway_without_broker(processes, mqtt_gateway)   # --receive-maximum 64
     subscriber = paho_clients(c.mqtt_port, client_id="listener", version=V311)
-    sync_subscription(c, subscriber, "burst/#")
+    subscriber.subscribe("burst/#")
     publisher = RawMqtt(c.mqtt_port)
     publisher.connect(client_id="zigbee", version=4)
     count = 500
     publisher.send(b"".join(publish_packet("burst/%d" % i, b"v%d" % i, version=4)
                             for i in range(count)))
-    got = [subscriber.next_message().topic for _ in range(count)]
+    wait_until(lambda: stats_value(c, "held") >= 64, READ_TIMEOUT,
+               "the gateway to hold a full window of the burst")
+    c.start_broker()
+    got = [subscriber.next_message(timeout=STARTUP_TIMEOUT).topic for _ in range(count)]
     assert got == ["burst/%d" % i for i in range(count)]
     publisher.close()
 
 
-def test_a_311_qos1_burst_in_one_write_gets_every_puback(mqtt_hub):
-    c = mqtt_hub("--receive-maximum", "4")
+def test_a_311_qos1_burst_waits_unread_past_the_limit(processes, mqtt_gateway):
+    c = gateway_without_broker(processes, mqtt_gateway, "--receive-maximum", "4")
     publisher = RawMqtt(c.mqtt_port)
     publisher.connect(client_id="tasmota", version=4)
     count = 100
     publisher.send(b"".join(publish_packet("plug/%d" % i, b"on", qos=1, packet_id=i + 1,
                                            version=4) for i in range(count)))
+    wait_until(lambda: stats_value(c, "held") >= 4, READ_TIMEOUT, "4 publishes held")
+    assert stats_value(c, "held") == 4   # the other 96 wait unread
+    c.start_broker()
     acks = [publisher.read_packet() for _ in range(count)]
     assert acks == [(0x40, u16(i + 1)) for i in range(count)]
     publisher.close()
