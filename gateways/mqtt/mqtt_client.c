@@ -383,11 +383,6 @@ void sb_mqtt_client_resume(sb_mqtt_client_t *self)
     uv_idle_start(&self->resume, on_resume);
 }
 
-bool sb_mqtt_client_is_paused(const sb_mqtt_client_t *self)
-{
-    return self->paused;
-}
-
 /* What the socket (or the TLS session) gave: WebSocket frames, or packets. */
 static void take_input(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
 {

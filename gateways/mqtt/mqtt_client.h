@@ -89,7 +89,6 @@ void sb_mqtt_client_flush(sb_mqtt_client_t *self);
  * hands it over on the next loop turn, then reads again. */
 void sb_mqtt_client_pause(sb_mqtt_client_t *self);
 void sb_mqtt_client_resume(sb_mqtt_client_t *self);
-bool sb_mqtt_client_is_paused(const sb_mqtt_client_t *self);
 
 /* Reads no more; closes once what is written is sent (after a CONNACK
  * refusal or a DISCONNECT). */
