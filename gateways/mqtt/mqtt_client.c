@@ -19,6 +19,7 @@
 struct sb_mqtt_client {
     uv_tcp_t handle;
     uv_timer_t timer;          /* connect deadline, then keep alive */
+    uv_idle_t resume;          /* hands over held bytes after a resume, outside any callback */
     int open_handles;
     sb_tls_session_t *tls;
     uint64_t serial;
@@ -31,8 +32,10 @@ struct sb_mqtt_client {
     sb_ws_stream_t *ws;         /* MQTT over WebSocket; NULL: bytes straight on TCP (or TLS) */
     sb_client_output_t output;
     uint64_t keep_alive_ms;    /* 1.5 x the client's keep alive; 0: none */
+    uint8_t *held;             /* MQTT bytes read while paused, not framed yet */
+    size_t held_length;
 
-    bool ready, reading, ending, shutting_down, closed;
+    bool ready, reading, ending, shutting_down, closed, paused;
 };
 
 /* Reads land here; the framer copies only a packet that spans reads. */
@@ -118,6 +121,7 @@ static void free_client(uv_handle_t *handle)
     sb_tls_session_destroy(&self->tls);
     sb_mqtt_framer_destroy(&self->framer);
     sb_ws_stream_destroy(&self->ws);
+    free(self->held);
     free(self);
 }
 
@@ -128,6 +132,7 @@ void sb_mqtt_client_close(sb_mqtt_client_t *self)
     self->closed = true;
     uv_close((uv_handle_t *) &self->handle, free_client);
     uv_close((uv_handle_t *) &self->timer, free_client);
+    uv_close((uv_handle_t *) &self->resume, free_client);
 }
 
 bool sb_mqtt_client_is_closing(const sb_mqtt_client_t *self)
@@ -179,8 +184,9 @@ sb_mqtt_client_t *sb_mqtt_client_accept(uv_stream_t *listener, uint64_t serial,
     self->framer = sb_mqtt_framer_new(limits->max_packet);
     uv_tcp_init(listener->loop, &self->handle);
     uv_timer_init(listener->loop, &self->timer);
-    self->handle.data = self->timer.data = self;
-    self->open_handles = 2;
+    uv_idle_init(listener->loop, &self->resume);
+    self->handle.data = self->timer.data = self->resume.data = self;
+    self->open_handles = 3;
     if (uv_accept(listener, (uv_stream_t *) &self->handle) != 0) {
         sb_mqtt_client_close(self);
         return NULL;
@@ -304,12 +310,26 @@ void sb_mqtt_client_end(sb_mqtt_client_t *self)
 
 /* ---------------------------------------------------------------- input */
 
-/* Hands over every whole packet in `data` (the framer keeps a partial one). */
+static void hold(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
+{
+    if (!length)
+        return;
+    self->held = realloc(self->held, self->held_length + length);
+    memcpy(self->held + self->held_length, data, length);
+    self->held_length += length;
+}
+
+/* Hands over every whole packet in `data` (the framer keeps a partial one)
+ * until the client is paused; the rest is held. */
 static void take_bytes(sb_mqtt_client_t *self, const uint8_t *data, size_t length)
 {
+    if (self->paused || self->held_length) {
+        hold(self, data, length);
+        return;
+    }
     sb_mqtt_frame_t frame;
-    sb_mqtt_frame_status_t status;
-    while (!self->closed && !self->ending
+    sb_mqtt_frame_status_t status = SB_MQTT_FRAME_READY;
+    while (!self->closed && !self->ending && !self->paused
            && (status = sb_mqtt_framer_next(self->framer, &data, &length, &frame))
                   == SB_MQTT_FRAME_READY) {
         if (self->keep_alive_ms)
@@ -318,10 +338,49 @@ static void take_bytes(sb_mqtt_client_t *self, const uint8_t *data, size_t lengt
     }
     if (self->closed || self->ending)
         return;
-    if (status == SB_MQTT_FRAME_MALFORMED)
+    if (self->paused && status == SB_MQTT_FRAME_READY)
+        hold(self, data, length);
+    else if (status == SB_MQTT_FRAME_MALFORMED)
         fail(self, SB_MQTT_CLIENT_MALFORMED);
     else if (status == SB_MQTT_FRAME_TOO_LARGE)
         fail(self, SB_MQTT_CLIENT_TOO_LARGE);
+}
+
+void sb_mqtt_client_pause(sb_mqtt_client_t *self)
+{
+    if (self->closed || self->ending)
+        return;
+    self->paused = true;
+    uv_idle_stop(&self->resume);
+    stop_reading(self);
+    if (self->keep_alive_ms)   /* it is we who do not read: its silence does not count */
+        uv_timer_stop(&self->timer);
+}
+
+static void start_reading(sb_mqtt_client_t *self);
+
+static void on_resume(uv_idle_t *idle)
+{
+    sb_mqtt_client_t *self = idle->data;
+    uv_idle_stop(idle);
+    if (self->keep_alive_ms)
+        uv_timer_start(&self->timer, on_timer, self->keep_alive_ms, self->keep_alive_ms);
+    uint8_t *held = self->held;
+    size_t length = self->held_length;
+    self->held = NULL;
+    self->held_length = 0;
+    take_bytes(self, held, length);   /* may pause again, holding the rest */
+    free(held);
+    if (!self->paused)
+        start_reading(self);
+}
+
+void sb_mqtt_client_resume(sb_mqtt_client_t *self)
+{
+    if (!self->paused || self->closed || self->ending)
+        return;
+    self->paused = false;
+    uv_idle_start(&self->resume, on_resume);
 }
 
 /* What the socket (or the TLS session) gave: WebSocket frames, or packets. */
@@ -384,12 +443,17 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
         take_input(self, (const uint8_t *) buffer->base, (size_t) count);
 }
 
+static void start_reading(sb_mqtt_client_t *self)
+{
+    if (self->reading || self->closed || self->ending)
+        return;
+    uv_read_start((uv_stream_t *) &self->handle, on_alloc, on_read);
+    self->reading = true;
+}
+
 void sb_mqtt_client_start(sb_mqtt_client_t *self)
 {
     if (!self->tls)
         become_ready(self);
-    if (self->closed || self->ending)
-        return;
-    uv_read_start((uv_stream_t *) &self->handle, on_alloc, on_read);
-    self->reading = true;
+    start_reading(self);
 }

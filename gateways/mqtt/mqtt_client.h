@@ -83,6 +83,13 @@ void sb_mqtt_client_respond(sb_mqtt_client_t *self, int status, const char *cont
 void sb_mqtt_client_write(sb_mqtt_client_t *self, const void *data, size_t length);
 void sb_mqtt_client_flush(sb_mqtt_client_t *self);
 
+/* Backpressure: pause stops handing over packets (after the current one)
+ * and reading the socket; what was read already waits in the client
+ * (at most about one read's worth), and keep alive is suspended. Resume
+ * hands it over on the next loop turn, then reads again. */
+void sb_mqtt_client_pause(sb_mqtt_client_t *self);
+void sb_mqtt_client_resume(sb_mqtt_client_t *self);
+
 /* Reads no more; closes once what is written is sent (after a CONNACK
  * refusal or a DISCONNECT). */
 void sb_mqtt_client_end(sb_mqtt_client_t *self);

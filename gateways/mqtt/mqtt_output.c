@@ -131,6 +131,22 @@ static bool send_publish(link_t *link, sb_mqtt_message_t *message)
     return sent;
 }
 
+/* QoS 1 and 2 in flight to the client: its Receive Maximum, and never
+ * more than --receive-maximum (the gateway keeps each of them). */
+static size_t window_of(const link_t *link)
+{
+    uint16_t limit = link->gateway->settings.receive_maximum;
+    return link->window && link->window < limit ? link->window : limit;
+}
+
+/* A message the client can never get (expired, or over its Maximum Packet
+ * Size) ends its flow as if delivered, so it does not hold the window. */
+static void give_up(link_t *link, sb_mqtt_message_t *message)
+{
+    link->gateway->counters.undeliverable++;
+    sb_mqtt_session_forget(link->session, message->packet_id);
+}
+
 /* Sends what the client's window allows. */
 void mqtt_pump(link_t *link)
 {
@@ -138,18 +154,12 @@ void mqtt_pump(link_t *link)
     sb_mqtt_message_t *message;
     bool owned;
     while (!sb_mqtt_client_is_closing(link->client)
-           && (message = sb_mqtt_session_next(session, link->window, &owned))) {
+           && (message = sb_mqtt_session_next(session, window_of(link), &owned))) {
         bool sent = send_publish(link, message);
         if (owned)
             sb_mqtt_message_destroy(&message);
-        else if (!sent) {   /* too large: as if it were delivered */
-            link->gateway->counters.undeliverable++;
-            uint16_t id = message->packet_id;
-            if (message->qos == 2)
-                sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, id);
-            sb_mqtt_session_acknowledge(session, message->qos == 1 ? SB_MQTT_PUBACK : SB_MQTT_PUBCOMP,
-                                        id);
-        }
+        else if (!sent)
+            give_up(link, message);
     }
 }
 
@@ -163,14 +173,23 @@ void mqtt_deliver(sb_mqtt_session_t *session, sb_mqtt_message_t *message)
 }
 
 /* What was in flight when the client left goes again, as the standard
- * asks on a reconnect: PUBLISH with DUP, or PUBREL once PUBREC came. */
+ * asks on a reconnect: PUBLISH with DUP, or PUBREL once PUBREC came; but
+ * only as many as the client's new window, the rest as it opens. */
 void mqtt_resend_in_flight(link_t *link)
 {
-    for (sb_mqtt_message_t *message = zlistx_first(link->session->in_flight); message;
-         message = zlistx_next(link->session->in_flight)) {
+    sb_mqtt_session_t *session = link->session;
+    sb_mqtt_session_fit_window(session, window_of(link));
+    size_t count = sb_mqtt_session_in_flight(session), i = 0;
+    uint16_t *ids = malloc((count ? count : 1) * sizeof *ids);
+    for (sb_mqtt_message_t *message = zlistx_first(session->in_flight); message;
+         message = zlistx_next(session->in_flight))
+        ids[i++] = message->packet_id;
+    for (i = 0; i < count; i++) {   /* by id: giving up on one changes the list */
+        sb_mqtt_message_t *message = sb_mqtt_session_find(session, ids[i]);
         if (message->released)
             mqtt_send_ack(link, SB_MQTT_PUBREL, message->packet_id, 0);
-        else
-            send_publish(link, message);
+        else if (!send_publish(link, message))
+            give_up(link, message);
     }
+    free(ids);
 }

@@ -42,6 +42,23 @@ static void acknowledge_publish(link_t *link, uint8_t qos, uint16_t packet_id, u
         link->incoming--;
 }
 
+/* Backpressure: once a PUBLISH makes --receive-maximum of the session's
+ * PUBLISHes and commands wait for the hub, its client's next packets wait
+ * unread (QoS 0 as well: a burst is slowed down, not dropped). A command
+ * over the limit gets an explicit `ERR busy` reply instead. */
+static void hold_when_busy(link_t *link)
+{
+    if (link->session->waiting >= link->gateway->settings.receive_maximum)
+        sb_mqtt_client_pause(link->client);
+}
+
+static void go_on_when_answered(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
+{
+    link_t *link = session->link;
+    if (link && session->waiting < self->settings.receive_maximum)
+        sb_mqtt_client_resume(link->client);
+}
+
 /* The hub's answer to a PUBLISH the client sent. */
 void mqtt_answer_publish(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, const slot_t *slot,
                            const char *status)
@@ -54,6 +71,7 @@ void mqtt_answer_publish(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, co
     link_t *link = session->link;
     if (link && sb_mqtt_client_serial(link->client) == slot->link_serial)
         acknowledge_publish(link, slot->qos, slot->packet_id, reason);
+    go_on_when_answered(self, session);
 }
 
 /* A command reply goes to the one client that asked, on its reply topic. */
@@ -64,6 +82,7 @@ void mqtt_answer_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, co
     const sb_mqtt_filter_t *filter = sb_mqtt_session_match(session, topic, false, false);
     if (!filter) {
         self->counters.undeliverable++;
+        go_on_when_answered(self, session);
         return;
     }
     char *line = sb_reply_format_line(NULL, status, text ? text : "");
@@ -77,6 +96,7 @@ void mqtt_answer_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, co
     }
     reply->status = strdup(status ? status : "OK");
     mqtt_deliver(session, reply);
+    go_on_when_answered(self, session);
 }
 
 /* $switchboard/cmd/COMMAND: the payload is the arguments (§3.1 syntax). */
@@ -188,15 +208,12 @@ void mqtt_on_publish(link_t *link, const sb_mqtt_publish_t *publish)
         acknowledge_publish(link, publish->qos, publish->packet_id, SB_MQTT_RC_PAYLOAD_FORMAT_INVALID);
         return;
     }
-    if (publish->qos == 0 && session->waiting >= self->settings.receive_maximum) {
-        self->counters.dropped++;   /* QoS 0 may be lost: a flood waits for nothing */
-        return;
-    }
     slot_t *slot = mqtt_slot_new(SLOT_PUBLISH, 0);
     slot->link_serial = sb_mqtt_client_serial(link->client);
     slot->packet_id = publish->packet_id;
     slot->qos = publish->qos;
     session->waiting++;
+    hold_when_busy(link);
     char *relayed = mqtt_is_v5(link) ? sb_mqtt_relay_encode(&publish->properties) : NULL;
     mqtt_publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos,
                     relayed);
@@ -204,6 +221,16 @@ void mqtt_on_publish(link_t *link, const sb_mqtt_publish_t *publish)
 }
 
 /* ---------------------------------------------------------------- acks from the client */
+
+/* A PUBREC for a message already released is a resend (our PUBREL was
+ * lost): PUBREL again, success (v5 §4.3.3); an unknown id gets 0x92. */
+static void released_again(link_t *link, uint16_t packet_id)
+{
+    const sb_mqtt_message_t *message = sb_mqtt_session_find(link->session, packet_id);
+    bool released = message && message->released;
+    mqtt_send_ack(link, SB_MQTT_PUBREL, packet_id,
+                  released ? 0 : SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+}
 
 void mqtt_on_ack(link_t *link, sb_mqtt_type_t type, const sb_mqtt_ack_t *ack)
 {
@@ -215,7 +242,7 @@ void mqtt_on_ack(link_t *link, sb_mqtt_type_t type, const sb_mqtt_ack_t *ack)
         break;
     case SB_MQTT_PUBREC:
         if (!sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, ack->packet_id))
-            mqtt_send_ack(link, SB_MQTT_PUBREL, ack->packet_id, SB_MQTT_RC_PACKET_IDENTIFIER_NOT_FOUND);
+            released_again(link, ack->packet_id);
         else if (ack->reason >= 0x80)   /* v5: the client refused it; the flow ends here */
             sb_mqtt_session_acknowledge(session, SB_MQTT_PUBCOMP, ack->packet_id);
         else

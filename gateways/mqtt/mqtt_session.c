@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "id_map.h"
+#include "log.h"
 #include "mqtt_packet.h"
 #include "topic.h"
 
@@ -67,6 +68,7 @@ sb_mqtt_session_t *sb_mqtt_session_new(const char *client_id, uint64_t serial, s
     self->in_flight = zlistx_new();
     zlistx_set_destructor(self->in_flight, destroy_message);
     self->awaiting_release = sb_id_map_new();
+    self->in_flight_ids = sb_id_map_new();
     self->next_packet_id = 1;
     sb_reply_queue_init(&self->slots, free);
     return self;
@@ -83,6 +85,7 @@ void sb_mqtt_session_destroy(sb_mqtt_session_t **self_p)
     zlistx_destroy(&self->queue);
     zlistx_destroy(&self->in_flight);
     zhashx_destroy(&self->awaiting_release);
+    zhashx_destroy(&self->in_flight_ids);
     sb_mqtt_message_destroy(&self->will);
     free(self->client_id);
     free(self->token);
@@ -175,16 +178,17 @@ void sb_mqtt_session_push(sb_mqtt_session_t *self, sb_mqtt_message_t *message)
     zlistx_add_end(self->queue, message);
 }
 
-static bool id_in_flight(const sb_mqtt_session_t *self, uint16_t packet_id)
+/* Packet ids are 16 bits and 0 is none: no more can be in flight. */
+#define MAX_IN_FLIGHT 65535
+
+static void add_in_flight(sb_mqtt_session_t *self, sb_mqtt_message_t *message)
 {
-    for (sb_mqtt_message_t *message = zlistx_first(self->in_flight); message;
-         message = zlistx_next(self->in_flight))
-        if (message->packet_id == packet_id)
-            return true;
-    return false;
+    void *handle = zlistx_add_end(self->in_flight, message);
+    zhashx_update(self->in_flight_ids, sb_id_map_key(message->packet_id), handle);
 }
 
-/* The next packet id not in flight (at most 65535 are; the window is smaller). */
+/* The next packet id not in flight: a lookup each, and fewer tries than
+ * there are messages in flight. */
 static uint16_t new_packet_id(sb_mqtt_session_t *self)
 {
     uint16_t id;
@@ -192,44 +196,91 @@ static uint16_t new_packet_id(sb_mqtt_session_t *self)
         id = self->next_packet_id++;
         if (self->next_packet_id == 0)
             self->next_packet_id = 1;
-    } while (id_in_flight(self, id));
+    } while (zhashx_lookup(self->in_flight_ids, sb_id_map_key(id)));
     return id;
 }
 
 sb_mqtt_message_t *sb_mqtt_session_next(sb_mqtt_session_t *self, size_t window, bool *owned)
 {
     sb_mqtt_message_t *message = zlistx_first(self->queue);
-    if (!message || (message->qos > 0 && zlistx_size(self->in_flight) >= window))
+    size_t in_flight = zlistx_size(self->in_flight);
+    if (!message || (message->qos > 0 && (in_flight >= window || in_flight >= MAX_IN_FLIGHT)))
         return NULL;
     zlistx_detach_cur(self->queue);
     self->dirty = true;
     *owned = message->qos == 0;
     if (message->qos > 0) {
-        message->packet_id = new_packet_id(self);
-        zlistx_add_end(self->in_flight, message);
+        bool resent = message->sent && message->packet_id
+                      && !zhashx_lookup(self->in_flight_ids, sb_id_map_key(message->packet_id));
+        if (!resent)
+            message->packet_id = new_packet_id(self);
+        add_in_flight(self, message);
     }
     return message;
 }
 
-bool sb_mqtt_session_acknowledge(sb_mqtt_session_t *self, int type, uint16_t packet_id)
+void sb_mqtt_session_restore(sb_mqtt_session_t *self, sb_mqtt_message_t *message, bool in_flight)
 {
+    if (in_flight && message->packet_id
+        && !zhashx_lookup(self->in_flight_ids, sb_id_map_key(message->packet_id)))
+        add_in_flight(self, message);
+    else
+        zlistx_add_end(self->queue, message);
+}
+
+void sb_mqtt_session_fit_window(sb_mqtt_session_t *self, size_t window)
+{
+    zlistx_t *back = zlistx_new();   /* handles in in_flight, oldest first */
+    size_t kept = 0;
     for (sb_mqtt_message_t *message = zlistx_first(self->in_flight); message;
          message = zlistx_next(self->in_flight)) {
-        if (message->packet_id != packet_id)
-            continue;
-        bool fits = (type == SB_MQTT_PUBACK && message->qos == 1)
-                    || (type == SB_MQTT_PUBREC && message->qos == 2 && !message->released)
-                    || (type == SB_MQTT_PUBCOMP && message->qos == 2 && message->released);
-        if (!fits)
-            return false;
-        self->dirty = true;
-        if (type == SB_MQTT_PUBREC)
-            message->released = true;
+        if (message->released || kept < window)
+            kept++;
         else
-            zlistx_delete(self->in_flight, zlistx_cursor(self->in_flight));
-        return true;
+            zlistx_add_end(back, zlistx_cursor(self->in_flight));
     }
-    return false;
+    /* Newest first onto the head of the queue keeps their order. */
+    for (void *handle = zlistx_last(back); handle; handle = zlistx_prev(back)) {
+        sb_mqtt_message_t *message = zlistx_detach(self->in_flight, handle);
+        zhashx_delete(self->in_flight_ids, sb_id_map_key(message->packet_id));
+        zlistx_add_start(self->queue, message);
+        self->dirty = true;
+    }
+    zlistx_destroy(&back);
+}
+
+sb_mqtt_message_t *sb_mqtt_session_find(const sb_mqtt_session_t *self, uint16_t packet_id)
+{
+    void *handle = zhashx_lookup(self->in_flight_ids, sb_id_map_key(packet_id));
+    return handle ? zlistx_handle_item(handle) : NULL;
+}
+
+void sb_mqtt_session_forget(sb_mqtt_session_t *self, uint16_t packet_id)
+{
+    void *handle = zhashx_lookup(self->in_flight_ids, sb_id_map_key(packet_id));
+    if (!handle)
+        return;
+    zhashx_delete(self->in_flight_ids, sb_id_map_key(packet_id));
+    zlistx_delete(self->in_flight, handle);
+    self->dirty = true;
+}
+
+bool sb_mqtt_session_acknowledge(sb_mqtt_session_t *self, int type, uint16_t packet_id)
+{
+    sb_mqtt_message_t *message = sb_mqtt_session_find(self, packet_id);
+    if (!message)
+        return false;
+    bool fits = (type == SB_MQTT_PUBACK && message->qos == 1)
+                || (type == SB_MQTT_PUBREC && message->qos == 2 && !message->released)
+                || (type == SB_MQTT_PUBCOMP && message->qos == 2 && message->released);
+    if (!fits)
+        return false;
+    self->dirty = true;
+    if (type == SB_MQTT_PUBREC)
+        message->released = true;
+    else
+        sb_mqtt_session_forget(self, packet_id);
+    return true;
 }
 
 size_t sb_mqtt_session_in_flight(const sb_mqtt_session_t *self)
@@ -275,5 +326,10 @@ sb_mqtt_message_t *sb_mqtt_session_take_will(sb_mqtt_session_t *self)
     self->dirty |= will != NULL;
     self->will = NULL;
     self->will_at_ms = 0;
+    if (will && strlen(will->payload) != will->length) {
+        sb_log_warn("mqtt will not published: its payload has a NUL byte, hub payloads are text",
+                    "client=%s topic=%s", self->client_id, will->topic);
+        sb_mqtt_message_destroy(&will);
+    }
     return will;
 }

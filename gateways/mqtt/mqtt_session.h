@@ -60,6 +60,7 @@ struct sb_mqtt_session {
     zlistx_t *filters;         /* sb_mqtt_filter_t */
     zlistx_t *queue;           /* messages not sent yet, oldest first */
     zlistx_t *in_flight;       /* sent, QoS 1 and 2, awaiting their acks; oldest first */
+    zhashx_t *in_flight_ids;   /* packet id -> its handle in in_flight: ids in use, found at once */
     zhashx_t *awaiting_release;/* QoS 2 packet ids from the client before PUBREL */
     size_t max_queued;
     uint16_t next_packet_id;
@@ -101,9 +102,26 @@ void sb_mqtt_session_push(sb_mqtt_session_t *self, sb_mqtt_message_t *message);
 
 /* The next message that may go while fewer than `window` are in flight:
  * a QoS 0 one is taken off the queue (the caller frees it, *owned set);
- * a QoS 1 or 2 one gets a packet id and stays in flight (not owned). NULL
- * when nothing may go. */
+ * a QoS 1 or 2 one gets a packet id (or keeps the one it was sent with
+ * before, see fit_window) and stays in flight (not owned). NULL when
+ * nothing may go. */
 sb_mqtt_message_t *sb_mqtt_session_next(sb_mqtt_session_t *self, size_t window, bool *owned);
+
+/* A message restored from the store (owned), in flight or queued. */
+void sb_mqtt_session_restore(sb_mqtt_session_t *self, sb_mqtt_message_t *message, bool in_flight);
+
+/* On a reconnect, when the client's window is smaller than what is in
+ * flight: the unreleased messages beyond the first `window` go back to the
+ * head of the queue, in order and with their packet ids, to be sent again
+ * (DUP) as the window opens. Released ones stay: their PUBREL is due. */
+void sb_mqtt_session_fit_window(sb_mqtt_session_t *self, size_t window);
+
+/* The message in flight with this packet id, or NULL. */
+sb_mqtt_message_t *sb_mqtt_session_find(const sb_mqtt_session_t *self, uint16_t packet_id);
+
+/* Ends a message's flow as if the client had acknowledged it (one it can
+ * never get: expired, or over its Maximum Packet Size). */
+void sb_mqtt_session_forget(sb_mqtt_session_t *self, uint16_t packet_id);
 
 /* The client's PUBACK (QoS 1), PUBREC (QoS 2: the message is released;
  * send PUBREL) and PUBCOMP; false for an id not in flight in that state. */
@@ -120,7 +138,9 @@ size_t sb_mqtt_session_in_flight(const sb_mqtt_session_t *self);
 
 /* The will (owned), replacing any; NULL clears it. */
 void sb_mqtt_session_set_will(sb_mqtt_session_t *self, sb_mqtt_message_t *will, uint32_t delay_s);
-/* Takes the will for publishing (NULL when there is none). */
+/* Takes the will for publishing (NULL when there is none). A will whose
+ * payload has a NUL byte cannot be a hub payload: it is dropped and
+ * logged, never published. */
 sb_mqtt_message_t *sb_mqtt_session_take_will(sb_mqtt_session_t *self);
 
 #endif

@@ -35,14 +35,26 @@ static const char s_schema[] =
     "CREATE INDEX IF NOT EXISTS messages_of ON messages (client_id);"
     "CREATE INDEX IF NOT EXISTS awaiting_of ON awaiting_release (client_id);";
 
+/* Columns added after the first release: a file written before gets them
+ * (ALTER TABLE fails harmlessly where they exist). */
+static const char *const s_added_columns[] = {
+    "ALTER TABLE sessions ADD COLUMN will_relayed TEXT",
+    "ALTER TABLE messages ADD COLUMN correlation BLOB",
+    "ALTER TABLE messages ADD COLUMN status TEXT",
+};
+
 /* The statements, in this order (s_sql). */
 enum { UPSERT, ADD_FILTER, ADD_MESSAGE, ADD_AWAITING, DEL_SESSION, DEL_FILTERS, DEL_MESSAGES,
        DEL_AWAITING, STATEMENTS };
 
 static const char *const s_sql[STATEMENTS] = {
-    "INSERT OR REPLACE INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    "INSERT OR REPLACE INTO sessions (client_id, token, expiry_s, expires_in_ms, saved_at_ms,"
+    " next_packet_id, will_topic, will_payload, will_qos, will_retain, will_delay_s,"
+    " will_relayed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     "INSERT INTO filters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    "INSERT INTO messages VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    "INSERT INTO messages (client_id, position, in_flight, topic, payload, qos, retain,"
+    " subscription_id, packet_id, sent, released, relayed, expires_at_ms, correlation, status)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     "INSERT INTO awaiting_release VALUES (?1, ?2)",
     "DELETE FROM sessions WHERE client_id = ?1",
     "DELETE FROM filters WHERE client_id = ?1",
@@ -67,6 +79,8 @@ sb_mqtt_store_t *sb_mqtt_store_open(const char *path, char *error, size_t error_
     if (ok) {
         sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
         ok = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) == SQLITE_OK;
+        for (size_t i = 0; ok && i < sizeof s_added_columns / sizeof s_added_columns[0]; i++)
+            sqlite3_exec(self->db, s_added_columns[i], NULL, NULL, NULL);
     }
     for (int i = 0; ok && i < STATEMENTS; i++)
         ok = sqlite3_prepare_v2(self->db, s_sql[i], -1, &self->statements[i], NULL) == SQLITE_OK;
@@ -147,6 +161,10 @@ static void save_message(sb_mqtt_store_t *self, const char *client_id, int posit
     sqlite3_bind_int(s, 11, message->released);
     sqlite3_bind_text(s, 12, message->relayed, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 13, message->expires_at_ms);
+    /* a command reply's Correlation Data and status (v5) */
+    sqlite3_bind_blob(s, 14, message->correlation, (int) message->correlation_length,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(s, 15, message->status, -1, SQLITE_STATIC);
     run(self, s);
 }
 
@@ -190,6 +208,7 @@ void sb_mqtt_store_save(sb_mqtt_store_t *self, const sb_mqtt_session_t *session,
         sqlite3_bind_int(s, 9, will->qos);
         sqlite3_bind_int(s, 10, will->retain);
         sqlite3_bind_int64(s, 11, session->will_delay_s);
+        sqlite3_bind_text(s, 12, will->relayed, -1, SQLITE_STATIC);   /* NULL: none */
     }
     run(self, s);
     save_filters(self, session);
@@ -210,6 +229,12 @@ static const char *text_at(sqlite3_stmt *s, int column)
 {
     const unsigned char *text = sqlite3_column_text(s, column);
     return text ? (const char *) text : "";
+}
+
+/* A copy of a TEXT column, or NULL for SQL NULL. */
+static char *text_or_null(sqlite3_stmt *s, int column)
+{
+    return sqlite3_column_type(s, column) == SQLITE_NULL ? NULL : strdup(text_at(s, column));
 }
 
 static sb_mqtt_message_t *message_at(sqlite3_stmt *s, int topic, int payload, int qos, int retain)
@@ -249,10 +274,16 @@ static void message_row(sb_mqtt_session_t *session, sqlite3_stmt *s)
     message->packet_id = (uint16_t) sqlite3_column_int(s, 6);
     message->sent = sqlite3_column_int(s, 7);
     message->released = sqlite3_column_int(s, 8);
-    if (sqlite3_column_type(s, 9) != SQLITE_NULL)
-        message->relayed = strdup(text_at(s, 9));
+    message->relayed = text_or_null(s, 9);
     message->expires_at_ms = sqlite3_column_int64(s, 10);
-    zlistx_add_end(sqlite3_column_int(s, 0) ? session->in_flight : session->queue, message);
+    if (sqlite3_column_type(s, 11) != SQLITE_NULL) {
+        message->correlation_length = (size_t) sqlite3_column_bytes(s, 11);
+        message->correlation = malloc(message->correlation_length ? message->correlation_length : 1);
+        if (message->correlation_length)
+            memcpy(message->correlation, sqlite3_column_blob(s, 11), message->correlation_length);
+    }
+    message->status = text_or_null(s, 12);
+    sb_mqtt_session_restore(session, message, sqlite3_column_int(s, 0));
 }
 
 static void awaiting_row(sb_mqtt_session_t *session, sqlite3_stmt *s)
@@ -265,7 +296,7 @@ size_t sb_mqtt_store_load(sb_mqtt_store_t *self, size_t max_queued, sb_mqtt_stor
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(self->db, "SELECT client_id, token, expiry_s, expires_in_ms,"
                            " saved_at_ms, next_packet_id, will_topic, will_payload, will_qos,"
-                           " will_retain, will_delay_s FROM sessions", -1, &s, NULL) != SQLITE_OK)
+                           " will_retain, will_delay_s, will_relayed FROM sessions", -1, &s, NULL) != SQLITE_OK)
         return 0;
     size_t count = 0;
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -274,13 +305,16 @@ size_t sb_mqtt_store_load(sb_mqtt_store_t *self, size_t max_queued, sb_mqtt_stor
         session->next_packet_id = (uint16_t) sqlite3_column_int(s, 5);
         if (!session->next_packet_id)
             session->next_packet_id = 1;
-        if (sqlite3_column_type(s, 6) != SQLITE_NULL)
-            sb_mqtt_session_set_will(session, message_at(s, 6, 7, 8, 9),
-                                     (uint32_t) sqlite3_column_int64(s, 10));
+        if (sqlite3_column_type(s, 6) != SQLITE_NULL) {
+            sb_mqtt_message_t *will = message_at(s, 6, 7, 8, 9);
+            will->relayed = text_or_null(s, 11);
+            sb_mqtt_session_set_will(session, will, (uint32_t) sqlite3_column_int64(s, 10));
+        }
         each_row(self, "SELECT filter, qos, no_local, retain_as_published, retain_handling, id,"
                        " skip_retained FROM filters WHERE client_id = ?1", session, filter_row);
         each_row(self, "SELECT in_flight, topic, payload, qos, retain, subscription_id, packet_id,"
-                       " sent, released, relayed, expires_at_ms FROM messages WHERE client_id = ?1"
+                       " sent, released, relayed, expires_at_ms, correlation, status FROM messages"
+                       " WHERE client_id = ?1"
                        " ORDER BY position",
                  session, message_row);
         each_row(self, "SELECT packet_id FROM awaiting_release WHERE client_id = ?1", session,

@@ -101,6 +101,80 @@ static void test_window_and_acknowledgements(void **state)
     sb_mqtt_session_destroy(&session);
 }
 
+/* Ids never collide with one in flight, even after they wrap, and a
+ * forgotten message frees its slot in the window. */
+static void test_packet_ids_skip_those_in_flight(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    session->next_packet_id = 65535;
+    sb_mqtt_session_push(session, message("a", 1));
+    sb_mqtt_session_push(session, message("b", 1));
+    bool owned;
+    sb_mqtt_message_t *a = sb_mqtt_session_next(session, 10, &owned);
+    sb_mqtt_message_t *b = sb_mqtt_session_next(session, 10, &owned);
+    assert_int_equal(a->packet_id, 65535);
+    assert_int_equal(b->packet_id, 1);   /* 0 is no id */
+    session->next_packet_id = 65535;     /* wrapped round to ids still in flight */
+    sb_mqtt_session_push(session, message("c", 1));
+    sb_mqtt_message_t *c = sb_mqtt_session_next(session, 10, &owned);
+    assert_int_equal(c->packet_id, 2);
+    assert_ptr_equal(sb_mqtt_session_find(session, 1), b);
+    sb_mqtt_session_forget(session, 1);
+    assert_null(sb_mqtt_session_find(session, 1));
+    assert_int_equal(sb_mqtt_session_in_flight(session), 2);
+    sb_mqtt_session_destroy(&session);
+}
+
+/* A reconnect with a smaller window: the newest unreleased go back to the
+ * head of the queue, in order, and keep their ids when sent again. */
+static void test_fit_window_requeues_with_the_same_ids(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    const char *topics[] = { "q2", "one", "two", "three" };
+    sb_mqtt_session_push(session, message(topics[0], 2));
+    for (int i = 1; i < 4; i++)
+        sb_mqtt_session_push(session, message(topics[i], 1));
+    sb_mqtt_session_push(session, message("later", 1));
+    bool owned;
+    uint16_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        sb_mqtt_message_t *sent = sb_mqtt_session_next(session, 10, &owned);
+        sent->sent = true;
+        ids[i] = sent->packet_id;
+    }
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBREC, ids[0]));   /* released */
+    sb_mqtt_session_fit_window(session, 2);
+    /* the released one stays (its PUBREL is due) and counts; "one" fits */
+    assert_int_equal(sb_mqtt_session_in_flight(session), 2);
+    assert_null(sb_mqtt_session_next(session, 2, &owned));
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBCOMP, ids[0]));
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBACK, ids[1]));
+    for (int i = 2; i < 4; i++) {
+        sb_mqtt_message_t *again = sb_mqtt_session_next(session, 2, &owned);
+        assert_string_equal(again->topic, topics[i]);
+        assert_int_equal(again->packet_id, ids[i]);
+    }
+    assert_null(sb_mqtt_session_next(session, 2, &owned));
+    assert_true(sb_mqtt_session_acknowledge(session, SB_MQTT_PUBACK, ids[2]));
+    sb_mqtt_message_t *later = sb_mqtt_session_next(session, 2, &owned);
+    assert_string_equal(later->topic, "later");
+    assert_int_not_equal(later->packet_id, ids[3]);
+    sb_mqtt_session_destroy(&session);
+}
+
+/* A will the hub cannot carry as text is never handed out for publishing. */
+static void test_a_will_with_a_nul_byte_is_dropped(void **state)
+{
+    (void) state;
+    sb_mqtt_session_t *session = sb_mqtt_session_new("c", 1, 10);
+    sb_mqtt_session_set_will(session, sb_mqtt_message_new("status/c", "of\0f", 4, 0, false), 0);
+    assert_null(sb_mqtt_session_take_will(session));
+    assert_null(session->will);
+    sb_mqtt_session_destroy(&session);
+}
+
 static void test_qos2_ids_wait_for_release(void **state)
 {
     (void) state;
@@ -172,6 +246,9 @@ int main(void)
         cmocka_unit_test(test_match_takes_the_highest_qos),
         cmocka_unit_test(test_full_queue_drops_the_oldest_qos0_first),
         cmocka_unit_test(test_window_and_acknowledgements),
+        cmocka_unit_test(test_packet_ids_skip_those_in_flight),
+        cmocka_unit_test(test_fit_window_requeues_with_the_same_ids),
+        cmocka_unit_test(test_a_will_with_a_nul_byte_is_dropped),
         cmocka_unit_test(test_qos2_ids_wait_for_release),
         cmocka_unit_test(test_will_is_taken_once),
         cmocka_unit_test(test_relayed_properties),
