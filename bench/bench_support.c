@@ -3,11 +3,16 @@
 #include "bench_support.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 uint64_t bench_now_ns(void)
@@ -57,6 +62,70 @@ void bench_raise_nofile(unsigned long need)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int bench_connect(int ep, const struct addrinfo *server, void *ptr)
+{
+    int fd = socket(server->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        bench_die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, server->ai_addr, server->ai_addrlen) < 0 && errno != EINPROGRESS)
+        bench_die("connect: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = ptr};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        bench_die("epoll_ctl: %s", strerror(errno));
+    return fd;
+}
+
+void bench_check_connected(int fd, const char *host, const char *port)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err)
+        bench_die("connect to %s:%s: %s", host, port, strerror(err));
+}
+
+void bench_watch(int ep, int fd, void *ptr, bool *watching_out, bool want_out)
+{
+    if (*watching_out == want_out)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = ptr};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+        bench_die("epoll_ctl: %s", strerror(errno));
+    *watching_out = want_out;
+}
+
+bool bench_send(int fd, const void *data, size_t length, size_t *offset, unsigned id)
+{
+    while (*offset < length) {
+        ssize_t n = send(fd, (const char *)data + *offset, length - *offset, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return false;
+            bench_die("connection %u: send: %s", id, strerror(errno));
+        }
+        *offset += (size_t)n;
+    }
+    return true;
+}
+
+long bench_recv(int fd, void *buf, size_t size, unsigned id)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, size, 0);
+        if (n >= 0)
+            return (long)n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -1;
+        if (errno != EINTR)
+            bench_die("connection %u: recv: %s", id, strerror(errno));
     }
 }
 

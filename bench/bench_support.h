@@ -4,8 +4,11 @@
 #ifndef SB_BENCH_SUPPORT_H
 #define SB_BENCH_SUPPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct addrinfo;
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
@@ -22,6 +25,27 @@ unsigned long long bench_parse_num(const char *name, const char *text, unsigned 
 
 /* Raises the soft RLIMIT_NOFILE to `need` descriptors where the hard limit allows. */
 void bench_raise_nofile(unsigned long need);
+
+/* A non-blocking TCP_NODELAY socket connecting to `server`, registered with
+ * epoll `ep` for EPOLLIN | EPOLLOUT with `ptr` (dies on failure). */
+int bench_connect(int ep, const struct addrinfo *server, void *ptr);
+
+/* Dies with "connect to HOST:PORT: error" when the connect on `fd` failed. */
+void bench_check_connected(int fd, const char *host, const char *port);
+
+/* Sets the epoll events of `fd` to EPOLLIN, plus EPOLLOUT when `want_out`;
+ * *watching_out holds the current choice, so nothing is asked twice. */
+void bench_watch(int ep, int fd, void *ptr, bool *watching_out, bool want_out);
+
+/* Writes data[*offset..length) while the socket takes it, advancing *offset;
+ * true when all is written, false when the socket is full (wait for
+ * EPOLLOUT). Dies on an error, naming connection `id`. */
+bool bench_send(int fd, const void *data, size_t length, size_t *offset, unsigned id);
+
+/* Reads up to `size` bytes: their count, 0 when the server closed the
+ * connection, -1 when nothing is there yet. Dies on an error, naming
+ * connection `id`. */
+long bench_recv(int fd, void *buf, size_t size, unsigned id);
 
 /*
  * Values < 2^SUB are exact; above that each power of two is split into

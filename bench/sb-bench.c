@@ -20,8 +20,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,12 +197,7 @@ static bool load_started;
 
 static void ep_mod(struct conn *c, bool want_out)
 {
-    if (c->epollout == want_out)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        bench_die("epoll_ctl: %s", strerror(errno));
-    c->epollout = want_out;
+    bench_watch(ep, c->fd, c, &c->epollout, want_out);
 }
 
 static void open_conns(const struct addrinfo *ai)
@@ -219,18 +212,9 @@ static void open_conns(const struct addrinfo *ai)
         c->out_cap = opt.pipeline * opt.payload_len;
         c->out = bench_xrealloc(NULL, c->out_cap);
         c->skip_left = opt.skip_lines;
-        c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (c->fd < 0)
-            bench_die("socket: %s (connection %lu)", strerror(errno), i);
-        int one = 1;
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
-            bench_die("connect to %s:%s: %s", opt.host, opt.port, strerror(errno));
         c->st = C_CONNECTING;
         c->epollout = true;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-            bench_die("epoll_ctl: %s", strerror(errno));
+        c->fd = bench_connect(ep, ai, c);
     }
 }
 
@@ -259,18 +243,9 @@ static void flush_out(struct conn *c)
             c->ts_count++;
         }
     }
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ep_mod(c, true);
-                return;
-            }
-            bench_die("connection %u: send: %s", c->id, strerror(errno));
-        }
-        c->out_off += (size_t)n;
+    if (!bench_send(c->fd, c->out, c->out_len, &c->out_off, c->id)) {
+        ep_mod(c, true);
+        return;
     }
     c->out_off = c->out_len = 0;
     ep_mod(c, false);
@@ -347,15 +322,9 @@ static void on_readable(struct conn *c)
 {
     static char buf[1 << 16];
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            bench_die("connection %u: recv: %s (after %" PRIu64 " replies)", c->id, strerror(errno),
-                c->replies);
-        }
+        long n = bench_recv(c->fd, buf, sizeof buf, c->id);
+        if (n < 0)
+            break;
         if (n == 0)
             bench_die("connection %u: closed by server (after %" PRIu64 " replies, %" PRIu64
                 " answered in total)",
@@ -387,12 +356,7 @@ static void on_readable(struct conn *c)
 
 static void on_connected(struct conn *c)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err)
-        bench_die("connect to %s:%s: %s", opt.host, opt.port, strerror(err));
+    bench_check_connected(c->fd, opt.host, opt.port);
     t_progress = bench_now_ns();
     ep_mod(c, false);
     if (opt.skip_lines > 0)

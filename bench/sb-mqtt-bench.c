@@ -28,8 +28,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,12 +183,7 @@ static void parse_args(int argc, char **argv)
 
 static void watch(conn_t *c, bool want_out)
 {
-    if (c->want_out == want_out)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        bench_die("epoll_ctl: %s", strerror(errno));
-    c->want_out = want_out;
+    bench_watch(ep, c->fd, c, &c->want_out, want_out);
 }
 
 static void queue_packet(conn_t *c, const sb_mqtt_packet_t *packet)
@@ -203,18 +196,9 @@ static void queue_packet(conn_t *c, const sb_mqtt_packet_t *packet)
 /* Writes what the socket takes; the rest waits for EPOLLOUT. */
 static void flush_out(conn_t *c)
 {
-    while (c->out_off < c->out.length) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.length - c->out_off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                watch(c, true);
-                return;
-            }
-            bench_die("connection %u: send: %s", c->id, strerror(errno));
-        }
-        c->out_off += (size_t)n;
+    if (!bench_send(c->fd, c->out.data, c->out.length, &c->out_off, c->id)) {
+        watch(c, true);
+        return;
     }
     c->out_off = 0;
     sb_mqtt_buffer_clear(&c->out);
@@ -223,22 +207,13 @@ static void flush_out(conn_t *c)
 
 static void open_conn(conn_t *c)
 {
-    c->fd = socket(server->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        bench_die("socket: %s (connection %u)", strerror(errno), c->id);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(c->fd, server->ai_addr, server->ai_addrlen) < 0 && errno != EINPROGRESS)
-        bench_die("connect to %s:%s: %s", opt.host, opt.port, strerror(errno));
     c->framer = sb_mqtt_framer_new(0);
     if (!c->framer)
         bench_die("out of memory");
     sb_mqtt_buffer_init(&c->out);
     c->state = C_CONNECTING;
     c->want_out = true;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-        bench_die("epoll_ctl: %s", strerror(errno));
+    c->fd = bench_connect(ep, server, c);
 }
 
 /* Starts handshakes until MAX_CONNECTING are under way or all are open. */
@@ -250,12 +225,7 @@ static void open_more(void)
 
 static void on_connected(conn_t *c)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err)
-        bench_die("connect to %s:%s: %s", opt.host, opt.port, strerror(err));
+    bench_check_connected(c->fd, opt.host, opt.port);
     char client_id[48];
     snprintf(client_id, sizeof client_id, "sb-mqtt-bench-%ld-%u", (long)getpid(), c->id);
     sb_mqtt_packet_t p = {.type = SB_MQTT_CONNECT};
@@ -457,14 +427,9 @@ static void on_readable(conn_t *c)
 {
     static uint8_t buf[1 << 16];
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            bench_die("connection %u: recv: %s", c->id, strerror(errno));
-        }
+        long n = bench_recv(c->fd, buf, sizeof buf, c->id);
+        if (n < 0)
+            break;
         if (n == 0)
             bench_die("connection %u: closed by the server (%" PRIu64 " published, %" PRIu64
                       " delivered while measuring)", c->id, published, delivered);
