@@ -213,17 +213,17 @@ def ratio(hub, other):
 
 def print_tables(args, memory, flows):
     print()
-    print("memory per idle MQTT connection (%d clients; VmRSS KiB before -> after)" % args.idle)
-    print("%-20s %22s %16s" % ("process", "VmRSS KiB", "bytes/connection"))
+    print("memory per idle MQTT connection (%d clients)" % args.idle)
+    print("%-10s %-16s %12s %12s %17s" % ("server", "process", "VmRSS KiB", "with clients", "bytes/connection"))
     per = {}
     for server_name, rows in memory.items():
         for name, (before, after) in rows.items():
             per[name] = (after - before) * 1024 / args.idle
-            print("%-20s %10d -> %9d %16.0f" % (name, before, after, per[name]))
-    hub_total = per.get("sb-gateway-mqtt", 0) + per.get("sb-broker", 0)
-    if "mosquitto" in per:
-        print("%-20s %39s" % ("hub / mosquitto", "%s (gateway + broker: %.0f bytes)" % (
-            ratio(per.get("sb-gateway-mqtt", 0), per["mosquitto"]), hub_total)))
+            print("%-10s %-16s %12d %12d %17.0f" % (server_name, name, before, after, per[name]))
+    if "mosquitto" in per and "sb-gateway-mqtt" in per:
+        print("hub / mosquitto: %s (the MQTT gateway alone), %s (gateway + broker)" % (
+            ratio(per["sb-gateway-mqtt"], per["mosquitto"]),
+            ratio(per["sb-gateway-mqtt"] + per["sb-broker"], per["mosquitto"])))
     print()
     print("flows (window %d, payload %d bytes, %d s measured after %d s warmup, median of %d rounds)"
           % (args.window, args.payload, args.seconds, args.warmup, args.rounds))
