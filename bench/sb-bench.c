@@ -20,118 +20,21 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bench_support.h"
 
 #define PROGRESS_TIMEOUT_NS (10ull * 1000000000ull)
 #define LINE_KEEP 120 /* bytes of each line kept for error messages */
 
-/* ---------------------------------------------------------------- misc */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-__attribute__((format(printf, 1, 2))) static _Noreturn void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sb-bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q)
-        die("out of memory");
-    return q;
-}
-
-/* ------------------------------------------------- log-linear histogram */
-/*
- * Values < 2^SUB are exact; above that each power of two is split into
- * 2^(SUB-1) equal buckets, so the relative bucket width is <= 2^-(SUB-1).
- */
-#define HIST_SUB 8
-#define HIST_HALF (1u << (HIST_SUB - 1))
-#define HIST_BUCKETS ((64 - HIST_SUB) * HIST_HALF + (1u << HIST_SUB))
-
-static uint64_t hist[HIST_BUCKETS];
-static uint64_t hist_count, hist_min = UINT64_MAX, hist_max;
-static long double hist_sum;
-
-static unsigned hist_index(uint64_t v)
-{
-    if (v < (1ull << HIST_SUB))
-        return (unsigned)v;
-    int msb = 63 - __builtin_clzll(v);
-    int e = msb - HIST_SUB + 1;
-    return (unsigned)e * HIST_HALF + (unsigned)(v >> e);
-}
-
-static uint64_t hist_mid(unsigned idx)
-{
-    if (idx < (1u << HIST_SUB))
-        return idx;
-    unsigned e = idx / HIST_HALF - 1;
-    uint64_t q = idx % HIST_HALF + HIST_HALF;
-    uint64_t lo = q << e, width = 1ull << e;
-    return lo + (width - 1) / 2;
-}
-
-static void hist_add(uint64_t v)
-{
-    hist[hist_index(v)]++;
-    hist_count++;
-    hist_sum += (long double)v;
-    if (v < hist_min)
-        hist_min = v;
-    if (v > hist_max)
-        hist_max = v;
-}
-
-/* Value at quantile q (0..1], nearest-rank, clamped to the observed range. */
-static uint64_t hist_quantile(double q)
-{
-    if (hist_count == 0)
-        return 0;
-    uint64_t rank = (uint64_t)(q * (double)hist_count + 0.999999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > hist_count)
-        rank = hist_count;
-    uint64_t acc = 0;
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        acc += hist[i];
-        if (acc >= rank) {
-            uint64_t v = hist_mid(i);
-            if (v < hist_min)
-                v = hist_min;
-            if (v > hist_max)
-                v = hist_max;
-            return v;
-        }
-    }
-    return hist_max;
-}
+static bench_hist_t latency;
 
 /* ------------------------------------------------------------- options */
 
@@ -183,26 +86,10 @@ static void usage(FILE *f)
         f);
 }
 
-static unsigned long long parse_num(const char *name, const char *s,
-                                     unsigned long long min,
-                                     unsigned long long max)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        die("--%s: not a non-negative integer: '%s'", name, s);
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end != '\0')
-        die("--%s: not a non-negative integer: '%s'", name, s);
-    if (v < min || v > max)
-        die("--%s: %llu is out of range [%llu, %llu]", name, v, min, max);
-    return v;
-}
-
 static void set_payload(const char *s)
 {
     size_t n = strlen(s), o = 0;
-    char *p = xrealloc(NULL, n + 1);
+    char *p = bench_xrealloc(NULL, n + 1);
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\\') {
             p[o++] = s[i];
@@ -213,8 +100,8 @@ static void set_payload(const char *s)
         case 'r': p[o++] = '\r'; break;
         case 't': p[o++] = '\t'; break;
         case '\\': p[o++] = '\\'; break;
-        case '\0': die("--payload: trailing backslash");
-        default: die("--payload: unknown escape '\\%c'", s[i]);
+        case '\0': bench_die("--payload: trailing backslash");
+        default: bench_die("--payload: unknown escape '\\%c'", s[i]);
         }
     }
     p[o] = '\0';
@@ -245,30 +132,30 @@ static void parse_args(int argc, char **argv)
         switch (c) {
         case O_HOST: opt.host = optarg; break;
         case O_PORT:
-            parse_num("port", optarg, 1, 65535);
+            bench_parse_num("port", optarg, 1, 65535);
             opt.port = optarg;
             break;
-        case O_CONN: opt.connections = (unsigned long)parse_num("connections", optarg, 1, 100000); break;
-        case O_PIPE: opt.pipeline = (unsigned long)parse_num("pipeline", optarg, 1, 1000000); break;
+        case O_CONN: opt.connections = (unsigned long)bench_parse_num("connections", optarg, 1, 100000); break;
+        case O_PIPE: opt.pipeline = (unsigned long)bench_parse_num("pipeline", optarg, 1, 1000000); break;
         case O_REQ:
-            opt.requests = parse_num("requests", optarg, 1, 1ull << 48);
+            opt.requests = bench_parse_num("requests", optarg, 1, 1ull << 48);
             have_req = true;
             break;
         case O_PAYLOAD: set_payload(optarg); break;
-        case O_SKIP: opt.skip_lines = (unsigned long)parse_num("skip-lines", optarg, 0, 1000000); break;
-        case O_WARM: opt.warmup = parse_num("warmup", optarg, 0, 1ull << 48); break;
+        case O_SKIP: opt.skip_lines = (unsigned long)bench_parse_num("skip-lines", optarg, 0, 1000000); break;
+        case O_WARM: opt.warmup = bench_parse_num("warmup", optarg, 0, 1ull << 48); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(1);
         }
     }
     if (optind < argc)
-        die("unexpected argument '%s' (try --help)", argv[optind]);
+        bench_die("unexpected argument '%s' (try --help)", argv[optind]);
     if (!opt.port)
-        die("--port is required (try --help)");
+        bench_die("--port is required (try --help)");
     if (!have_req)
-        die("--requests is required (try --help)");
+        bench_die("--requests is required (try --help)");
     if (opt.payload_len == 0)
-        die("--payload must not be empty");
+        bench_die("--payload must not be empty");
     size_t nl = 0;
     for (size_t i = 0; i < opt.payload_len; i++)
         nl += opt.payload[i] == '\n';
@@ -310,38 +197,24 @@ static bool load_started;
 
 static void ep_mod(struct conn *c, bool want_out)
 {
-    if (c->epollout == want_out)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        die("epoll_ctl: %s", strerror(errno));
-    c->epollout = want_out;
+    bench_watch(ep, c->fd, c, &c->epollout, want_out);
 }
 
 static void open_conns(const struct addrinfo *ai)
 {
     conns = calloc(opt.connections, sizeof *conns);
     if (!conns)
-        die("out of memory");
+        bench_die("out of memory");
     for (unsigned long i = 0; i < opt.connections; i++) {
         struct conn *c = &conns[i];
         c->id = (unsigned)i;
-        c->ts = xrealloc(NULL, opt.pipeline * sizeof *c->ts);
+        c->ts = bench_xrealloc(NULL, opt.pipeline * sizeof *c->ts);
         c->out_cap = opt.pipeline * opt.payload_len;
-        c->out = xrealloc(NULL, c->out_cap);
+        c->out = bench_xrealloc(NULL, c->out_cap);
         c->skip_left = opt.skip_lines;
-        c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (c->fd < 0)
-            die("socket: %s (connection %lu)", strerror(errno), i);
-        int one = 1;
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
-            die("connect to %s:%s: %s", opt.host, opt.port, strerror(errno));
         c->st = C_CONNECTING;
         c->epollout = true;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-            die("epoll_ctl: %s", strerror(errno));
+        c->fd = bench_connect(ep, ai, c);
     }
 }
 
@@ -350,7 +223,7 @@ static void enqueue_request(struct conn *c)
     if (c->out_len + opt.payload_len > c->out_cap) {
         while (c->out_len + opt.payload_len > c->out_cap)
             c->out_cap *= 2;
-        c->out = xrealloc(c->out, c->out_cap);
+        c->out = bench_xrealloc(c->out, c->out_cap);
     }
     memcpy(c->out + c->out_len, opt.payload, opt.payload_len);
     c->out_len += opt.payload_len;
@@ -362,26 +235,17 @@ static void enqueue_request(struct conn *c)
 static void flush_out(struct conn *c)
 {
     if (c->pending_stamp) {
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         for (; c->pending_stamp; c->pending_stamp--) {
             if (c->ts_count >= opt.pipeline)
-                die("internal error: more than %lu requests in flight", opt.pipeline);
+                bench_die("internal error: more than %lu requests in flight", opt.pipeline);
             c->ts[(c->ts_head + c->ts_count) % opt.pipeline] = t;
             c->ts_count++;
         }
     }
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ep_mod(c, true);
-                return;
-            }
-            die("connection %u: send: %s", c->id, strerror(errno));
-        }
-        c->out_off += (size_t)n;
+    if (!bench_send(c->fd, c->out, c->out_len, &c->out_off, c->id)) {
+        ep_mod(c, true);
+        return;
     }
     c->out_off = c->out_len = 0;
     ep_mod(c, false);
@@ -396,7 +260,7 @@ static void mark_ready(struct conn *c)
 static void start_load(void)
 {
     load_started = true;
-    t_measure = t_progress = now_ns();
+    t_measure = t_progress = bench_now_ns();
     for (unsigned long i = 0; i < opt.connections; i++) {
         struct conn *c = &conns[i];
         for (unsigned long k = 0; k < opt.pipeline && issued < total_target; k++)
@@ -425,13 +289,13 @@ static void on_line(struct conn *c, uint64_t t)
     t_progress = t;
     if (c->st == C_GREETING) {
         if (line_is_error(c))
-            die("connection %u: server greeted with an error: %s", c->id, line_text(c));
+            bench_die("connection %u: server greeted with an error: %s", c->id, line_text(c));
         if (--c->skip_left == 0)
             mark_ready(c);
         return;
     }
     if (c->ts_count == 0)
-        die("connection %u: unsolicited line from server (wrong --skip-lines?): %s",
+        bench_die("connection %u: unsolicited line from server (wrong --skip-lines?): %s",
             c->id, line_text(c));
     uint64_t sent = c->ts[c->ts_head];
     c->ts_head = (c->ts_head + 1) % opt.pipeline;
@@ -447,7 +311,7 @@ static void on_line(struct conn *c, uint64_t t)
             warm_errors++;
     }
     if (answered > opt.warmup)
-        hist_add(t - sent);
+        bench_hist_add(&latency, t - sent);
     else if (answered == opt.warmup)
         t_measure = t; /* measurement window starts with the last warmup reply */
     if (issued < total_target)
@@ -458,20 +322,14 @@ static void on_readable(struct conn *c)
 {
     static char buf[1 << 16];
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            die("connection %u: recv: %s (after %" PRIu64 " replies)", c->id, strerror(errno),
-                c->replies);
-        }
+        long n = bench_recv(c->fd, buf, sizeof buf, c->id);
+        if (n < 0)
+            break;
         if (n == 0)
-            die("connection %u: closed by server (after %" PRIu64 " replies, %" PRIu64
+            bench_die("connection %u: closed by server (after %" PRIu64 " replies, %" PRIu64
                 " answered in total)",
                 c->id, c->replies, answered);
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         const char *p = buf, *end = buf + n;
         while (p < end) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -498,13 +356,8 @@ static void on_readable(struct conn *c)
 
 static void on_connected(struct conn *c)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err)
-        die("connect to %s:%s: %s", opt.host, opt.port, strerror(err));
-    t_progress = now_ns();
+    bench_check_connected(c->fd, opt.host, opt.port);
+    t_progress = bench_now_ns();
     ep_mod(c, false);
     if (opt.skip_lines > 0)
         c->st = C_GREETING;
@@ -512,31 +365,22 @@ static void on_connected(struct conn *c)
         mark_ready(c);
 }
 
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    rlim_t need = (rlim_t)opt.connections + 16;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     total_target = opt.warmup + opt.requests;
-    raise_nofile();
+    bench_raise_nofile(opt.connections + 16);
+    bench_hist_init(&latency);
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
     int gai = getaddrinfo(opt.host, opt.port, &hints, &ai);
     if (gai)
-        die("cannot resolve %s:%s: %s", opt.host, opt.port, gai_strerror(gai));
+        bench_die("cannot resolve %s:%s: %s", opt.host, opt.port, gai_strerror(gai));
 
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
-        die("epoll_create1: %s", strerror(errno));
-    t_progress = now_ns();
+        bench_die("epoll_create1: %s", strerror(errno));
+    t_progress = bench_now_ns();
     open_conns(ai);
     freeaddrinfo(ai);
 
@@ -546,7 +390,7 @@ int main(int argc, char **argv)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            die("epoll_wait: %s", strerror(errno));
+            bench_die("epoll_wait: %s", strerror(errno));
         }
         for (int i = 0; i < n; i++) {
             struct conn *c = evs[i].data.ptr;
@@ -563,7 +407,7 @@ int main(int argc, char **argv)
         }
         if (!load_started && n_ready == opt.connections)
             start_load();
-        uint64_t t = now_ns();
+        uint64_t t = bench_now_ns();
         if (t - t_progress > PROGRESS_TIMEOUT_NS) {
             const char *phase = !load_started
                                     ? (n_ready < opt.connections ? "connecting / reading greetings"
@@ -577,7 +421,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    uint64_t t_end = now_ns();
+    uint64_t t_end = bench_now_ns();
 
     for (unsigned long i = 0; i < opt.connections; i++)
         close(conns[i].fd);
@@ -586,19 +430,19 @@ int main(int argc, char **argv)
     if (secs <= 0)
         secs = 1e-9;
     double rps = (double)opt.requests / secs;
-    double p50 = (double)hist_quantile(0.50) / 1e3;
-    double p90 = (double)hist_quantile(0.90) / 1e3;
-    double p99 = (double)hist_quantile(0.99) / 1e3;
-    double p999 = (double)hist_quantile(0.999) / 1e3;
-    double mean = hist_count ? (double)(hist_sum / (long double)hist_count) / 1e3 : 0;
+    double p50 = (double)bench_hist_quantile(&latency, 0.50) / 1e3;
+    double p90 = (double)bench_hist_quantile(&latency, 0.90) / 1e3;
+    double p99 = (double)bench_hist_quantile(&latency, 0.99) / 1e3;
+    double p999 = (double)bench_hist_quantile(&latency, 0.999) / 1e3;
+    double mean = bench_hist_mean(&latency) / 1e3;
 
     fprintf(stderr,
             "sb-bench: %s:%s C=%lu D=%lu warmup=%llu: %llu requests in %.3f s = %.0f req/s; "
             "latency us: min %.1f mean %.1f p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
             "errors %" PRIu64 " (%" PRIu64 " during warmup)\n",
             opt.host, opt.port, opt.connections, opt.pipeline, opt.warmup, opt.requests, secs,
-            rps, hist_count ? (double)hist_min / 1e3 : 0.0, mean, p50, p90, p99, p999,
-            (double)hist_max / 1e3, errors, warm_errors);
+            rps, latency.count ? (double)latency.min / 1e3 : 0.0, mean, p50, p90, p99, p999,
+            (double)latency.max / 1e3, errors, warm_errors);
     printf("requests=%llu seconds=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f errors=%" PRIu64 "\n",
            opt.requests, secs, rps, p50, p99, errors);
     return 0;
