@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+
 /* The properties a publish hands on to its subscribers (MQTT 5.0 §3.3.2.3). */
 static const sb_mqtt_property_id_t s_relayed[] = {
     SB_MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, SB_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
@@ -36,20 +38,10 @@ char *sb_mqtt_relay_encode(const sb_mqtt_properties_t *properties)
     sb_mqtt_buffer_init(&buffer);
     int length = sb_mqtt_encode(&packet, SB_MQTT_V5, 0, &buffer);
     char *hex = length > 0 ? malloc(2 * (size_t) length + 1) : NULL;
-    for (int i = 0; hex && i < length; i++) {
-        static const char digits[] = "0123456789abcdef";
-        hex[2 * i] = digits[buffer.data[i] >> 4];
-        hex[2 * i + 1] = digits[buffer.data[i] & 15];
-    }
     if (hex)
-        hex[2 * length] = '\0';
+        sb_hex_encode(buffer.data, (size_t) length, hex);
     sb_mqtt_buffer_release(&buffer);
     return hex;
-}
-
-static int nibble(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 sb_mqtt_packet_t *sb_mqtt_relay_decode(const char *text)
@@ -58,13 +50,9 @@ sb_mqtt_packet_t *sb_mqtt_relay_decode(const char *text)
     if (length % 2)
         return NULL;
     uint8_t *bytes = malloc(length / 2 + 1);
-    for (size_t i = 0; i < length / 2; i++) {
-        int high = nibble(text[2 * i]), low = nibble(text[2 * i + 1]);
-        if (high < 0 || low < 0) {
-            free(bytes);
-            return NULL;
-        }
-        bytes[i] = (uint8_t) (high << 4 | low);
+    if (!bytes || !sb_hex_decode(text, length / 2, bytes)) {
+        free(bytes);
+        return NULL;
     }
     sb_mqtt_error_t error;
     sb_mqtt_packet_t *packet = sb_mqtt_decode_from_server(bytes, length / 2, SB_MQTT_V5, &error);
