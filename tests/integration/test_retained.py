@@ -132,10 +132,7 @@ def test_retained_values_survive_a_broker_restart(components, processes):
     c.broker.popen.wait(5)
     broker = processes.start("sb-broker", c.broker.argv)
 
-    def broker_back():
-        with Client(c.port, timeout=2.0) as probe:
-            return broker.alive() and probe.request("stats broker").startswith("OK ")
-    wait_until(broker_back, STARTUP_TIMEOUT, "the gateway to reach the new broker")
+    _wait_for_the_new_broker(c, broker)
     with Client(c.port) as client:
         assert sub_lines(client, "home/#") == ["RETAINED home/lamp on", "OK"]
 
@@ -183,9 +180,14 @@ def test_a_stopped_broker_writes_what_is_pending_first(components, processes):
     assert processes.stop(c.broker), "the broker did not stop on TERM"
     broker = processes.start("sb-broker", c.broker.argv)
 
+    _wait_for_the_new_broker(c, broker)
+    with Client(c.port) as client:
+        assert sub_lines(client, "home/#") == ["RETAINED home/lamp on", "OK"]
+
+
+def _wait_for_the_new_broker(c, broker):
+    """Until the gateway answers `stats broker` through the restarted broker."""
     def broker_back():
         with Client(c.port, timeout=2.0) as probe:
             return broker.alive() and probe.request("stats broker").startswith("OK ")
     wait_until(broker_back, STARTUP_TIMEOUT, "the gateway to reach the new broker")
-    with Client(c.port) as client:
-        assert sub_lines(client, "home/#") == ["RETAINED home/lamp on", "OK"]
