@@ -231,12 +231,14 @@ const char *sb_cmdline_status_text(sb_cmdline_status_t status)
     return "unknown error";
 }
 
+/* A backslash outside quotes is read as itself, so it alone needs none:
+ * a word that reads back unquoted is written as it is. */
 static bool needs_quotes(const char *word)
 {
     if (!*word)
         return true;
     for (const unsigned char *c = (const unsigned char *) word; *c; c++)
-        if (*c <= ' ' || *c == '"' || *c == '\\' || *c == 0x7f)
+        if (*c <= ' ' || *c == '"' || *c == 0x7f)
             return true;
     return false;
 }

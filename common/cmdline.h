@@ -46,8 +46,8 @@ void sb_cmdline_join(size_t argc, char *const *argv, char *out, size_t size);
 
 /* Appends `word` to `out` (after a space unless it is the first), quoted
  * when it must be so that sb_cmdline_parse reads it back as one word (a
- * space, a quote, a backslash or a control byte in it, or empty). False,
- * with `out` as it was, when it does not fit in `size`. */
+ * space, a quote or a control byte in it, or empty; inside quotes `"` and
+ * `\` are escaped). False, with `out` as it was, when it does not fit. */
 bool sb_cmdline_append_word(char *out, size_t size, const char *word);
 
 /* Human-readable reason for a status, for an `ERR bad-args` reply. */

@@ -4,15 +4,16 @@
 
 #include <string.h>
 
-/* No spaces or control bytes: a topic is one word of the line protocol and
- * one token of an EVENT line, so a CR or LF in it would split the line. */
+/* No control bytes: a CR or LF would split an EVENT line, a TAB is a word
+ * separator that quoting would not show. A space is allowed (Zigbee2MQTT's
+ * friendly names have them): the line protocol quotes such a topic. */
 static bool plain_bytes(const char *text)
 {
     size_t length = strlen(text);
     if (length == 0 || length > SB_TOPIC_MAX)
         return false;
     for (const unsigned char *c = (const unsigned char *) text; *c; c++)
-        if (*c <= ' ' || *c == 0x7f)
+        if (*c < ' ' || *c == 0x7f)
             return false;
     return sb_utf8_is_valid(text, length);
 }

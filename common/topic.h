@@ -13,7 +13,7 @@
 #define SB_TOPIC_MAX 256
 
 /* A topic to publish on: 1..SB_TOPIC_MAX bytes of valid UTF-8, no wildcards,
- * no spaces, no control bytes (C0, DEL). */
+ * no control bytes (C0, TAB included, and DEL); spaces are allowed. */
 bool sb_topic_is_valid(const char *topic);
 
 /* A filter to subscribe with: like a topic, but '+' and '#' may stand as

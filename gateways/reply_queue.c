@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
+
 struct sb_reply_slot {
     sb_reply_slot_t *prev, *next;   /* in request order */
     bool ordered;
@@ -120,5 +122,16 @@ char *sb_reply_format_line(const char *tag, const char *status, const char *text
     for (const char *c = text; *c; c++)
         *out++ = (*c == '\n' || *c == '\r') ? ' ' : *c;
     *out = '\0';
+    return line;
+}
+
+char *sb_reply_format_async(const char *kind, const char *word, const char *text)
+{
+    size_t size = strlen(kind) + 2 * strlen(word) + 5;   /* sb_cmdline_append_word's worst case */
+    char *status = malloc(size);
+    snprintf(status, size, "%s", kind);
+    sb_cmdline_append_word(status, size, word);
+    char *line = sb_reply_format_line(NULL, status, text);
+    free(status);
     return line;
 }

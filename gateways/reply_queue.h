@@ -49,4 +49,10 @@ bool sb_reply_slot_close_after(const sb_reply_slot_t *slot);
  * breaks in TEXT become spaces so the reply stays one line. */
 char *sb_reply_format_line(const char *tag, const char *status, const char *text);
 
+/* An asynchronous line, "KIND WORD TEXT" (EVENT TOPIC PAYLOAD, MSG FROM
+ * TEXT): WORD quoted as a request's word would be when it must be
+ * (`EVENT "zigbee2mqtt/Living Room" on`), so a client splits it with the
+ * line protocol's parser; line breaks in TEXT become spaces. */
+char *sb_reply_format_async(const char *kind, const char *word, const char *text);
+
 #endif

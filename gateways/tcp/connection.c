@@ -156,9 +156,7 @@ void sb_connection_write_async(sb_connection_t *self, const char *kind, const ch
 {
     if (self->closed)
         return;
-    char status[320];
-    snprintf(status, sizeof status, "%s %s", kind, word);
-    char *line = sb_reply_format_line(NULL, status, text);
+    char *line = sb_reply_format_async(kind, word, text);
     append_line(self, line);
     free(line);
 }

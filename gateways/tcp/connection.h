@@ -77,8 +77,9 @@ void sb_connection_answer(sb_connection_t *self, sb_reply_slot_t *slot, const ch
 void sb_connection_write_line(sb_connection_t *self, const char *line);
 
 /* Writes an asynchronous line, "KIND WORD TEXT" (EVENT TOPIC PAYLOAD, MSG
- * FROM TEXT), at once: it waits for no reply. Line breaks in TEXT are
- * folded into spaces. */
+ * FROM TEXT), at once: it waits for no reply. WORD is quoted when it holds
+ * a space (sb_reply_format_async); line breaks in TEXT are folded into
+ * spaces. */
 void sb_connection_write_async(sb_connection_t *self, const char *kind, const char *word,
                                const char *text);
 

@@ -48,12 +48,22 @@ static void test_validity(void **state)
     assert_false(sb_topic_is_valid(""));
     assert_false(sb_topic_is_valid("home/+/temp"));
     assert_false(sb_topic_is_valid("home/#"));
-    assert_false(sb_topic_is_valid("two words"));
-    assert_false(sb_topic_is_valid("tab\there"));
-    /* Control bytes would split an EVENT line; invalid UTF-8 is refused too. */
+    /* Spaces are allowed (Zigbee2MQTT's friendly names), alone or in wildcard filters. */
+    assert_true(sb_topic_is_valid("zigbee2mqtt/Living Room Lamp"));
+    assert_true(sb_topic_is_valid(" "));
+    assert_true(sb_topic_is_valid(" lead/and trail "));
+    assert_true(sb_topic_filter_is_valid("zigbee2mqtt/Living Room/#"));
+    assert_true(sb_topic_filter_is_valid("a b/+/c d"));
+    assert_false(sb_topic_filter_is_valid("a b/+x"));
+    assert_false(sb_topic_filter_is_valid("a/# "));
+    assert_false(sb_topic_is_valid("a b/#"));
+    assert_true(sb_topic_matches("zigbee2mqtt/+", "zigbee2mqtt/Living Room Lamp"));
+    assert_false(sb_topic_matches("zigbee2mqtt/Living", "zigbee2mqtt/Living Room"));
+    /* Other whitespace and control bytes would split or hide in an EVENT
+     * line; invalid UTF-8 is refused too. */
     static const char *const hostile[] = {
         "home/lamp\nEVENT forged x", "a\rb", "a\x01", "\x1b[2J", "del\x7f", "caf\xc3",
-        "\xc0\xaf", "\xed\xa0\x80", "\xff",
+        "\xc0\xaf", "\xed\xa0\x80", "\xff", "tab\there", "Living Room\n", "a\vb", "a\fb",
     };
     for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
         assert_false(sb_topic_is_valid(hostile[i]));
@@ -75,6 +85,10 @@ static void test_validity(void **state)
     assert_false(sb_topic_is_valid(long_topic));
     long_topic[SB_TOPIC_MAX] = '\0';
     assert_true(sb_topic_is_valid(long_topic));
+    long_topic[10] = ' ';   /* a space counts against the limit like any byte */
+    assert_true(sb_topic_is_valid(long_topic));
+    long_topic[SB_TOPIC_MAX] = 'a';
+    assert_false(sb_topic_is_valid(long_topic));
 }
 
 /* Device lines (common/protocol.c): every C0 control but TAB, DEL and C1 code points refused. */
