@@ -419,11 +419,11 @@ static void answer_stats(sb_broker_t *self, zframe_t *gateway, uint64_t id,
                      " gateways=%zu clients=%zu published=%" PRIu64 " events_sent=%" PRIu64
                      " messages=%" PRIu64 " retained=%zu retained_bytes=%zu retained_refused=%"
                      PRIu64 " retained_pending=%zu retained_writes=%" PRIu64 " retained_batches=%"
-                     PRIu64 " retained_write_errors=%" PRIu64,
+                     PRIu64 " retained_write_errors=%" PRIu64 " retained_expired=%" PRIu64,
                      sb_directory_gateway_count(self->directory),
                      sb_directory_client_count(self->directory), c->published, c->events_sent,
                      c->messages, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
-                     r.write_errors);
+                     r.write_errors, r.expired);
     request_t local = { .gateway = gateway, .gateway_request_id = id };
     answer(self, &local, true, NULL, text);
 }
@@ -503,14 +503,15 @@ typedef struct {
 } retained_delivery_t;
 
 /* One retained value to one client: `cli` tells its gateway whom it is
- * for, `retain` that it is not a live event. */
-static void send_retained(void *arg, const char *topic, const char *payload, int qos)
+ * for, `retain` that it is not a live event; with its publisher's MQTT 5
+ * properties and what is left of its Message Expiry. */
+static void send_retained(void *arg, const char *topic, const sb_retained_value_t *value)
 {
     retained_delivery_t *delivery = arg;
     sb_envelope_t event = {
-        .type = SB_ENVELOPE_EVENT, .topic = (char *) topic, .data = (char *) payload,
+        .type = SB_ENVELOPE_EVENT, .topic = (char *) topic, .data = (char *) value->payload,
         .client = (char *) delivery->client, .retain = true, .published_retain = true,
-        .qos = (uint8_t) qos,
+        .qos = (uint8_t) value->qos, .mqtt = (char *) value->mqtt, .expiry_s = value->expiry_s,
     };
     if (sb_envelope_send(delivery->self->frontend, delivery->gateway, &event) == 0)
         delivery->self->counters.events_sent++;
@@ -529,7 +530,8 @@ static void answer_retained(sb_broker_t *self, zframe_t *gateway, uint64_t id,
     retained_delivery_t delivery = { self, gateway, request->client };
     char text[32];
     snprintf(text, sizeof text, "%zu",
-             sb_retained_each(self->retained, request->argv[0], send_retained, &delivery));
+             sb_retained_each(self->retained, request->argv[0], zclock_time(), send_retained,
+                              &delivery));
     answer_local(self, gateway, id, true, NULL, text);
 }
 
@@ -551,16 +553,15 @@ static bool allowed(const topic_listing_t *listing, const char *topic)
     return false;
 }
 
-static void list_topic(void *arg, const char *topic, const char *payload, int qos)
+static void list_topic(void *arg, const char *topic, const sb_retained_value_t *value)
 {
-    (void) qos;
     topic_listing_t *listing = arg;
     if (listing->cut || !allowed(listing, topic))
         return;
     size_t before = strlen(listing->text);
     if (listing->listed == TOPICS_MAX_VALUES
         || !sb_cmdline_append_word(listing->text, TOPICS_MAX_TEXT, topic)
-        || !sb_cmdline_append_word(listing->text, TOPICS_MAX_TEXT, payload)) {
+        || !sb_cmdline_append_word(listing->text, TOPICS_MAX_TEXT, value->payload)) {
         listing->text[before] = '\0';
         listing->cut = true;
         return;
@@ -581,7 +582,7 @@ static void answer_topics(sb_broker_t *self, zframe_t *gateway, uint64_t id,
     char *values = calloc(1, TOPICS_MAX_TEXT);
     topic_listing_t listing = { request->argc > 1 ? request->argv + 1 : NULL,
                                 request->argc - 1, values, 0, false };
-    sb_retained_each(self->retained, request->argv[0], list_topic, &listing);
+    sb_retained_each(self->retained, request->argv[0], zclock_time(), list_topic, &listing);
     char *text = malloc(TOPICS_MAX_TEXT + 32);
     snprintf(text, TOPICS_MAX_TEXT + 32, "%zu%s%s%s", listing.listed, *values ? " " : "", values,
              listing.cut ? " ..." : "");
@@ -689,14 +690,17 @@ static void send_event(void *arg, zframe_t *gateway)
 }
 
 /* An event goes once to every gateway with a matching filter. A retained
- * one is kept first (or refused by the bounds: it is still delivered live);
- * live, it carries retain=false, as MQTT has it, and pubret for MQTT 5. */
+ * one is kept first, with its MQTT 5 properties and expiry (or refused by
+ * the bounds: it is still delivered live); live, it carries retain=false,
+ * as MQTT has it, and pubret for MQTT 5. */
 static void publish(sb_broker_t *self, const sb_envelope_t *published)
 {
     const char *data = published->data ? published->data : "";
-    if (published->retain)
-        sb_retained_put(self->retained, published->topic, data, published->qos,
-                        zclock_time());
+    if (published->retain) {
+        sb_retained_value_t value = { data, published->qos, published->mqtt,
+                                      published->expiry_s };
+        sb_retained_put(self->retained, published->topic, &value, zclock_time());
+    }
     sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = published->topic,
                             .data = (char *) data, .published_retain = published->retain,
                             .qos = published->qos, .from = published->from,

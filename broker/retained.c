@@ -3,7 +3,8 @@
  *
  * Pending changes are kept as a set of topics, not a log: a flush writes
  * each topic's value as it is in memory then (or deletes it when it is gone),
- * so a topic set a thousand times between two flushes is one row written. */
+ * so a topic set a thousand times between two flushes is one row written.
+ * An expired value is dropped like a cleared one: its row is deleted. */
 #include "retained.h"
 
 #include <czmq.h>
@@ -23,7 +24,9 @@ typedef struct {
     char *payload;
     size_t length;
     int qos;
+    char *mqtt;              /* the publisher's MQTT 5 properties, or NULL */
     int64_t set_ms;          /* wall clock, ms since the epoch */
+    int64_t expires_ms;      /* wall clock: its Message Expiry; 0: never */
 } value_t;
 
 struct sb_retained {
@@ -48,20 +51,31 @@ static const char *s_schema =
     "  topic TEXT PRIMARY KEY,"
     "  payload TEXT NOT NULL,"
     "  qos INTEGER NOT NULL DEFAULT 0,"
-    "  set_ms INTEGER NOT NULL);";
+    "  set_ms INTEGER NOT NULL,"
+    "  mqtt TEXT,"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0);";
+
+/* Columns added after the first release: a file written before gets them
+ * (ALTER TABLE fails harmlessly where they exist). */
+static const char *const s_added_columns[] = {
+    "ALTER TABLE retained ADD COLUMN mqtt TEXT",
+    "ALTER TABLE retained ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0",
+};
 
 static void value_free(void **item)
 {
     value_t *value = *item;
-    if (value)
+    if (value) {
         free(value->payload);
+        free(value->mqtt);
+    }
     free(value);
     *item = NULL;
 }
 
 static size_t value_bytes(const char *topic, const value_t *value)
 {
-    return strlen(topic) + value->length;
+    return strlen(topic) + value->length + (value->mqtt ? strlen(value->mqtt) : 0);
 }
 
 static void hold(sb_retained_t *self, const char *topic, value_t *value)
@@ -82,23 +96,31 @@ static void forget(sb_retained_t *self, const char *topic)
     zhashx_delete(self->values, topic);
 }
 
-static value_t *value_new(const char *payload, int qos, int64_t set_ms)
+static value_t *value_new(const char *payload, int qos, const char *mqtt, int64_t set_ms,
+                          int64_t expires_ms)
 {
     value_t *value = calloc(1, sizeof *value);
     value->payload = strdup(payload);
     value->length = strlen(payload);
     value->qos = qos;
+    value->mqtt = mqtt ? strdup(mqtt) : NULL;
     value->set_ms = set_ms;
+    value->expires_ms = expires_ms;
     return value;
 }
 
-static bool fits(const sb_retained_t *self, const char *topic, const char *payload)
+static bool fits(const sb_retained_t *self, const char *topic, const value_t *value)
 {
     value_t *old = zhashx_lookup(self->values, topic);
     if (!old && zhashx_size(self->values) >= self->settings.max_count)
         return false;
     size_t bytes = self->counters.bytes - (old ? value_bytes(topic, old) : 0);
-    return bytes + strlen(topic) + strlen(payload) <= self->settings.max_bytes;
+    return bytes + value_bytes(topic, value) <= self->settings.max_bytes;
+}
+
+static bool has_expired(const value_t *value, int64_t now_ms)
+{
+    return value->expires_ms && value->expires_ms <= now_ms;
 }
 
 /* ---------------------------------------------------------------- the file */
@@ -111,11 +133,15 @@ static bool open_file(sb_retained_t *self, char *error, size_t error_size)
               == SQLITE_OK;
     if (ok) {
         sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
-        ok = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) == SQLITE_OK
+        ok = sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) == SQLITE_OK;
+        for (size_t i = 0; ok && i < sizeof s_added_columns / sizeof s_added_columns[0]; i++)
+            sqlite3_exec(self->db, s_added_columns[i], NULL, NULL, NULL);
+        ok = ok
              && sqlite3_prepare_v2(self->db,
-                                   "INSERT INTO retained (topic, payload, qos, set_ms)"
-                                   " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (topic) DO UPDATE SET"
-                                   " payload = ?2, qos = ?3, set_ms = ?4", -1, &self->upsert,
+                                   "INSERT INTO retained (topic, payload, qos, set_ms, mqtt,"
+                                   " expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                                   " ON CONFLICT (topic) DO UPDATE SET payload = ?2, qos = ?3,"
+                                   " set_ms = ?4, mqtt = ?5, expires_ms = ?6", -1, &self->upsert,
                                    NULL) == SQLITE_OK
              && sqlite3_prepare_v2(self->db, "DELETE FROM retained WHERE topic = ?1", -1,
                                    &self->remove, NULL) == SQLITE_OK;
@@ -126,38 +152,56 @@ static bool open_file(sb_retained_t *self, char *error, size_t error_size)
     return ok;
 }
 
+static void mark_pending(sb_retained_t *self, const char *topic);
+
 /* Rows beyond today's bounds (the config was lowered) or with a topic no
- * longer valid stay in the file, unused, and are counted in the log. */
+ * longer valid stay in the file, unused, and are counted in the log; rows
+ * whose Message Expiry passed while the broker was down are deleted. */
 static bool load(sb_retained_t *self, char *error, size_t error_size)
 {
     sqlite3_stmt *select;
-    if (sqlite3_prepare_v2(self->db, "SELECT topic, payload, qos, set_ms FROM retained"
-                                     " ORDER BY topic", -1, &select, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(self->db, "SELECT topic, payload, qos, set_ms, mqtt, expires_ms"
+                                     " FROM retained ORDER BY topic", -1, &select, NULL)
+        != SQLITE_OK) {
         snprintf(error, error_size, "%s: %s", self->settings.path, sqlite3_errmsg(self->db));
         return false;
     }
-    size_t skipped = 0;
+    size_t skipped = 0, expired = 0;
+    int64_t now_ms = zclock_time();
     int step;
     while ((step = sqlite3_step(select)) == SQLITE_ROW) {
         const char *topic = (const char *) sqlite3_column_text(select, 0);
         const char *payload = (const char *) sqlite3_column_text(select, 1);
         int qos = sqlite3_column_int(select, 2);
-        if (!topic || !payload || !*payload || !sb_topic_is_valid(topic) || qos < 0 || qos > 2
-            || !fits(self, topic, payload)) {
+        if (!topic || !payload || !*payload || !sb_topic_is_valid(topic) || qos < 0 || qos > 2) {
             skipped++;
             continue;
         }
-        hold(self, topic, value_new(payload, qos, sqlite3_column_int64(select, 3)));
+        value_t *value = value_new(payload, qos, (const char *) sqlite3_column_text(select, 4),
+                                   sqlite3_column_int64(select, 3),
+                                   sqlite3_column_int64(select, 5));
+        if (has_expired(value, now_ms)) {
+            expired++;
+            mark_pending(self, topic);
+        }
+        else if (fits(self, topic, value)) {
+            hold(self, topic, value);
+            continue;
+        }
+        else
+            skipped++;
+        value_free((void **) &value);
     }
+    self->counters.expired += expired;
     sqlite3_finalize(select);
     if (step != SQLITE_DONE) {
         snprintf(error, error_size, "%s: %s", self->settings.path, sqlite3_errmsg(self->db));
         return false;
     }
     char quoted[SB_LOG_QUOTE_MAX];
-    sb_log_info("retained store opened", "path=%s values=%zu bytes=%zu skipped=%zu "
+    sb_log_info("retained store opened", "path=%s values=%zu bytes=%zu skipped=%zu expired=%zu "
                 "synchronous=full", sb_log_quote(quoted, self->settings.path),
-                zhashx_size(self->values), self->counters.bytes, skipped);
+                zhashx_size(self->values), self->counters.bytes, skipped, expired);
     return true;
 }
 
@@ -171,6 +215,8 @@ static bool write_change(sb_retained_t *self, const char *topic)
         sqlite3_bind_text(statement, 2, value->payload, (int) value->length, SQLITE_STATIC);
         sqlite3_bind_int(statement, 3, value->qos);
         sqlite3_bind_int64(statement, 4, value->set_ms);
+        sqlite3_bind_text(statement, 5, value->mqtt, -1, SQLITE_STATIC);   /* NULL: none */
+        sqlite3_bind_int64(statement, 6, value->expires_ms);
     }
     bool ok = sqlite3_step(statement) == SQLITE_DONE;
     sqlite3_reset(statement);
@@ -265,21 +311,42 @@ static void refuse(sb_retained_t *self, const char *topic)
                 self->settings.max_bytes, self->counters.refused);
 }
 
-sb_retained_result_t sb_retained_put(sb_retained_t *self, const char *topic, const char *payload,
-                                     int qos, int64_t now_ms)
+/* Drops every value whose Message Expiry has passed. Topics are taken
+ * first: deleting from the table while walking it is not allowed. */
+static void drop_expired(sb_retained_t *self, int64_t now_ms)
 {
-    if (!payload || !*payload) {
+    zlistx_t *expired = zlistx_new();
+    for (value_t *value = zhashx_first(self->values); value; value = zhashx_next(self->values))
+        if (has_expired(value, now_ms))
+            zlistx_add_end(expired, (void *) zhashx_cursor(self->values));
+    for (const char *topic = zlistx_first(expired); topic; topic = zlistx_next(expired)) {
+        mark_pending(self, topic);
+        forget(self, topic);             /* frees `topic`, the table's key */
+        self->counters.expired++;
+    }
+    zlistx_destroy(&expired);
+}
+
+sb_retained_result_t sb_retained_put(sb_retained_t *self, const char *topic,
+                                     const sb_retained_value_t *value, int64_t now_ms)
+{
+    if (!value->payload || !*value->payload) {
         if (zhashx_lookup(self->values, topic)) {
             forget(self, topic);
             mark_pending(self, topic);
         }
         return SB_RETAINED_CLEARED;
     }
-    if (!fits(self, topic, payload)) {
+    int64_t expires_ms = value->expiry_s ? now_ms + 1000LL * value->expiry_s : 0;
+    value_t *held = value_new(value->payload, value->qos, value->mqtt, now_ms, expires_ms);
+    if (!fits(self, topic, held))
+        drop_expired(self, now_ms);      /* what has expired makes room first */
+    if (!fits(self, topic, held)) {
+        value_free((void **) &held);
         refuse(self, topic);
         return SB_RETAINED_REFUSED;
     }
-    hold(self, topic, value_new(payload, qos, now_ms));
+    hold(self, topic, held);
     mark_pending(self, topic);
     return SB_RETAINED_STORED;
 }
@@ -289,8 +356,17 @@ static int compare_topics(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-size_t sb_retained_each(sb_retained_t *self, const char *filter, sb_retained_fn *fn, void *arg)
+/* What is left of a value's Message Expiry, in whole seconds rounded up, so
+ * a value still held is never handed on with 0 (MQTT 5.0 §3.3.2.3.3). */
+static uint32_t seconds_left(const value_t *value, int64_t now_ms)
 {
+    return value->expires_ms ? (uint32_t) ((value->expires_ms - now_ms + 999) / 1000) : 0;
+}
+
+size_t sb_retained_each(sb_retained_t *self, const char *filter, int64_t now_ms,
+                        sb_retained_fn *fn, void *arg)
+{
+    drop_expired(self, now_ms);          /* a walk over every value anyway */
     zlistx_t *topics = zlistx_new();
     zlistx_set_comparator(topics, (zlistx_comparator_fn *) compare_topics);
     for (void *item = zhashx_first(self->values); item; item = zhashx_next(self->values)) {
@@ -302,7 +378,9 @@ size_t sb_retained_each(sb_retained_t *self, const char *filter, sb_retained_fn 
     size_t count = 0;
     for (const char *topic = zlistx_first(topics); topic; topic = zlistx_next(topics)) {
         const value_t *value = zhashx_lookup(self->values, topic);
-        fn(arg, topic, value->payload, value->qos);
+        sb_retained_value_t given = { value->payload, value->qos, value->mqtt,
+                                      seconds_left(value, now_ms) };
+        fn(arg, topic, &given);
         count++;
     }
     zlistx_destroy(&topics);

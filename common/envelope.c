@@ -41,7 +41,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
-    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS, F_MQTT,
+    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS, F_MQTT, F_EXP,
     F_COUNT
 } field_t;
 
@@ -56,7 +56,7 @@ static const struct {
     [F_CODE] = FIELD("code"), [F_TEXT] = FIELD("text"), [F_RETRY] = FIELD("retry"),
     [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
     [F_TOK] = FIELD("tok"),   [F_RETAIN] = FIELD("retain"), [F_PUBRET] = FIELD("pubret"),
-    [F_QOS] = FIELD("qos"),   [F_MQTT] = FIELD("mqtt"),
+    [F_QOS] = FIELD("qos"),   [F_MQTT] = FIELD("mqtt"),   [F_EXP] = FIELD("exp"),
 };
 #undef FIELD
 
@@ -334,6 +334,7 @@ typedef struct {
     bool retain;
     bool published_retain;
     uint8_t qos;
+    uint32_t expiry_s;
     slice_t str[F_COUNT];   /* the string fields */
     reader_t args;
     size_t argc;
@@ -437,6 +438,11 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
         if (!read_uint(r, UINT32_MAX, &n))
             return fields[f].bad;
         v->timeout_ms = (uint32_t) n;
+        return NULL;
+    case F_EXP:
+        if (!read_uint(r, UINT32_MAX, &n))
+            return fields[f].bad;
+        v->expiry_s = (uint32_t) n;
         return NULL;
     case F_QOS:
         if (!read_uint(r, SB_ENVELOPE_MAX_QOS, &n))
@@ -563,6 +569,7 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
     env->retain = v->retain;
     env->published_retain = v->published_retain;
     env->qos = v->qos;
+    env->expiry_s = v->expiry_s;
     if (!copy_slice(v, F_SVC, &env->service) || !copy_slice(v, F_CMD, &env->command)
         || !copy_slice(v, F_CLI, &env->client) || !copy_slice(v, F_CODE, &env->code)
         || !copy_slice(v, F_TEXT, &env->text) || !copy_slice(v, F_TOPIC, &env->topic)
@@ -705,6 +712,8 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
         put_bool(e, F_PUBRET, true);
     if (env->qos)
         put_uint(e, F_QOS, env->qos);
+    if (env->expiry_s)
+        put_uint(e, F_EXP, env->expiry_s);
 }
 
 static bool encodable(const sb_envelope_t *env)

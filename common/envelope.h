@@ -61,6 +61,9 @@ typedef struct {
     char *mqtt;             /* PUBLISH, EVENT: the MQTT 5 properties of the publish (user
                              * properties, content type, ...), as the MQTT gateway wrote them;
                              * the broker passes them on, others ignore them (optional) */
+    uint32_t expiry_s;      /* PUBLISH: its MQTT 5 Message Expiry Interval, seconds (0: none), so
+                             * the broker can drop a retained value that expired; EVENT of a
+                             * retained value: the seconds left of it (0: none) */
     char *from;             /* MESSAGE: the client that sent it */
     bool ok;                /* REPLY: true = OK, false = ERR */
     char *code;             /* REPLY when !ok: error code word (docs/protocol.md) */

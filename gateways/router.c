@@ -279,13 +279,13 @@ static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 /* Answered OK once the broker has it (maybe after a wait for the link). */
 static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                               const char *topic, const char *payload, bool retain, uint8_t qos,
-                              const char *mqtt)
+                              const char *mqtt, uint32_t expiry_s)
 {
     char from[64];   /* the publisher, for MQTT 5's No Local */
     sb_presence_client_id(self->presence, self->ops->serial(client), from, sizeof from);
     sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
                                .data = (char *) payload, .retain = retain, .qos = qos,
-                               .from = from, .mqtt = (char *) mqtt };
+                               .from = from, .mqtt = (char *) mqtt, .expiry_s = expiry_s };
     sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
     sb_requests_submit(self->requests, &envelope, &owner, false);
 }
@@ -349,7 +349,7 @@ static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
 /* What `pub` and sb_router_publish check before the broker gets it. */
 static void publish_checked(sb_router_t *self, void *client, sb_reply_slot_t *slot,
                             const char *topic, const char *payload, bool retain, uint8_t qos,
-                            const char *mqtt)
+                            const char *mqtt, uint32_t expiry_s)
 {
     if (!topic || !sb_topic_is_valid(topic) || topic[0] == '$') {
         self->ops->answer(client, slot, "ERR bad-args",
@@ -362,7 +362,7 @@ static void publish_checked(sb_router_t *self, void *client, sb_reply_slot_t *sl
         refuse(self, client, slot, "that topic is outside your publish rules");
         return;
     }
-    publish_to_broker(self, client, slot, topic, payload, retain, qos, mqtt);
+    publish_to_broker(self, client, slot, topic, payload, retain, qos, mqtt, expiry_s);
 }
 
 static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
@@ -375,17 +375,18 @@ static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
     if (topic)
         sb_cmdline_join(request->argc - first - 1, request->argv + first + 1, payload,
                         sizeof payload);
-    publish_checked(self, client, slot, topic, payload, retain, 0, NULL);
+    publish_checked(self, client, slot, topic, payload, retain, 0, NULL, 0);
 }
 
 void sb_router_publish(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *topic,
-                       const char *payload, bool retain, uint8_t qos, const char *mqtt)
+                       const char *payload, bool retain, uint8_t qos, const char *mqtt,
+                       uint32_t expiry_s)
 {
     const sb_identity_t *rules = rules_of(self, client);
     if (rules && !sb_identity_may_run(rules, "pub"))
         refuse(self, client, slot, "your token may not run that command (try auth NAME SECRET)");
     else
-        publish_checked(self, client, slot, topic, payload, retain, qos, mqtt);
+        publish_checked(self, client, slot, topic, payload, retain, qos, mqtt, expiry_s);
 }
 
 /* `topics FILTER`: asked of the broker within the asker's subscribe

@@ -72,10 +72,13 @@ void sb_router_ask_retained(sb_router_t *self, void *client, const char *filter)
 
 /* A publish that came some other way than a `pub` line (an MQTT PUBLISH):
  * the checks of `pub` (its command rule, the topic, the publish rules),
- * then the broker gets it with MQTT's retain flag, QoS and (NULL: none)
- * MQTT 5 properties (the envelope's `mqtt`); answered in `slot` like `pub`. */
+ * then the broker gets it with MQTT's retain flag, QoS, (NULL: none)
+ * MQTT 5 properties (the envelope's `mqtt`) and Message Expiry Interval
+ * (0: none; the broker ends a retained value with it); answered in `slot`
+ * like `pub`. */
 void sb_router_publish(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *topic,
-                       const char *payload, bool retain, uint8_t qos, const char *mqtt);
+                       const char *payload, bool retain, uint8_t qos, const char *mqtt,
+                       uint32_t expiry_s);
 
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address);
 void sb_router_client_left(sb_router_t *self, uint64_t serial);

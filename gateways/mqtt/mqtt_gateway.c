@@ -145,16 +145,19 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
 }
 
 /* The publisher's MQTT 5 properties go with the message; its Message
- * Expiry counts from now (the hub's transit is not counted). */
-static void relay_properties(sb_mqtt_message_t *message, const char *relayed)
+ * Expiry counts from now (the hub's transit is not counted), or, for a
+ * retained value, from what the broker says is left of it (`exp`). */
+static void relay_properties(sb_mqtt_message_t *message, const sb_envelope_t *event)
 {
-    sb_mqtt_packet_t *packet = relayed ? sb_mqtt_relay_decode(relayed) : NULL;
+    sb_mqtt_packet_t *packet = event->mqtt ? sb_mqtt_relay_decode(event->mqtt) : NULL;
     if (!packet)
         return;
-    message->relayed = strdup(relayed);
-    const sb_mqtt_properties_t *p = &packet->u.publish.properties;
-    if (sb_mqtt_has(p, SB_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL))
-        message->expires_at_ms = zclock_time() + 1000LL * p->message_expiry_interval;
+    message->relayed = strdup(event->mqtt);
+    uint32_t expiry_s = sb_mqtt_relay_expiry(&packet->u.publish.properties);
+    if (event->retain && event->expiry_s)
+        expiry_s = event->expiry_s;
+    if (expiry_s)
+        message->expires_at_ms = zclock_time() + 1000LL * expiry_s;
     sb_mqtt_packet_destroy(&packet);
 }
 
@@ -187,7 +190,7 @@ static void write_event(void *client, const sb_envelope_t *event)
     bool retain = event->retain || (filter->retain_as_published && event->published_retain);
     sb_mqtt_message_t *message = sb_mqtt_message_new(event->topic, data, strlen(data), qos, retain);
     message->subscription_id = filter->id;
-    relay_properties(message, event->mqtt);
+    relay_properties(message, event);
     mqtt_deliver(session, message);
 }
 

@@ -98,7 +98,7 @@ const char *mqtt_filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *sess
                                   const char *command, const char *filter);
 void mqtt_publish_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *request,
                        const char *topic, const char *payload, bool retain, uint8_t qos,
-                     const char *mqtt);
+                     const char *mqtt, uint32_t expiry_s);
 void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);
 void mqtt_end_session(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);
 void mqtt_session_left(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session);

@@ -216,7 +216,7 @@ void mqtt_on_publish(link_t *link, const sb_mqtt_publish_t *publish)
     hold_when_busy(link);
     char *relayed = mqtt_is_v5(link) ? sb_mqtt_relay_encode(&publish->properties) : NULL;
     mqtt_publish_as(self, session, slot, topic, publish->payload.data, publish->retain, publish->qos,
-                    relayed);
+                    relayed, sb_mqtt_relay_expiry(&publish->properties));
     free(relayed);
 }
 

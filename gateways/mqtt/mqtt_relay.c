@@ -27,6 +27,12 @@ void sb_mqtt_relay_apply(const sb_mqtt_properties_t *from, sb_mqtt_properties_t 
     to->user_property_count = from->user_property_count;
 }
 
+uint32_t sb_mqtt_relay_expiry(const sb_mqtt_properties_t *properties)
+{
+    return sb_mqtt_has(properties, SB_MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)
+               ? properties->message_expiry_interval : 0;
+}
+
 char *sb_mqtt_relay_encode(const sb_mqtt_properties_t *properties)
 {
     sb_mqtt_packet_t packet = { .type = SB_MQTT_PUBLISH };

@@ -19,4 +19,8 @@ sb_mqtt_packet_t *sb_mqtt_relay_decode(const char *text);
 /* Copies the relayed properties of `from` into `to` (pointers into `from`). */
 void sb_mqtt_relay_apply(const sb_mqtt_properties_t *from, sb_mqtt_properties_t *to);
 
+/* The Message Expiry Interval among `properties`, in seconds; 0 when absent
+ * (the envelope's `exp`: the broker ends a retained value with it). */
+uint32_t sb_mqtt_relay_expiry(const sb_mqtt_properties_t *properties);
+
 #endif

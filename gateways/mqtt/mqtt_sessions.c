@@ -12,6 +12,7 @@
 #include "cmdline.h"
 #include "id_map.h"
 #include "log.h"
+#include "mqtt_relay.h"
 #include "reply_queue.h"
 
 /* ---------------------------------------------------------------- sessions */
@@ -49,14 +50,16 @@ const char *mqtt_filter_command(sb_mqtt_gateway_t *self, sb_mqtt_session_t *sess
     return self->captured;
 }
 
-/* Publishes on the hub as the session (a will, a PUBLISH). */
+/* Publishes on the hub as the session (a will, a PUBLISH): `mqtt` is the
+ * relayed v5 properties (mqtt_relay.h), `expiry_s` their Message Expiry. */
 void mqtt_publish_as(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session, slot_t *request,
                        const char *topic, const char *payload, bool retain, uint8_t qos,
-                       const char *mqtt)
+                       const char *mqtt, uint32_t expiry_s)
 {
     sb_reply_slot_t *slot;
     mqtt_add_slot_request(session, request, &slot);
-    sb_router_publish(self->base.router, session, slot, topic, payload, retain, qos, mqtt);
+    sb_router_publish(self->base.router, session, slot, topic, payload, retain, qos, mqtt,
+                      expiry_s);
 }
 
 void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
@@ -66,9 +69,13 @@ void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
         return;
     self->counters.wills++;
     sb_log_info("mqtt will published", "client=%s topic=%s", session->client_id, will->topic);
+    /* Its Message Expiry counts from now, as the publication's (v5 §3.1.3.2.4). */
+    sb_mqtt_packet_t *relayed = will->relayed ? sb_mqtt_relay_decode(will->relayed) : NULL;
+    uint32_t expiry_s = relayed ? sb_mqtt_relay_expiry(&relayed->u.publish.properties) : 0;
     if (strlen(will->payload) == will->length)
         mqtt_publish_as(self, session, mqtt_slot_new(SLOT_IGNORE, 0), will->topic, will->payload,
-                   will->retain, will->qos, will->relayed);
+                   will->retain, will->qos, will->relayed, expiry_s);
+    sb_mqtt_packet_destroy(&relayed);
     sb_mqtt_message_destroy(&will);
 }
 

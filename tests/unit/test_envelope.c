@@ -49,6 +49,7 @@ static void assert_same_envelope(const sb_envelope_t *a, const sb_envelope_t *b)
     assert_int_equal(a->qos, b->qos);
     assert_same_str(a->from, b->from);
     assert_same_str(a->mqtt, b->mqtt);
+    assert_true(a->expiry_s == b->expiry_s);
 }
 
 /* Encodes, decodes, checks the result equals the input, returns it. */
@@ -292,15 +293,17 @@ static void test_round_trip_retain_qos(void **state)
                            .from = "mqtt-3", .mqtt = "30080001720226000000" };
     out = round_trip(&mqtt);
     sb_envelope_destroy(&out);
+    /* with its Message Expiry: a retained value's, left, on a retained delivery */
     sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = "home/x", .data = "1",
                             .client = "tcp-1", .retain = true, .published_retain = true,
-                            .qos = 1 };
+                            .qos = 1, .mqtt = "30080001720226000000", .expiry_s = 4294967295u };
     out = round_trip(&event);
     sb_envelope_destroy(&out);
     sb_envelope_t plain = { .type = SB_ENVELOPE_EVENT, .topic = "home/x" };
     out = round_trip(&plain);
     assert_false(out->retain);
     assert_int_equal(out->qos, 0);
+    assert_int_equal(out->expiry_s, 0);
     sb_envelope_destroy(&out);
     publish.qos = SB_ENVELOPE_MAX_QOS + 1;
     assert_null(sb_envelope_encode(&publish, NULL));
@@ -507,6 +510,9 @@ static const field_case_t field_cases[] = {
     { REQ, "qos", w_three, "bad field qos" },
     { REQ, "qos", w_neg, "bad field qos" },
     { REQ, "qos", w_true, "bad field qos" },
+    { REQ, "exp", w_str, "bad field exp" },
+    { REQ, "exp", tmo_over, "bad field exp" },
+    { REQ, "exp", w_neg, "bad field exp" },
     { REP, "ok", w_uint, "bad field ok" },
     { REP, "ok", w_nil, "bad field ok" },
     { REP, "code", w_uint, "bad field code" },
