@@ -172,14 +172,19 @@ static void check_devices(problems_t *problems)
     }
 }
 
-/* Each word of a publish or subscribe list must be a topic filter. */
+/* Each word of a publish or subscribe list must be a topic filter. A quote
+ * is refused too: the list is split at spaces, so `"a b/#"` would quietly
+ * be the two filters `"a` and `b/#"`; a level with a space is written `+`. */
 static void check_filters(problems_t *problems, const char *list, int line, const char *section,
                           const char *key)
 {
     char *copy = strdup(list);
     char *save = NULL;
     for (char *word = strtok_r(copy, " \t", &save); word; word = strtok_r(NULL, " \t", &save))
-        if (!sb_topic_filter_is_valid(word))
+        if (strchr(word, '"'))
+            add_problem(problems, line, "%s: %s: '%s': filters are split at spaces and cannot "
+                        "be quoted (write a level with a space as +)", section, key, word);
+        else if (!sb_topic_filter_is_valid(word))
             add_problem(problems, line, "%s: %s: '%s' is not a topic filter (levels split by /, "
                         "+ for one level, # last for the rest)", section, key, word);
     free(copy);

@@ -27,7 +27,7 @@ static const double s_latency_bounds[] = {
 static const char *const s_broker_counters[] = {
     "requests", "replies", "timeouts", "busy", "no_service", "malformed", "unmatched_replies",
     "published", "events_sent", "messages", "retained_refused", "retained_writes",
-    "retained_batches", "retained_write_errors", NULL,
+    "retained_batches", "retained_write_errors", "retained_expired", NULL,
 };
 
 const char *sb_pages_dashboard(size_t *length)

@@ -552,6 +552,8 @@ static void test_token_checks(void **state)
         { "[token t]\nsecret = x\nsubscribe = ok/+ bad+\n", "'bad+' is not a topic filter" },
         { "[token t:x]\nsecret = x\n", "token name 't:x' must be" },
         { "[anonymous]\nsubscribe = #/a\n", "[anonymous]: subscribe: '#/a'" },
+        { "[token t]\nsecret = x\npublish = \"zigbee2mqtt/Living Room/#\"\n",
+          "publish: '\"zigbee2mqtt/Living': filters are split at spaces and cannot be quoted" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const sb_config_t *config = load_ok(f, cases[i].text);
