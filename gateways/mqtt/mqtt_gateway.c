@@ -150,14 +150,12 @@ static void answer(void *client, sb_reply_slot_t *reply_slot, const char *status
 static void relay_properties(sb_mqtt_message_t *message, const sb_envelope_t *event)
 {
     sb_mqtt_packet_t *packet = event->mqtt ? sb_mqtt_relay_decode(event->mqtt) : NULL;
-    if (!packet)
-        return;
-    message->relayed = strdup(event->mqtt);
-    uint32_t expiry_s = sb_mqtt_relay_expiry(&packet->u.publish.properties);
-    if (event->retain && event->expiry_s)
-        expiry_s = event->expiry_s;
+    uint32_t expiry_s = event->retain && event->expiry_s ? event->expiry_s
+                      : packet ? sb_mqtt_relay_expiry(&packet->u.publish.properties) : 0;
     if (expiry_s)
         message->expires_at_ms = zclock_time() + 1000LL * expiry_s;
+    if (packet)
+        message->relayed = strdup(event->mqtt);
     sb_mqtt_packet_destroy(&packet);
 }
 
