@@ -35,6 +35,7 @@ struct sb_retained {
     zhashx_t *pending;       /* topic -> (unused): changed since the last flush */
     int64_t pending_since_ms;
     int64_t last_refusal_log_ms;
+    int64_t next_expiry_ms;  /* no value expires before this (wall clock); 0: none expires */
     sqlite3 *db;
     sqlite3_stmt *upsert;
     sqlite3_stmt *remove;
@@ -78,8 +79,16 @@ static size_t value_bytes(const char *topic, const value_t *value)
     return strlen(topic) + value->length + (value->mqtt ? strlen(value->mqtt) : 0);
 }
 
+/* Lowers next_expiry_ms to a value's expiry, if it has one. */
+static void note_expiry(sb_retained_t *self, const value_t *value)
+{
+    if (value->expires_ms && (!self->next_expiry_ms || value->expires_ms < self->next_expiry_ms))
+        self->next_expiry_ms = value->expires_ms;
+}
+
 static void hold(sb_retained_t *self, const char *topic, value_t *value)
 {
+    note_expiry(self, value);
     value_t *old = zhashx_lookup(self->values, topic);
     if (old)
         self->counters.bytes -= value_bytes(topic, old);
@@ -311,14 +320,20 @@ static void refuse(sb_retained_t *self, const char *topic)
                 self->settings.max_bytes, self->counters.refused);
 }
 
-/* Drops every value whose Message Expiry has passed. Topics are taken
- * first: deleting from the table while walking it is not allowed. */
+/* Drops every value whose Message Expiry has passed, walking the table
+ * only when one may have (next_expiry_ms). Topics are taken first:
+ * deleting from the table while walking it is not allowed. */
 static void drop_expired(sb_retained_t *self, int64_t now_ms)
 {
+    if (!self->next_expiry_ms || now_ms < self->next_expiry_ms)
+        return;
+    self->next_expiry_ms = 0;
     zlistx_t *expired = zlistx_new();
     for (value_t *value = zhashx_first(self->values); value; value = zhashx_next(self->values))
         if (has_expired(value, now_ms))
             zlistx_add_end(expired, (void *) zhashx_cursor(self->values));
+        else
+            note_expiry(self, value);
     for (const char *topic = zlistx_first(expired); topic; topic = zlistx_next(expired)) {
         mark_pending(self, topic);
         forget(self, topic);             /* frees `topic`, the table's key */
