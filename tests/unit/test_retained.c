@@ -254,6 +254,20 @@ static void test_expired_values_make_room(void **state)
     assert_int_equal(counters.refused, 1);
     assert_int_equal(counters.expired, 1);
     sb_retained_destroy(&store);
+
+    /* Each expiry is found after the one before it has gone. */
+    settings.max_count = 10;
+    store = open_store(&settings);
+    put_mqtt(store, "late", "l", NULL, 5, 0);
+    put_mqtt(store, "early", "e", NULL, 2, 0);
+    put_mqtt(store, "later", "l", NULL, 9, 0);
+    assert_string_equal(listing_at(store, "#", 2000), "late=l/1+3s later=l/1+7s");
+    assert_string_equal(listing_at(store, "#", 4999), "late=l/1+1s later=l/1+5s");
+    assert_string_equal(listing_at(store, "#", 5000), "later=l/1+4s");
+    assert_string_equal(listing_at(store, "#", 9000), "");
+    assert_int_equal(sb_retained_counters(store).expired, 3);
+    assert_int_equal(sb_retained_counters(store).count, 0);
+    sb_retained_destroy(&store);
 }
 
 static void test_properties_and_expiry_survive_reopen(void **state)
