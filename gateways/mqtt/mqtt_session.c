@@ -327,8 +327,9 @@ sb_mqtt_message_t *sb_mqtt_session_take_will(sb_mqtt_session_t *self)
     self->will = NULL;
     self->will_at_ms = 0;
     if (will && strlen(will->payload) != will->length) {
+        char quoted[SB_LOG_QUOTE_MAX];   /* a topic may hold spaces */
         sb_log_warn("mqtt will not published: its payload has a NUL byte, hub payloads are text",
-                    "client=%s topic=%s", self->client_id, will->topic);
+                    "client=%s topic=%s", self->client_id, sb_log_quote(quoted, will->topic));
         sb_mqtt_message_destroy(&will);
     }
     return will;

@@ -68,7 +68,9 @@ void mqtt_publish_will(sb_mqtt_gateway_t *self, sb_mqtt_session_t *session)
     if (!will)
         return;
     self->counters.wills++;
-    sb_log_info("mqtt will published", "client=%s topic=%s", session->client_id, will->topic);
+    char quoted[SB_LOG_QUOTE_MAX];   /* a topic may hold spaces */
+    sb_log_info("mqtt will published", "client=%s topic=%s", session->client_id,
+                sb_log_quote(quoted, will->topic));
     /* Its Message Expiry counts from now, as the publication's (v5 §3.1.3.2.4). */
     sb_mqtt_packet_t *relayed = will->relayed ? sb_mqtt_relay_decode(will->relayed) : NULL;
     uint32_t expiry_s = relayed ? sb_mqtt_relay_expiry(&relayed->u.publish.properties) : 0;

@@ -3,12 +3,15 @@ properties (user properties, content type, payload format indicator,
 response topic, correlation data) reach a later v5 subscriber, also after a
 broker restart (the broker keeps them in SQLite with the value), and a
 retained message with a Message Expiry Interval is delivered with what is
-left of it, then is gone once it has expired (MQTT 5.0 §3.3.2.3.3). With
+left of it, then is gone once it has expired (MQTT 5.0 §3.3.2.3.3); a
+retained will keeps its properties and expiry as well. With
 python3-paho-mqtt (v5 and 3.1.1) against a `components()` hub."""
 import queue
 
-from conftest import READ_TIMEOUT, STARTUP_TIMEOUT, Client, stats_of, wait_until
-from mqtt_support import PUBLISH_PROPERTIES, V311, V5
+from paho.mqtt.packettypes import PacketTypes
+
+from conftest import READ_TIMEOUT, STARTUP_TIMEOUT, Client, log_records, stats_of, wait_until
+from mqtt_support import PUBLISH_PROPERTIES, V311, V5, v5_properties
 from test_mqtt import (broker_round_trip, gateway_clock_passes, mqtt_hub, paho_clients,  # noqa: F401
                        raw_mqtt)
 from test_retained import _wait_for_the_new_broker
@@ -103,3 +106,27 @@ def test_an_expiring_retained_message_counts_down_then_is_gone(mqtt_hub, paho_cl
     message = late.next_message()
     assert (message.topic, message.payload) == ("exp/long", b"stays")
     late.no_message()
+
+
+def test_a_retained_will_keeps_its_properties_and_expiry(mqtt_hub, paho_clients, raw_mqtt):
+    """Zigbee2MQTT's availability topic: a retained v5 will, on a topic with
+    spaces, with a user property and a Message Expiry Interval."""
+    c = mqtt_hub()
+    topic = "zigbee2mqtt/Living Room Lamp/availability"
+    will_properties = v5_properties(PacketTypes.WILLMESSAGE, MessageExpiryInterval=600,
+                                    UserProperty=[("why", "gone")])
+    doomed = paho_clients(c.mqtt_port, client_id="lamp-will", version=V5,
+                          will=(topic, b"offline", 1, True, will_properties))
+    doomed.drop()                                     # gone without DISCONNECT: the will is due
+    wait_until(lambda: [r for r in log_records(c.mqtt_proc, "mqtt will published")
+                        if r.get("topic") == topic], READ_TIMEOUT, "the will to be published")
+    with Client(c.port) as tcp:
+        wait_until(lambda: tcp.request('topics "zigbee2mqtt/Living Room Lamp/+"')
+                   == 'OK 1 "%s" offline' % topic, READ_TIMEOUT, "the will to be retained")
+    gateway_clock_passes(c, raw_mqtt, 1)             # its expiry counts down at the broker
+    later = paho_clients(c.mqtt_port, client_id="lamp-watch", version=V5)
+    later.subscribe("zigbee2mqtt/+/availability", qos=1)
+    message = later.next_message()
+    assert (message.topic, message.payload, message.retain) == (topic, b"offline", 1)
+    assert message.properties.UserProperty == [("why", "gone")]
+    assert 590 <= message.properties.MessageExpiryInterval <= 599
