@@ -14,6 +14,7 @@
 #include "cmdline.h"
 #include "config_check.h"
 #include "log.h"
+#include "seconds.h"
 
 typedef sb_job_t *(command_fn)(sb_command_context_t *context, size_t argc, char **argv,
                                sb_command_result_t *result);
@@ -66,29 +67,19 @@ static sb_job_t *run_hello(sb_command_context_t *context, size_t argc, char **ar
     return answer(result, true, NULL, "Hello %s", name);
 }
 
-/* Plain decimal seconds: strtod alone would also take hex, "inf" and exponents. */
-static bool parse_seconds(const char *text, double *seconds)
-{
-    if (!*text || strlen(text) > 16 || strspn(text, "0123456789.") != strlen(text)
-        || strchr(text, '.') != strrchr(text, '.'))
-        return false;
-    *seconds = strtod(text, NULL);
-    return true;
-}
-
 static sb_job_t *run_sleep(sb_command_context_t *context, size_t argc, char **argv,
                            sb_command_result_t *result)
 {
     double seconds;
     double limit = context->max_sleep_ms / 1000.0;
-    if (argc != 1 || !parse_seconds(argv[0], &seconds))
+    if (argc != 1 || !sb_seconds_parse(argv[0], &seconds))
         return answer(result, false, "bad-args", "usage: sleep SECONDS (a number, at most %g)",
                       limit);
     if (seconds > limit)
         return answer(result, false, "bad-args", "sleep is limited to %g seconds", limit);
     char text[64];
     snprintf(text, sizeof text, "slept %s", argv[0]);
-    return sb_job_timer(monotonic_ms() + (int64_t) (seconds * 1000 + 0.5), text);
+    return sb_job_timer(monotonic_ms() + sb_seconds_to_ms(seconds), text);
 }
 
 static sb_job_t *run_time(sb_command_context_t *context, size_t argc, char **argv,
