@@ -2,10 +2,11 @@
  * precedence: command-line flags > SWITCHBOARD_* environment > the config
  * file > built-in defaults.
  *
- * A program declares its settings once in a table; the same table drives
- * parsing, validation and --help. A setting named "max-line" is the flag
- * --max-line, the environment variable SWITCHBOARD_MAX_LINE, and the key
- * named by `ini_key` ("gateway-tcp.max_line") in the config file.
+ * A program declares its settings once in a table (option_spec.h); the
+ * same table drives parsing, validation and --help. A setting named
+ * "max-line" is the flag --max-line, the environment variable
+ * SWITCHBOARD_MAX_LINE, and the key named by `ini_key`
+ * ("gateway-tcp.max_line") in the config file.
  * Every program also gets --config, --log-level, --help and --version. */
 #ifndef SB_OPTIONS_H
 #define SB_OPTIONS_H
