@@ -79,7 +79,7 @@ double bench_cpu_seconds(const pid_t *roots, size_t count);
 
 /* ----------------------------------------------- a closed-loop run */
 
-#define BENCH_MAX_CPU_PIDS 64
+#define BENCH_MAX_CPU_PIDS 128
 
 /* The options every closed-loop generator takes. */
 typedef struct {
