@@ -161,9 +161,11 @@ start_nats() {
     done
 }
 
+# Only the TCP gateway: the WebSocket and MQTT ones would want fixed ports
+# (8080, 1883) that something else on the machine may hold.
 start_hub() {
     mkdir -p "$TMP/hub"
-    "$BIN/switchboard" --tcp "$HOST:$1" --workers "$WORKERS" --runtime-dir "$TMP/hub" \
+    "$BIN/switchboard" --tcp "$HOST:$1" --ws off --mqtt off --workers "$WORKERS" --runtime-dir "$TMP/hub" \
         >"$TMP/hub.log" 2>&1 &
     HUB_PID=$!
     wait_until switchboard "$HUB_PID" "$TMP/hub.log" hub_up "$1"
