@@ -3,13 +3,13 @@
 
 1. Fast commands stay fast while the `slow` pool is busy. Starts the hub
    (`switchboard`, a temp config with pools `default` and `slow`, `sleep` in
-   `slow`, on a free loopback port), occupies every slow worker with a
-   `sleep SECONDS` from connections of its own, waits until `stats broker`
-   shows idle_slow=0, then measures at moderate load: `ping` with sb-bench
-   (C connections x 1 in flight), then `echo hi` the same way while, beside
-   it, fresh connections are opened one after another and each is timed from
-   connect() to the gateway's greeting line. Checks at the end that the slow
-   workers were busy throughout (idle_slow still 0).
+   `slow`, on a free loopback port) and measures at moderate load: `ping`
+   with sb-bench (C connections x 1 in flight), then `echo hi` the same way
+   while, beside it, fresh connections are opened one after another and each
+   is timed from connect() to the gateway's greeting line. Once with the slow
+   pool idle, then again after occupying every slow worker with a
+   `sleep SECONDS` from connections of its own (waits until `stats broker`
+   shows idle_slow=0, and checks at the end that it still does).
 2. CPU-bound commands scale with the worker count. An external command,
    `burn` (bench/sb-burn: ~MS ms of CPU, no shell), in the default pool with
    1, 2, 4 workers; sb-bench with C connections x 1 in flight; req/s and
@@ -144,45 +144,49 @@ def time_greetings(port, count, keep_going):
     return times
 
 
+def measure_fast(args, bin_dir, hub):
+    """ping, then echo beside fresh connections' greetings: (ping, echo, greeting seconds, how many beside echo)."""
+    ping = bench_result(sb_bench(bin_dir, hub.port, "ping\\n", args.connections, args.requests, args.warmup))
+    echo_proc = sb_bench(bin_dir, hub.port, "echo hi\\n", args.connections, args.requests, args.warmup)
+    greetings = time_greetings(hub.port, args.greetings, lambda: echo_proc.poll() is None)
+    beside = len(greetings)
+    greetings += time_greetings(hub.port, args.greetings - len(greetings), lambda: True)
+    return ping, bench_result(echo_proc), greetings, beside
+
+
 def part_slow(args, bin_dir, tmp):
     config = ("[service default]\nworkers = 2\n[service slow]\nworkers = %d\n"
               "[command sleep]\nservice = slow\ntimeout = %d\n" % (args.slow_workers, args.sleep + 30))
     hub = Hub(bin_dir, tmp, config, workers=2)
     sleepers = []
     try:
+        idle = measure_fast(args, bin_dir, hub)
         for _ in range(args.slow_workers):
             s, f = hub.connect()
             s.sendall(b"sleep %d\n" % args.sleep)
             sleepers.append((s, f))
         wait_for(lambda: hub.broker_stat("idle_slow") == 0, 15, "every slow worker to be busy")
         started = time.monotonic()
-
-        ping = bench_result(sb_bench(bin_dir, hub.port, "ping\\n", args.connections, args.requests,
-                                     args.warmup))
-        echo_proc = sb_bench(bin_dir, hub.port, "echo hi\\n", args.connections, args.requests, args.warmup)
-        greetings = time_greetings(hub.port, args.greetings, lambda: echo_proc.poll() is None)
-        under_load = len(greetings)
-        if echo_proc.poll() is not None and len(greetings) < args.greetings:
-            greetings += time_greetings(hub.port, args.greetings - len(greetings), lambda: True)
-        echo = bench_result(echo_proc)
-        busy_after = hub.broker_stat("idle_slow")
+        busy = measure_fast(args, bin_dir, hub)
+        idle_after = hub.broker_stat("idle_slow")
         elapsed = time.monotonic() - started
-        if busy_after != 0 or elapsed >= args.sleep:
+        if idle_after != 0 or elapsed >= args.sleep:
             sys.exit("the slow workers were not busy throughout (idle_slow=%s after %.1f s of %d s sleeps);"
-                     " use a longer --sleep or fewer --requests" % (busy_after, elapsed, args.sleep))
+                     " use a longer --sleep or fewer --requests" % (idle_after, elapsed, args.sleep))
     finally:
         for s, _ in sleepers:
             s.close()
         hub.stop()
 
-    print("every one of the %d slow workers in `sleep %d`; %d connections x 1 in flight"
-          % (args.slow_workers, args.sleep, args.connections))
-    print("%-36s %10s %9s %9s" % ("measure", "req/s", "p50_ms", "p99_ms"))
-    for name, r in (("ping", ping), ("echo hi (beside the greetings)", echo)):
-        print("%-36s %10s %9.3f %9.3f" % (name, r["rps"], float(r["p50_us"]) / 1e3, float(r["p99_us"]) / 1e3))
-    print("%-36s %10s %9.3f %9.3f" % ("greeting of a fresh connection (%d, %d beside echo)"
-                                      % (len(greetings), under_load), "-",
-                                      quantile(greetings, 0.5) * 1e3, quantile(greetings, 0.99) * 1e3))
+    print("%d connections x 1 in flight; %d fresh connections timed connect -> greeting, beside the echo load"
+          % (args.connections, args.greetings))
+    print("%-10s %-30s %10s %9s %9s" % ("slow pool", "measure", "req/s", "p50_ms", "p99_ms"))
+    for label, (ping, echo, greetings, beside) in (("idle", idle), ("%d x sleep" % args.slow_workers, busy)):
+        for name, r in (("ping", ping), ("echo hi", echo)):
+            print("%-10s %-30s %10s %9.3f %9.3f" % (label, name, r["rps"], float(r["p50_us"]) / 1e3,
+                                                  float(r["p99_us"]) / 1e3))
+        print("%-10s %-30s %10s %9.3f %9.3f" % (label, "greeting (%d of %d beside echo)" % (beside, len(greetings)),
+                                              "-", quantile(greetings, 0.5) * 1e3, quantile(greetings, 0.99) * 1e3))
 
 
 def part_burn(args, bin_dir, tmp):
@@ -190,7 +194,7 @@ def part_burn(args, bin_dir, tmp):
     config = ("[service default]\nworkers = 1\n[command burn]\nexec = %s %g\n" % (burn, args.burn_ms))
     print("burn: external command, %g ms of CPU per call; %d connections x 1 in flight; %d cores"
           % (args.burn_ms, args.burn_connections, os.cpu_count()))
-    print("%-8s %10s %9s %9s %12s %10s" % ("workers", "req/s", "p50_ms", "p99_ms", "cpu_ms/call", "vs 1"))
+    print("%-8s %10s %9s %9s %12s %8s" % ("workers", "req/s", "p50_ms", "p99_ms", "cpu_ms/call", "vs 1"))
     base = None
     for workers in [int(w) for w in args.burn_workers.split(",")]:
         hub = Hub(bin_dir, tmp, config, workers)
@@ -203,7 +207,7 @@ def part_burn(args, bin_dir, tmp):
             sys.exit("burn answered %s errors" % r["errors"])
         rps = float(r["rps"])
         base = base or rps
-        print("%-8d %10.0f %9.3f %9.3f %12.2f %10.2f" % (workers, rps, float(r["p50_us"]) / 1e3,
+        print("%-8d %10.0f %9.3f %9.3f %12.2f %8.2f" % (workers, rps, float(r["p50_us"]) / 1e3,
                                                     float(r["p99_us"]) / 1e3, float(r["cpu_us"]) / 1e3,
                                                     rps / base))
 
