@@ -1,8 +1,11 @@
-/* bench_support.c — the clock, errors, option numbers and latency histogram
- * the load generators in bench/ share (see bench_support.h). */
+/* bench_support.c — the clock, errors, option numbers, latency histogram,
+ * server CPU time and closed-loop run the load generators in bench/ share
+ * (see bench_support.h). */
 #include "bench_support.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,6 +17,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+#define PROGRESS_TIMEOUT_NS (10ull * 1000000000ull)
 
 uint64_t bench_now_ns(void)
 {
@@ -192,4 +198,242 @@ uint64_t bench_hist_quantile(const bench_hist_t *self, double q)
 double bench_hist_mean(const bench_hist_t *self)
 {
     return self->count ? (double)(self->sum / (long double)self->count) : 0.0;
+}
+
+/* ------------------------------------------------------------ CPU time */
+
+struct proc_cpu {
+    pid_t pid, ppid;
+    unsigned long long ticks; /* utime + stime + cutime + cstime */
+    bool counted;
+};
+
+static int proc_cmp(const void *a, const void *b)
+{
+    pid_t x = ((const struct proc_cpu *)a)->pid, y = ((const struct proc_cpu *)b)->pid;
+    return (x > y) - (x < y);
+}
+
+/* Reads /proc/PID/stat of `pid` into *p; false when it is gone or unreadable. */
+static bool proc_read(pid_t pid, struct proc_cpu *p)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* the command name may hold spaces and parentheses: fields follow the last ')' */
+    const char *rest = strrchr(buf, ')');
+    int ppid;
+    unsigned long long ut, st, cut, cst;
+    if (!rest || sscanf(rest + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+                        &ppid, &ut, &st, &cut, &cst) != 5)
+        return false;
+    *p = (struct proc_cpu){.pid = pid, .ppid = ppid, .ticks = ut + st + cut + cst};
+    return true;
+}
+
+double bench_cpu_seconds(const pid_t *roots, size_t count)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        bench_die("opendir /proc: %s", strerror(errno));
+    struct proc_cpu *procs = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            procs = bench_xrealloc(procs, cap * sizeof *procs);
+        }
+        if (proc_read((pid_t)pid, &procs[n]))
+            n++;
+    }
+    closedir(d);
+    qsort(procs, n, sizeof *procs, proc_cmp);
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < count; r++)
+            procs[i].counted |= procs[i].pid == roots[r];
+    /* a process counts when its parent does: repeat until the trees stop growing */
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < n; i++) {
+            if (procs[i].counted)
+                continue;
+            struct proc_cpu key = {.pid = procs[i].ppid};
+            const struct proc_cpu *parent = bsearch(&key, procs, n, sizeof *procs, proc_cmp);
+            if (parent && parent->counted)
+                procs[i].counted = grew = true;
+        }
+    }
+    unsigned long long ticks = 0;
+    for (size_t i = 0; i < n; i++)
+        if (procs[i].counted)
+            ticks += procs[i].ticks;
+    free(procs);
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* ----------------------------------------------------- a closed-loop run */
+
+void bench_load_init(bench_load_t *self)
+{
+    *self = (bench_load_t){.host = "127.0.0.1", .connections = 1, .pipeline = 1};
+}
+
+static void parse_pids(bench_load_t *self, const char *arg)
+{
+    self->cpu_count = 0;
+    char *copy = strdup(arg);
+    if (!copy)
+        bench_die("out of memory");
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (self->cpu_count == BENCH_MAX_CPU_PIDS)
+            bench_die("--cpu-pids: more than %d pids", BENCH_MAX_CPU_PIDS);
+        self->cpu_pids[self->cpu_count++] = (pid_t)bench_parse_num("cpu-pids", tok, 1, INT32_MAX);
+    }
+    free(copy);
+    if (self->cpu_count == 0)
+        bench_die("--cpu-pids: no pid given");
+}
+
+bool bench_load_option(bench_load_t *self, int code, const char *arg)
+{
+    switch (code) {
+    case BENCH_OPT_HOST: self->host = arg; break;
+    case BENCH_OPT_PORT:
+        bench_parse_num("port", arg, 1, 65535);
+        self->port = arg;
+        break;
+    case BENCH_OPT_CONNECTIONS:
+        self->connections = (unsigned long)bench_parse_num("connections", arg, 1, 100000);
+        break;
+    case BENCH_OPT_PIPELINE:
+        self->pipeline = (unsigned long)bench_parse_num("pipeline", arg, 1, 1000000);
+        break;
+    case BENCH_OPT_REQUESTS: self->requests = bench_parse_num("requests", arg, 1, 1ull << 48); break;
+    case BENCH_OPT_WARMUP: self->warmup = bench_parse_num("warmup", arg, 0, 1ull << 48); break;
+    case BENCH_OPT_CPU_PIDS: parse_pids(self, arg); break;
+    default: return false;
+    }
+    return true;
+}
+
+void bench_load_check(const bench_load_t *self)
+{
+    if (!self->port)
+        bench_die("--port is required (try --help)");
+    if (!self->requests)
+        bench_die("--requests is required (try --help)");
+}
+
+void bench_run_init(bench_run_t *self, const bench_load_t *load)
+{
+    memset(self, 0, sizeof *self);
+    self->load = load;
+    self->total = load->warmup + load->requests;
+    self->t_progress = bench_now_ns();
+    bench_hist_init(&self->latency);
+}
+
+/* The measured part begins now: the servers' CPU first, so reading /proc is not timed. */
+static void begin_measure(bench_run_t *self)
+{
+    if (self->load->cpu_count)
+        self->cpu_start = bench_cpu_seconds(self->load->cpu_pids, self->load->cpu_count);
+    self->t_measure = bench_now_ns();
+}
+
+void bench_run_start(bench_run_t *self)
+{
+    self->started = true;
+    self->t_progress = bench_now_ns();
+    if (self->load->warmup == 0)
+        begin_measure(self);
+}
+
+bool bench_run_issue(bench_run_t *self)
+{
+    if (self->issued >= self->total)
+        return false;
+    self->issued++;
+    return true;
+}
+
+void bench_run_reply(bench_run_t *self, uint64_t sent, uint64_t now, bool error)
+{
+    self->t_progress = now;
+    self->answered++;
+    if (error) {
+        self->errors++;
+        if (self->answered <= self->load->warmup)
+            self->warm_errors++;
+    }
+    if (self->answered > self->load->warmup)
+        bench_hist_add(&self->latency, now - sent);
+    else if (self->answered == self->load->warmup)
+        begin_measure(self); /* the measurement starts with the last warm-up reply */
+}
+
+bool bench_run_done(const bench_run_t *self)
+{
+    return self->answered >= self->total;
+}
+
+void bench_run_progress(bench_run_t *self, uint64_t now)
+{
+    self->t_progress = now;
+}
+
+bool bench_run_stalled(const bench_run_t *self, uint64_t now)
+{
+    return now - self->t_progress > PROGRESS_TIMEOUT_NS;
+}
+
+void bench_run_finish(bench_run_t *self)
+{
+    self->t_end = bench_now_ns();
+    if (self->load->cpu_count)
+        self->cpu_end = bench_cpu_seconds(self->load->cpu_pids, self->load->cpu_count);
+}
+
+void bench_run_report(const bench_run_t *self)
+{
+    const bench_load_t *load = self->load;
+    const bench_hist_t *h = &self->latency;
+    double secs = (double)(self->t_end - self->t_measure) / 1e9;
+    if (secs <= 0)
+        secs = 1e-9;
+    double rps = (double)load->requests / secs;
+    double p50 = (double)bench_hist_quantile(h, 0.50) / 1e3;
+    double p99 = (double)bench_hist_quantile(h, 0.99) / 1e3;
+    double cpu_us = (self->cpu_end - self->cpu_start) * 1e6 / (double)load->requests;
+
+    fprintf(stderr,
+            "%s: %s:%s C=%lu D=%lu warmup=%llu: %llu requests in %.3f s = %.0f req/s; "
+            "latency us: min %.1f mean %.1f p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
+            "errors %" PRIu64 " (%" PRIu64 " during warmup)",
+            program_invocation_short_name, load->host, load->port, load->connections,
+            load->pipeline, load->warmup, load->requests, secs, rps,
+            h->count ? (double)h->min / 1e3 : 0.0, bench_hist_mean(h) / 1e3, p50,
+            (double)bench_hist_quantile(h, 0.90) / 1e3, p99,
+            (double)bench_hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3, self->errors,
+            self->warm_errors);
+    if (load->cpu_count)
+        fprintf(stderr, "; server CPU %.3f s = %.1f us per request", self->cpu_end - self->cpu_start,
+                cpu_us);
+    fputc('\n', stderr);
+    printf("requests=%llu seconds=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f errors=%" PRIu64,
+           load->requests, secs, rps, p50, p99, self->errors);
+    if (load->cpu_count)
+        printf(" cpu_us=%.1f", cpu_us);
+    putchar('\n');
 }

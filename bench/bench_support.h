@@ -1,12 +1,15 @@
 /* bench_support.h — what the load generators in bench/ share (not installed):
  * a monotonic clock, fatal errors, checked numbers from the command line, the
- * descriptor limit, and a log-linear latency histogram. */
+ * descriptor limit, a log-linear latency histogram, the CPU time of the server
+ * processes, and the options, counting and report of a closed-loop
+ * request/reply run (sb-bench, sb-nats-bench). */
 #ifndef SB_BENCH_SUPPORT_H
 #define SB_BENCH_SUPPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct addrinfo;
 
@@ -67,5 +70,104 @@ void bench_hist_add(bench_hist_t *self, uint64_t value);
 uint64_t bench_hist_quantile(const bench_hist_t *self, double q);
 /* Mean of the values added; 0 when empty. */
 double bench_hist_mean(const bench_hist_t *self);
+
+/* CPU seconds (user + system, reaped children included) used so far by the
+ * processes `roots` and all their descendants, from /proc/PID/stat; a root
+ * that is gone counts 0. Descendants are found afresh on every call, so a
+ * worker started or reaped between two calls is still counted. */
+double bench_cpu_seconds(const pid_t *roots, size_t count);
+
+/* ----------------------------------------------- a closed-loop run */
+
+#define BENCH_MAX_CPU_PIDS 128
+
+/* The options every closed-loop generator takes. */
+typedef struct {
+    const char *host;
+    const char *port;
+    unsigned long connections;
+    unsigned long pipeline;
+    unsigned long long requests;
+    unsigned long long warmup;
+    pid_t cpu_pids[BENCH_MAX_CPU_PIDS];
+    size_t cpu_count;
+} bench_load_t;
+
+/* getopt_long codes of those options; a program's own start at BENCH_OPT_OWN. */
+enum {
+    BENCH_OPT_HOST = 256,
+    BENCH_OPT_PORT,
+    BENCH_OPT_CONNECTIONS,
+    BENCH_OPT_PIPELINE,
+    BENCH_OPT_REQUESTS,
+    BENCH_OPT_WARMUP,
+    BENCH_OPT_CPU_PIDS,
+    BENCH_OPT_OWN,
+};
+
+/* Entries for a program's `struct option` table. */
+#define BENCH_LOAD_LONGOPTS                                                                       \
+    {"host", required_argument, NULL, BENCH_OPT_HOST},                                            \
+        {"port", required_argument, NULL, BENCH_OPT_PORT},                                        \
+        {"connections", required_argument, NULL, BENCH_OPT_CONNECTIONS},                          \
+        {"pipeline", required_argument, NULL, BENCH_OPT_PIPELINE},                                \
+        {"requests", required_argument, NULL, BENCH_OPT_REQUESTS},                                \
+        {"warmup", required_argument, NULL, BENCH_OPT_WARMUP},                                    \
+        {"cpu-pids", required_argument, NULL, BENCH_OPT_CPU_PIDS}
+
+/* Their lines for --help. */
+#define BENCH_LOAD_USAGE                                                                          \
+    "  --host H          server address (default 127.0.0.1)\n"                                    \
+    "  --port P          server port (required)\n"                                                \
+    "  --connections C   concurrent connections (default 1)\n"                                    \
+    "  --pipeline D      requests kept in flight per connection (default 1)\n"                    \
+    "  --requests N      measured requests to complete (required)\n"                              \
+    "  --warmup W        extra requests answered before measuring starts\n"                       \
+    "                    (default 0)\n"                                                           \
+    "  --cpu-pids P,...  server processes (each with its descendants) whose\n"                    \
+    "                    CPU time over the measured requests is reported as\n"                    \
+    "                    cpu_us= (microseconds per request)\n"
+
+/* The defaults: 127.0.0.1, 1 connection, 1 in flight, no CPU pids. */
+void bench_load_init(bench_load_t *self);
+/* Takes getopt_long's option `code` with `arg` when it is one of
+ * BENCH_LOAD_LONGOPTS (true), else leaves it to the caller (false). */
+bool bench_load_option(bench_load_t *self, int code, const char *arg);
+/* Dies unless --port and --requests were given. */
+void bench_load_check(const bench_load_t *self);
+
+/* The state of a run: what was sent and answered, when the measured part
+ * began, the latencies of the measured requests, the servers' CPU. */
+typedef struct {
+    const bench_load_t *load;
+    uint64_t total; /* warmup + requests */
+    uint64_t issued, answered, errors, warm_errors;
+    uint64_t t_measure, t_progress, t_end;
+    double cpu_start, cpu_end;
+    bool started;
+    bench_hist_t latency;
+} bench_run_t;
+
+void bench_run_init(bench_run_t *self, const bench_load_t *load);
+/* Every connection is ready: the load (and, without warm-up, the measurement) begins. */
+void bench_run_start(bench_run_t *self);
+/* One more request may be sent (counts it) or false when all are out. */
+bool bench_run_issue(bench_run_t *self);
+/* A reply to a request sent at `sent` arrived at `now`; `error` when the
+ * server answered it with an error. The last warm-up reply starts the
+ * measurement. */
+void bench_run_reply(bench_run_t *self, uint64_t sent, uint64_t now, bool error);
+/* All requests are answered. */
+bool bench_run_done(const bench_run_t *self);
+/* Something arrived at `now` (a greeting, a handshake reply). */
+void bench_run_progress(bench_run_t *self, uint64_t now);
+/* No progress for 10 s at `now`. */
+bool bench_run_stalled(const bench_run_t *self, uint64_t now);
+/* Ends the measurement (time and CPU). */
+void bench_run_finish(bench_run_t *self);
+/* The human summary on stderr, and on stdout the one machine-readable line
+ *   requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E [cpu_us=U]
+ * (cpu_us only with --cpu-pids). */
+void bench_run_report(const bench_run_t *self);
 
 #endif

@@ -12,8 +12,8 @@
  * (CLOCK_MONOTONIC, ns, log-linear histogram with < 0.4% bucket error).
  *
  * stdout gets exactly one machine-readable line:
- *   requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E
- * and stderr a human-readable summary. Single thread, epoll, non-blocking
+ *   requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E [cpu_us=U]
+ * and stderr a human-readable summary (bench_run_report). Single thread, epoll, non-blocking
  * sockets. Exit status: 0 done, 1 error, 2 no progress for 10 s.
  */
 #include <errno.h>
@@ -31,59 +31,39 @@
 
 #include "bench_support.h"
 
-#define PROGRESS_TIMEOUT_NS (10ull * 1000000000ull)
 #define LINE_KEEP 120 /* bytes of each line kept for error messages */
-
-static bench_hist_t latency;
 
 /* ------------------------------------------------------------- options */
 
+static bench_load_t load;
 static struct {
-    const char *host;
-    const char *port;
-    unsigned long connections;
-    unsigned long pipeline;
-    unsigned long long requests;
-    unsigned long long warmup;
     unsigned long skip_lines;
     char *payload;
     size_t payload_len;
-} opt = {
-    .host = "127.0.0.1",
-    .connections = 1,
-    .pipeline = 1,
-};
+} opt;
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: sb-bench --port P --requests N [options]\n"
-        "\n"
-        "Closed-loop load generator for line-oriented request/reply servers\n"
-        "(switchboard's TCP gateway, redis-server inline commands, ...).\n"
-        "Every request must be answered by exactly one '\\n'-terminated line.\n"
-        "\n"
-        "  --host H          server address (default 127.0.0.1)\n"
-        "  --port P          server port (required)\n"
-        "  --connections C   concurrent connections (default 1)\n"
-        "  --pipeline D      requests kept in flight per connection (default 1)\n"
-        "  --requests N      measured requests to complete (required)\n"
-        "  --payload S       request bytes; escapes \\n \\r \\t \\\\ are decoded\n"
-        "                    (default 'echo hi\\n')\n"
-        "  --skip-lines K    greeting lines to discard per connection before\n"
-        "                    sending (default 0; switchboard greets with 1)\n"
-        "  --warmup W        extra requests answered before measuring starts\n"
-        "                    (default 0)\n"
-        "  -h, --help        this text\n"
-        "\n"
-        "Prints one line on stdout:\n"
-        "  requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E\n"
-        "where latency runs from writing the k-th request on a connection to\n"
-        "reading its k-th reply line, seconds/rps/latency cover the N measured\n"
-        "requests only, and errors counts reply lines (warmup included)\n"
-        "starting with \"ERR\" or \"-ERR\". A human summary goes to stderr.\n"
-        "Exit status: 0 done, 1 error, 2 no progress for 10 s.\n",
-        f);
+    fputs("usage: sb-bench --port P --requests N [options]\n"
+          "\n"
+          "Closed-loop load generator for line-oriented request/reply servers\n"
+          "(switchboard's TCP gateway, redis-server inline commands, ...).\n"
+          "Every request must be answered by exactly one '\\n'-terminated line.\n"
+          "\n" BENCH_LOAD_USAGE
+          "  --payload S       request bytes; escapes \\n \\r \\t \\\\ are decoded\n"
+          "                    (default 'echo hi\\n')\n"
+          "  --skip-lines K    greeting lines to discard per connection before\n"
+          "                    sending (default 0; switchboard greets with 1)\n"
+          "  -h, --help        this text\n"
+          "\n"
+          "Prints one line on stdout:\n"
+          "  requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E [cpu_us=U]\n"
+          "where latency runs from writing the k-th request on a connection to\n"
+          "reading its k-th reply line, seconds/rps/latency/cpu cover the N measured\n"
+          "requests only, and errors counts reply lines (warmup included)\n"
+          "starting with \"ERR\" or \"-ERR\". A human summary goes to stderr.\n"
+          "Exit status: 0 done, 1 error, 2 no progress for 10 s.\n",
+          f);
 }
 
 static void set_payload(const char *s)
@@ -112,48 +92,30 @@ static void set_payload(const char *s)
 
 static void parse_args(int argc, char **argv)
 {
-    enum { O_HOST = 256, O_PORT, O_CONN, O_PIPE, O_REQ, O_PAYLOAD, O_SKIP, O_WARM };
+    enum { O_PAYLOAD = BENCH_OPT_OWN, O_SKIP };
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, O_HOST},
-        {"port", required_argument, NULL, O_PORT},
-        {"connections", required_argument, NULL, O_CONN},
-        {"pipeline", required_argument, NULL, O_PIPE},
-        {"requests", required_argument, NULL, O_REQ},
+        BENCH_LOAD_LONGOPTS,
         {"payload", required_argument, NULL, O_PAYLOAD},
         {"skip-lines", required_argument, NULL, O_SKIP},
-        {"warmup", required_argument, NULL, O_WARM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool have_req = false;
+    bench_load_init(&load);
     set_payload("echo hi\\n");
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (bench_load_option(&load, c, optarg))
+            continue;
         switch (c) {
-        case O_HOST: opt.host = optarg; break;
-        case O_PORT:
-            bench_parse_num("port", optarg, 1, 65535);
-            opt.port = optarg;
-            break;
-        case O_CONN: opt.connections = (unsigned long)bench_parse_num("connections", optarg, 1, 100000); break;
-        case O_PIPE: opt.pipeline = (unsigned long)bench_parse_num("pipeline", optarg, 1, 1000000); break;
-        case O_REQ:
-            opt.requests = bench_parse_num("requests", optarg, 1, 1ull << 48);
-            have_req = true;
-            break;
         case O_PAYLOAD: set_payload(optarg); break;
         case O_SKIP: opt.skip_lines = (unsigned long)bench_parse_num("skip-lines", optarg, 0, 1000000); break;
-        case O_WARM: opt.warmup = bench_parse_num("warmup", optarg, 0, 1ull << 48); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(1);
         }
     }
     if (optind < argc)
         bench_die("unexpected argument '%s' (try --help)", argv[optind]);
-    if (!opt.port)
-        bench_die("--port is required (try --help)");
-    if (!have_req)
-        bench_die("--requests is required (try --help)");
+    bench_load_check(&load);
     if (opt.payload_len == 0)
         bench_die("--payload must not be empty");
     size_t nl = 0;
@@ -190,10 +152,7 @@ struct conn {
 static int ep = -1;
 static struct conn *conns;
 static unsigned long n_ready;
-static uint64_t total_target; /* warmup + requests */
-static uint64_t issued, answered, errors, warm_errors;
-static uint64_t t_measure, t_progress;
-static bool load_started;
+static bench_run_t run;
 
 static void ep_mod(struct conn *c, bool want_out)
 {
@@ -202,14 +161,14 @@ static void ep_mod(struct conn *c, bool want_out)
 
 static void open_conns(const struct addrinfo *ai)
 {
-    conns = calloc(opt.connections, sizeof *conns);
+    conns = calloc(load.connections, sizeof *conns);
     if (!conns)
         bench_die("out of memory");
-    for (unsigned long i = 0; i < opt.connections; i++) {
+    for (unsigned long i = 0; i < load.connections; i++) {
         struct conn *c = &conns[i];
         c->id = (unsigned)i;
-        c->ts = bench_xrealloc(NULL, opt.pipeline * sizeof *c->ts);
-        c->out_cap = opt.pipeline * opt.payload_len;
+        c->ts = bench_xrealloc(NULL, load.pipeline * sizeof *c->ts);
+        c->out_cap = load.pipeline * opt.payload_len;
         c->out = bench_xrealloc(NULL, c->out_cap);
         c->skip_left = opt.skip_lines;
         c->st = C_CONNECTING;
@@ -220,6 +179,8 @@ static void open_conns(const struct addrinfo *ai)
 
 static void enqueue_request(struct conn *c)
 {
+    if (!bench_run_issue(&run))
+        return;
     if (c->out_len + opt.payload_len > c->out_cap) {
         while (c->out_len + opt.payload_len > c->out_cap)
             c->out_cap *= 2;
@@ -228,7 +189,6 @@ static void enqueue_request(struct conn *c)
     memcpy(c->out + c->out_len, opt.payload, opt.payload_len);
     c->out_len += opt.payload_len;
     c->pending_stamp++;
-    issued++;
 }
 
 /* Timestamp freshly enqueued requests and write as much as the socket takes. */
@@ -237,9 +197,9 @@ static void flush_out(struct conn *c)
     if (c->pending_stamp) {
         uint64_t t = bench_now_ns();
         for (; c->pending_stamp; c->pending_stamp--) {
-            if (c->ts_count >= opt.pipeline)
-                bench_die("internal error: more than %lu requests in flight", opt.pipeline);
-            c->ts[(c->ts_head + c->ts_count) % opt.pipeline] = t;
+            if (c->ts_count >= load.pipeline)
+                bench_die("internal error: more than %lu requests in flight", load.pipeline);
+            c->ts[(c->ts_head + c->ts_count) % load.pipeline] = t;
             c->ts_count++;
         }
     }
@@ -259,11 +219,10 @@ static void mark_ready(struct conn *c)
 
 static void start_load(void)
 {
-    load_started = true;
-    t_measure = t_progress = bench_now_ns();
-    for (unsigned long i = 0; i < opt.connections; i++) {
+    bench_run_start(&run);
+    for (unsigned long i = 0; i < load.connections; i++) {
         struct conn *c = &conns[i];
-        for (unsigned long k = 0; k < opt.pipeline && issued < total_target; k++)
+        for (unsigned long k = 0; k < load.pipeline; k++)
             enqueue_request(c);
         flush_out(c);
     }
@@ -286,8 +245,8 @@ static bool line_is_error(const struct conn *c)
 
 static void on_line(struct conn *c, uint64_t t)
 {
-    t_progress = t;
     if (c->st == C_GREETING) {
+        bench_run_progress(&run, t);
         if (line_is_error(c))
             bench_die("connection %u: server greeted with an error: %s", c->id, line_text(c));
         if (--c->skip_left == 0)
@@ -298,24 +257,15 @@ static void on_line(struct conn *c, uint64_t t)
         bench_die("connection %u: unsolicited line from server (wrong --skip-lines?): %s",
             c->id, line_text(c));
     uint64_t sent = c->ts[c->ts_head];
-    c->ts_head = (c->ts_head + 1) % opt.pipeline;
+    c->ts_head = (c->ts_head + 1) % load.pipeline;
     c->ts_count--;
     c->replies++;
-    answered++;
 
-    if (line_is_error(c)) {
-        if (errors == 0)
-            fprintf(stderr, "sb-bench: first error reply: %s\n", line_text(c));
-        errors++;
-        if (answered <= opt.warmup)
-            warm_errors++;
-    }
-    if (answered > opt.warmup)
-        bench_hist_add(&latency, t - sent);
-    else if (answered == opt.warmup)
-        t_measure = t; /* measurement window starts with the last warmup reply */
-    if (issued < total_target)
-        enqueue_request(c);
+    bool error = line_is_error(c);
+    if (error && run.errors == 0)
+        fprintf(stderr, "sb-bench: first error reply: %s\n", line_text(c));
+    bench_run_reply(&run, sent, t, error);
+    enqueue_request(c);
 }
 
 static void on_readable(struct conn *c)
@@ -328,7 +278,7 @@ static void on_readable(struct conn *c)
         if (n == 0)
             bench_die("connection %u: closed by server (after %" PRIu64 " replies, %" PRIu64
                 " answered in total)",
-                c->id, c->replies, answered);
+                c->id, c->replies, run.answered);
         uint64_t t = bench_now_ns();
         const char *p = buf, *end = buf + n;
         while (p < end) {
@@ -350,14 +300,14 @@ static void on_readable(struct conn *c)
         if ((size_t)n < sizeof buf)
             break;
     }
-    if (c->st == C_READY && load_started)
+    if (c->st == C_READY && run.started)
         flush_out(c);
 }
 
 static void on_connected(struct conn *c)
 {
-    bench_check_connected(c->fd, opt.host, opt.port);
-    t_progress = bench_now_ns();
+    bench_check_connected(c->fd, load.host, load.port);
+    bench_run_progress(&run, bench_now_ns());
     ep_mod(c, false);
     if (opt.skip_lines > 0)
         c->st = C_GREETING;
@@ -368,24 +318,22 @@ static void on_connected(struct conn *c)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    total_target = opt.warmup + opt.requests;
-    bench_raise_nofile(opt.connections + 16);
-    bench_hist_init(&latency);
+    bench_raise_nofile(load.connections + 16);
+    bench_run_init(&run, &load);
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    int gai = getaddrinfo(opt.host, opt.port, &hints, &ai);
+    int gai = getaddrinfo(load.host, load.port, &hints, &ai);
     if (gai)
-        bench_die("cannot resolve %s:%s: %s", opt.host, opt.port, gai_strerror(gai));
+        bench_die("cannot resolve %s:%s: %s", load.host, load.port, gai_strerror(gai));
 
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         bench_die("epoll_create1: %s", strerror(errno));
-    t_progress = bench_now_ns();
     open_conns(ai);
     freeaddrinfo(ai);
 
     struct epoll_event evs[256];
-    while (answered < total_target) {
+    while (!bench_run_done(&run)) {
         int n = epoll_wait(ep, evs, 256, 250);
         if (n < 0) {
             if (errno == EINTR)
@@ -402,48 +350,28 @@ int main(int argc, char **argv)
             }
             if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
                 on_readable(c);
-            if ((e & EPOLLOUT) && c->st == C_READY && load_started)
+            if ((e & EPOLLOUT) && c->st == C_READY && run.started)
                 flush_out(c);
         }
-        if (!load_started && n_ready == opt.connections)
+        if (!run.started && n_ready == load.connections)
             start_load();
-        uint64_t t = bench_now_ns();
-        if (t - t_progress > PROGRESS_TIMEOUT_NS) {
-            const char *phase = !load_started
-                                    ? (n_ready < opt.connections ? "connecting / reading greetings"
-                                                                 : "starting")
+        if (bench_run_stalled(&run, bench_now_ns())) {
+            const char *phase = !run.started
+                                    ? (n_ready < load.connections ? "connecting / reading greetings"
+                                                                  : "starting")
                                     : "waiting for replies";
             fprintf(stderr,
                     "sb-bench: timeout: no progress for 10 s while %s "
                     "(%lu/%lu connections ready, %" PRIu64 "/%" PRIu64 " answered, %" PRIu64
                     " in flight)\n",
-                    phase, n_ready, opt.connections, answered, total_target, issued - answered);
+                    phase, n_ready, load.connections, run.answered, run.total,
+                    run.issued - run.answered);
             return 2;
         }
     }
-    uint64_t t_end = bench_now_ns();
-
-    for (unsigned long i = 0; i < opt.connections; i++)
+    bench_run_finish(&run);
+    for (unsigned long i = 0; i < load.connections; i++)
         close(conns[i].fd);
-
-    double secs = (double)(t_end - t_measure) / 1e9;
-    if (secs <= 0)
-        secs = 1e-9;
-    double rps = (double)opt.requests / secs;
-    double p50 = (double)bench_hist_quantile(&latency, 0.50) / 1e3;
-    double p90 = (double)bench_hist_quantile(&latency, 0.90) / 1e3;
-    double p99 = (double)bench_hist_quantile(&latency, 0.99) / 1e3;
-    double p999 = (double)bench_hist_quantile(&latency, 0.999) / 1e3;
-    double mean = bench_hist_mean(&latency) / 1e3;
-
-    fprintf(stderr,
-            "sb-bench: %s:%s C=%lu D=%lu warmup=%llu: %llu requests in %.3f s = %.0f req/s; "
-            "latency us: min %.1f mean %.1f p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
-            "errors %" PRIu64 " (%" PRIu64 " during warmup)\n",
-            opt.host, opt.port, opt.connections, opt.pipeline, opt.warmup, opt.requests, secs,
-            rps, latency.count ? (double)latency.min / 1e3 : 0.0, mean, p50, p90, p99, p999,
-            (double)latency.max / 1e3, errors, warm_errors);
-    printf("requests=%llu seconds=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f errors=%" PRIu64 "\n",
-           opt.requests, secs, rps, p50, p99, errors);
+    bench_run_report(&run);
     return 0;
 }

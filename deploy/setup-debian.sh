@@ -9,9 +9,11 @@ SB_RUN_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsg
                  libuv1-dev libinih-dev libsqlite3-dev libcmocka-dev libwslay-dev
                  libhttp-parser-dev libjansson-dev libssl-dev netcat-openbsd)
 SB_TEST_PACKAGES=(python3 python3-pytest python3-zmq python3-msgpack python3-websockets clang
-                  libclang-rt-14-dev redis-server mosquitto mosquitto-clients python3-paho-mqtt chromium
+                  libclang-rt-14-dev redis-server nats-server mosquitto mosquitto-clients python3-paho-mqtt chromium
                   socat systemd iproute2
                   docker.io docker-compose debootstrap openssl curl)
+# nats-server is bench/run.sh's peer. Debian enables a nats-server service on 127.0.0.1:4222
+# (/etc/nats-server.conf); the bench never uses it: it starts its own on a free port.
 # The browser test needs node and npm; a machine may have them from elsewhere than Debian.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     SB_TEST_PACKAGES+=(nodejs npm)
