@@ -15,6 +15,10 @@
  * dies, the broker gives it to another (unless `[command] retry` says no). */
 #define SB_RETRY_SAFE_COMMANDS "echo hello time"
 
+/* Built-in worker commands that run as jobs (so does every external
+ * program): a worker runs one at a time, its other commands beside it. */
+#define SB_JOB_COMMANDS "sleep"
+
 /* The service name the broker answers itself (`stats broker`). */
 #define SB_BROKER_SERVICE "$broker"
 

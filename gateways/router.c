@@ -469,6 +469,7 @@ static void send_to_broker(sb_router_t *self, void *client,
         .token = identity ? (char *) sb_identity_token(identity) : NULL,
         .timeout_ms = command ? command->timeout_ms : 0,
         .retry = retry,
+        .job = command && command->exec ? true : sb_word_list_has(SB_JOB_COMMANDS, request->argv[0]),
     };
     sb_request_owner_t owner = { self->ops->serial(client), slot, request->style, zclock_usecs() };
     self->counters.requests++;
