@@ -15,6 +15,7 @@
 
 #include "envelope.h"
 #include "protocol.h"
+#include "seconds.h"
 
 typedef struct {
     char *section;
@@ -245,11 +246,10 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         return set_text(&command->service, value);
     }
     if (strcmp(key, "timeout") == 0) {
-        char *end;
-        double seconds = strtod(value, &end);
-        if (end == value || *end || !(seconds > 0 && seconds <= 86400))
+        double seconds;
+        if (!sb_seconds_parse(value, &seconds) || !(seconds > 0 && seconds <= 86400))
             return fail(state, "timeout must be seconds between 0 and 86400, not '%s'", value);
-        command->timeout_ms = seconds < 0.001 ? 1 : (uint32_t) (seconds * 1000 + 0.5);
+        command->timeout_ms = seconds < 0.001 ? 1 : (uint32_t) sb_seconds_to_ms(seconds);
         return 1;
     }
     if (strcmp(key, "retry") == 0) {
@@ -299,11 +299,10 @@ static sb_device_config_t *device_entry(sb_config_t *self, const char *name, int
 /* Seconds (decimals allowed) from `min` to `max` into milliseconds. */
 static bool parse_seconds(const char *text, double min, double max, long *ms_out)
 {
-    char *end;
-    double seconds = strtod(text, &end);
-    if (end == text || *end || !(seconds >= min && seconds <= max))
+    double seconds;
+    if (!sb_seconds_parse(text, &seconds) || !(seconds >= min && seconds <= max))
         return false;
-    *ms_out = (long) (seconds * 1000 + 0.5);
+    *ms_out = sb_seconds_to_ms(seconds);
     return true;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builtin_commands.h"
 #include "cmdline.h"
 #include "programs.h"
 #include "protocol.h"
@@ -136,11 +137,14 @@ static void check_commands(problems_t *problems)
         const sb_command_config_t *command = sb_config_command_at(config, i);
         if (command->exec)
             check_exec(problems, command);
-        else if (!command->exec_line && !sb_word_list_has(SB_WORKER_BUILTINS, command->name)
-                 && !sb_word_list_has(SB_DEVICE_COMMANDS, command->name))
+        else if (!command->exec_line && !sb_builtin_command(command->name)
+                 && !sb_word_list_has(SB_DEVICE_COMMANDS, command->name)) {
+            char builtins[256];
+            sb_builtin_command_names(builtins, sizeof builtins);
             add_problem(problems, command->line,
                         "command '%s' has no exec and is not a built-in command (%s %s)",
-                        command->name, SB_WORKER_BUILTINS, SB_DEVICE_COMMANDS);
+                        command->name, builtins, SB_DEVICE_COMMANDS);
+        }
         if (strcmp(command->service, SB_DEFAULT_SERVICE) != 0
             && !sb_config_service(config, command->service))
             add_problem(problems, command->service_line ? command->service_line : command->line,

@@ -7,7 +7,7 @@
 #define SB_CONFIG_CHECK_H
 
 #include "config.h"
-#include "options.h"
+#include "option_spec.h"
 
 /* Every problem, one "FILE:LINE: reason" per line (free() it), or NULL.
  * Keys are checked against every program's settings and, when it is not

@@ -1,11 +1,10 @@
 /* options.c — resolves a program's settings from flags, environment, config
  * file and defaults (see options.h). Every source is parsed and checked by
- * the same code, so a bad value reads the same wherever it came from. */
+ * the same code (option_spec.c), so a bad value reads the same wherever it
+ * came from. */
 #include "options.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +28,6 @@ struct sb_options {
     sb_config_t *config;
 };
 
-/* Settings every program has, ahead of its own. */
-const sb_option_spec_t sb_common_specs[] = {
-    { "config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
-      "INI config file (see README, Configuration)" },
-    { "log-level", SB_OPTION_TEXT, "log.level", "info", 0, 0, "LEVEL",
-      "debug, info, warn or error" },
-    { "curve-secret", SB_OPTION_TEXT, "curve.secret", NULL, 0, 0, "FILE",
-      "this process's CURVE certificate (from `switchboard keygen`); links are plain without" },
-    { "curve-server", SB_OPTION_TEXT, "curve.server", NULL, 0, 0, "FILE",
-      "the broker's public CURVE certificate (workers and gateways)" },
-    { "curve-allow", SB_OPTION_TEXT, "curve.allow", NULL, 0, 0, "DIR",
-      "public certificates of the peers the broker admits (the broker)" },
-};
-#define COMMON_COUNT (sizeof sb_common_specs / sizeof sb_common_specs[0])
-const size_t sb_common_spec_count = COMMON_COUNT;
 
 static void print_help(const sb_options_t *self)
 {
@@ -79,46 +63,6 @@ static void env_name(const char *name, char *buffer, size_t size)
     for (; *name && used < size - 1; name++)
         buffer[used++] = *name == '-' ? '_' : (char) toupper((unsigned char) *name);
     buffer[used] = '\0';
-}
-
-static bool parse_seconds(const char *text, long *ms_out)
-{
-    char *end;
-    errno = 0;
-    double seconds = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(seconds) || seconds < 0 || seconds > 1e9)
-        return false;
-    *ms_out = lround(seconds * 1000);
-    return true;
-}
-
-/* Checks `text` against the spec and stores it; false with `reason` filled when it does not fit. */
-bool sb_option_parse(const sb_option_spec_t *spec, const char *text, long *number_out,
-                     char *reason, size_t reason_size)
-{
-    long number = 0;
-    if (*text == '\0') {
-        snprintf(reason, reason_size, "must not be empty");
-        return false;
-    }
-    if (spec->kind == SB_OPTION_INT) {
-        char *end;
-        errno = 0;
-        number = strtol(text, &end, 10);
-        if (errno || end == text || *end || number < spec->min || number > spec->max) {
-            snprintf(reason, reason_size, "must be a whole number from %ld to %ld, not '%s'",
-                     spec->min, spec->max, text);
-            return false;
-        }
-    }
-    if (spec->kind == SB_OPTION_SECONDS
-        && (!parse_seconds(text, &number) || number < spec->min || number > spec->max)) {
-        snprintf(reason, reason_size, "must be seconds from %g to %g, not '%s'",
-                 spec->min / 1000.0, spec->max / 1000.0, text);
-        return false;
-    }
-    *number_out = number;
-    return true;
 }
 
 static bool assign(option_value_t *value, const char *text, const char *source,
@@ -256,11 +200,11 @@ sb_options_t *sb_options_load(const sb_program_t *program, int argc, char **argv
 {
     sb_options_t *self = calloc(1, sizeof *self);
     self->program = program;
-    self->count = COMMON_COUNT + program->spec_count;
+    self->count = sb_common_spec_count + program->spec_count;
     self->values = calloc(self->count, sizeof *self->values);
     for (size_t i = 0; i < self->count; i++)
-        self->values[i].spec = i < COMMON_COUNT ? &sb_common_specs[i]
-                                                : &program->specs[i - COMMON_COUNT];
+        self->values[i].spec = i < sb_common_spec_count ? &sb_common_specs[i]
+                                                : &program->specs[i - sb_common_spec_count];
     int status = scan_flags(self, argc, argv);
     if (status == 0)
         status = load_config(self);

@@ -5,7 +5,7 @@
 #ifndef SB_PROGRAMS_H
 #define SB_PROGRAMS_H
 
-#include "options.h"
+#include "option_spec.h"
 
 extern const sb_program_t sb_program_broker;
 extern const sb_program_t sb_program_workers;

@@ -1,23 +1,12 @@
 /* protocol.h — names the processes agree on beyond the envelope
- * (docs/protocol.md): which commands are safe to run twice, and the
- * service the broker answers itself. */
+ * (docs/protocol.md): the service the broker answers itself, the device
+ * gateway's service and commands. The worker's built-in commands, and
+ * which of them are safe to run twice, are in builtin_commands.h. */
 #ifndef SB_PROTOCOL_H
 #define SB_PROTOCOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* The commands the stock worker runs itself; a [command] section without
- * `exec` must name one of these (or it would run nothing). */
-#define SB_WORKER_BUILTINS "echo hello sleep time account"
-
-/* Commands that may run twice without harm: when the worker running one
- * dies, the broker gives it to another (unless `[command] retry` says no). */
-#define SB_RETRY_SAFE_COMMANDS "echo hello time"
-
-/* Built-in worker commands that run as jobs (so does every external
- * program): a worker runs one at a time, its other commands beside it. */
-#define SB_JOB_COMMANDS "sleep"
 
 /* The service name the broker answers itself (`stats broker`). */
 #define SB_BROKER_SERVICE "$broker"

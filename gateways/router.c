@@ -1,4 +1,7 @@
-/* router.c — a client's requests, whatever the gateway (see router.h).
+/* router.c — a client's requests, whatever the gateway (see router.h):
+ * the dispatch of a line to the gateway's own commands (local_commands.c)
+ * or to the broker, the broker's replies and events back to the clients,
+ * and the router's lifecycle.
  *
  * A request for the broker is remembered (gateways/requests.c) with the
  * serial of its client, not a pointer to it: a client that leaves before
@@ -8,147 +11,32 @@
 
 #include <czmq.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmdline.h"
-#include "guard.h"
-#include "id_map.h"
-#include "latency.h"
+#include "builtin_commands.h"
 #include "log.h"
-#include "presence.h"
 #include "protocol.h"
-#include "requests.h"
+#include "router_internal.h"
 #include "topic.h"
-
-/* How a reply from the broker is written to the client. */
-typedef enum {
-    REPLY_PLAIN,                  /* OK TEXT / ERR CODE MESSAGE */
-    REPLY_BANK,                   /* the classic bank server's lines (NAME:dp, NAME:wd) */
-    REPLY_CLIENT_LIST,            /* `clients`: only the ids the asker's rules let it see */
-    REPLY_SUBSCRIBED,             /* `retained` asked by `sub`: OK, whatever the broker said */
-    REPLY_NONE,                   /* `retained` asked by the gateway itself: no answer */
-} reply_style_t;
-
-/* A command for the broker: argv[0] is its name. */
-typedef struct {
-    size_t argc;
-    char **argv;
-    const char *service;          /* NULL: the one the config assigns the command */
-    reply_style_t style;
-} remote_request_t;
-
-typedef struct {
-    uint64_t requests, replies, errors;
-} router_counters_t;
-
-struct sb_router {
-    sb_router_settings_t settings;
-    const sb_router_client_ops_t *ops;
-    void *owner;
-    sb_broker_link_t *link;
-    sb_presence_t *presence;      /* clients and subscriptions, as the broker knows them */
-    sb_requests_t *requests;      /* for the broker: in flight, held, deadlines */
-    router_counters_t counters;
-    sb_latency_t latency;
-    sb_guard_t *guard;            /* identities and access rules (guard.h) */
-};
-
-typedef void (local_command_fn)(sb_router_t *self, void *client,
-                                sb_reply_slot_t *slot, const sb_cmdline_t *request);
-
-/* ---------------------------------------------------------------- local commands */
-
-static void run_ping(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request)
-{
-    (void) self;
-    (void) request;
-    self->ops->answer(client, slot, "OK", "pong", false);
-}
-
-static void run_quit(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request)
-{
-    (void) request;
-    sb_guard_quit(self->guard, self->ops->serial(client));
-    self->ops->answer(client, slot, "OK", "bye", true);
-}
-
-static void run_help(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request);
-static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                      const sb_cmdline_t *request);
-static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                    const sb_cmdline_t *request);
-static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                      const sb_cmdline_t *request);
-static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                    const sb_cmdline_t *request);
-static void run_topics(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                       const sb_cmdline_t *request);
-static void run_broker_command(sb_router_t *self, void *client,
-                               sb_reply_slot_t *slot, const sb_cmdline_t *request);
-static void run_auth(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request);
-
-static const struct {
-    const char *name;
-    local_command_fn *run;
-    const char *description;
-} s_local_commands[] = {
-    { "ping", run_ping, "ping: answers pong" },
-    { "help", run_help, "help [NAME]: the command names, or what NAME does" },
-    { "quit", run_quit, "quit: answers bye and closes the client" },
-    { "stats", run_stats, "stats [broker]: counters and latency of this gateway, or of the broker" },
-    { "sub", run_sub, "sub FILTER: receive EVENT lines for topics matching FILTER (+ one level, # the rest)" },
-    { "unsub", run_unsub, "unsub FILTER: stop receiving what sub FILTER asked for" },
-    { "pub", run_pub, "pub [-r] TOPIC PAYLOAD: send an event to every subscriber, on every "
-                      "gateway; -r also keeps it as the topic's retained value (no payload: clears it)" },
-    { "topics", run_topics, "topics FILTER: the retained values of topics matching FILTER" },
-    { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
-    { "client", run_broker_command, "client ID: where a client is connected, and since when" },
-    { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },
-    { "auth", run_auth, "auth NAME SECRET: act as token NAME from now on (see [token NAME])" },
-};
-
-/* What the stock worker commands do, for `help NAME`. */
-static const struct {
-    const char *name;
-    const char *description;
-} s_worker_commands[] = {
-    { "echo", "echo ARGS...: answers its arguments" },
-    { "hello", "hello NAME: answers Hello NAME, upper-cased" },
-    { "sleep", "sleep SECONDS: waits, then answers slept SECONDS" },
-    { "time", "time: the current time, ISO 8601 UTC" },
-    { "account", "account NAME deposit|withdraw [AMOUNT] | account NAME balance: shared balances; "
-                 "also NAME:dp and NAME:wd" },
-    { "devices", "devices: every device and its state (connected, connecting, backoff:Ns, waiting)" },
-    { "device", "device NAME [call LINE | send LINE]: a device's details, or a line to it "
-                "(call answers with its next line)" },
-};
-#define LOCAL_COMMAND_COUNT (sizeof s_local_commands / sizeof s_local_commands[0])
 
 /* ---------------------------------------------------------------- access rules */
 
-/* The rules `client` is held to; NULL when there are none to check (no
- * tokens in the config, or a request the gateway makes itself). */
-static const sb_identity_t *rules_of(const sb_router_t *self, void *client)
+const sb_identity_t *sb_router_rules_of(const sb_router_t *self, void *client)
 {
     if (!sb_access_enabled(sb_guard_access(self->guard)))
         return NULL;
     return sb_guard_identity(self->guard, self->ops->serial(client));
 }
 
-static void refuse(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *what)
+void sb_router_refuse(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *what)
 {
     self->ops->answer(client, slot, "ERR unauthorized", what, false);
 }
 
 /* `client ID` and `tell ID`: a client is seen and reached by whoever may
  * subscribe to its `$sys/clients/ID` events. */
-static bool may_see_client(const sb_identity_t *rules, const char *id)
+bool sb_router_may_see_client(const sb_identity_t *rules, const char *id)
 {
     char topic[SB_TOPIC_MAX + 1];
     int length = snprintf(topic, sizeof topic, "$sys/clients/%s", id);
@@ -162,7 +50,7 @@ static void keep_visible_clients(const sb_identity_t *rules, char *list)
     char *out = list, *save = NULL;
     bool first = true;
     for (char *id = strtok_r(list, " ", &save); id; id = strtok_r(NULL, " ", &save))
-        if (may_see_client(rules, id)) {
+        if (sb_router_may_see_client(rules, id)) {
             size_t length = strlen(id);
             if (!first)
                 *out++ = ' ';
@@ -173,255 +61,14 @@ static void keep_visible_clients(const sb_identity_t *rules, char *list)
     *out = '\0';
 }
 
-static void run_auth(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request)
-{
-    if (request->argc != 3) {
-        self->ops->answer(client, slot, "ERR bad-args", "usage: auth NAME SECRET", false);
-        return;
-    }
-    sb_guard_auth(self->guard, self->ops->serial(client), slot, request->argv[1],
-                  request->argv[2]);
-}
-
-/* `help NAME`: a configured command's description first (it may replace a built-in). */
-static const char *describe(const sb_router_t *self, const char *name)
-{
-    const sb_command_config_t *command = sb_config_command(self->settings.config, name);
-    if (command && command->description)
-        return command->description;
-    if (command && command->exec)
-        return "an external command (no description in the config)";
-    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
-        if (strcmp(s_local_commands[i].name, name) == 0)
-            return s_local_commands[i].description;
-    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
-        if (strcmp(s_worker_commands[i].name, name) == 0)
-            return s_worker_commands[i].description;
-    return NULL;
-}
-
-static void run_help(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                     const sb_cmdline_t *request)
-{
-    if (request->argc == 2) {
-        const char *description = describe(self, request->argv[1]);
-        if (description)
-            self->ops->answer(client, slot, "OK", description, false);
-        else
-            self->ops->answer(client, slot, "ERR unknown-command", "no such command", false);
-        return;
-    }
-    char names[4096];
-    size_t used = 0;
-    names[0] = '\0';
-    for (size_t i = 0; i < sizeof s_worker_commands / sizeof s_worker_commands[0]; i++)
-        used += (size_t) snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "",
-                                  s_worker_commands[i].name);
-    for (size_t i = 0; i < LOCAL_COMMAND_COUNT; i++)
-        used += (size_t) snprintf(names + used, sizeof names - used, " %s", s_local_commands[i].name);
-    const sb_config_t *config = self->settings.config;
-    for (size_t i = 0; i < sb_config_command_count(config) && used < sizeof names; i++) {
-        const char *name = sb_config_command_at(config, i)->name;
-        if (!sb_word_list_has(names, name))
-            used += (size_t) snprintf(names + used, sizeof names - used, " %s", name);
-    }
-    self->ops->answer(client, slot, "OK", names, false);
-}
-
-static void send_to_broker(sb_router_t *self, void *client,
-                           sb_reply_slot_t *slot, const remote_request_t *request);
-
-/* clients, client ID, tell ID TEXT: the broker knows every gateway's clients. */
-static void run_broker_command(sb_router_t *self, void *client,
-                               sb_reply_slot_t *slot, const sb_cmdline_t *request)
-{
-    bool listing = strcmp(request->argv[0], "clients") == 0;
-    if (!listing && request->argc >= 2 && !may_see_client(rules_of(self, client), request->argv[1])) {
-        refuse(self, client, slot, "that client is outside your subscribe rules ($sys/clients/ID)");
-        return;
-    }
-    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE,
-                                listing ? REPLY_CLIENT_LIST : REPLY_PLAIN };
-    send_to_broker(self, client, slot, &remote);
-}
-
-/* `stats`: this gateway's counters; `stats broker`: the broker's. */
-static void run_stats(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                      const sb_cmdline_t *request)
-{
-    if (request->argc == 2 && strcmp(request->argv[1], "broker") == 0) {
-        remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
-        send_to_broker(self, client, slot, &remote);
-        return;
-    }
-    if (request->argc != 1) {
-        self->ops->answer(client, slot, "ERR bad-args", "usage: stats [broker]", false);
-        return;
-    }
-    char text[1024];
-    sb_router_stats_t s = sb_router_stats(self);
-    int used = self->ops->describe(self->owner, text, sizeof text);
-    snprintf(text + used, sizeof text - (size_t) used,
-             "%srequests=%" PRIu64 " replies=%" PRIu64 " errors=%" PRIu64 " in_flight=%zu"
-             " held=%zu held_total=%" PRIu64 " unavailable=%" PRIu64 " timeouts=%" PRIu64
-             " late_replies=%" PRIu64 " resent=%" PRIu64 " malformed=%" PRIu64
-             " latency_p50_us=%" PRIu64 " latency_p99_us=%" PRIu64 " auth_failures=%" PRIu64,
-             used ? " " : "", s.requests, s.replies, s.errors, s.in_flight, s.held, s.held_total,
-             s.unavailable, s.timeouts, s.late_replies, s.resent, s.malformed,
-             sb_latency_percentile(s.latency, 50), sb_latency_percentile(s.latency, 99),
-             s.auth_failures);
-    self->ops->answer(client, slot, "OK", text, false);
-}
-
-/* ---------------------------------------------------------------- pub/sub */
-
-/* Answered OK once the broker has it (maybe after a wait for the link). */
-static void publish_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                              const char *topic, const char *payload, bool retain, uint8_t qos,
-                              const char *mqtt)
-{
-    char from[64];   /* the publisher, for MQTT 5's No Local */
-    sb_presence_client_id(self->presence, self->ops->serial(client), from, sizeof from);
-    sb_envelope_t envelope = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                               .data = (char *) payload, .retain = retain, .qos = qos,
-                               .from = from, .mqtt = (char *) mqtt };
-    sb_request_owner_t owner = { self->ops->serial(client), slot, REPLY_PLAIN, zclock_usecs() };
-    sb_requests_submit(self->requests, &envelope, &owner, false);
-}
-
-/* The retained values matching `filter`, for this client alone: the broker
- * sends them as EVENTs with `cli` (and retain) before its reply, so they
- * come before the OK of `sub`. After the SUBSCRIBE on the same socket, so
- * no value set meanwhile is missed (it may come twice: retained, then live). */
-static void ask_retained(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                         const char *filter, reply_style_t style)
-{
-    char *argv[] = { "retained", (char *) filter, NULL };
-    remote_request_t remote = { 2, argv, SB_BROKER_SERVICE, style };
-    send_to_broker(self, client, slot, &remote);
-}
-
-void sb_router_ask_retained(sb_router_t *self, void *client, const char *filter)
-{
-    ask_retained(self, client, NULL, filter, REPLY_NONE);
-}
-
-static void run_sub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                    const sb_cmdline_t *request)
-{
-    if (request->argc != 2 || !sb_topic_filter_is_valid(request->argv[1])) {
-        self->ops->answer(client, slot, "ERR bad-args",
-                             "usage: sub FILTER (levels split by /, + for one level, # for the rest)",
-                             false);
-        return;
-    }
-    const sb_identity_t *rules = rules_of(self, client);
-    if (rules && !sb_identity_may_subscribe(rules, request->argv[1])) {
-        refuse(self, client, slot, "that filter is outside your subscribe rules");
-        return;
-    }
-    sb_subscribe_result_t result = sb_presence_subscribe(self->presence, self->ops->serial(client),
-                                                         request->argv[1]);
-    if (result == SB_TOO_MANY_FILTERS)
-        self->ops->answer(client, slot, "ERR busy", "too many subscriptions", false);
-    else
-        ask_retained(self, client, slot, request->argv[1], REPLY_SUBSCRIBED);
-}
-
-static void run_unsub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                      const sb_cmdline_t *request)
-{
-    if (request->argc != 2) {
-        self->ops->answer(client, slot, "ERR bad-args", "usage: unsub FILTER", false);
-        return;
-    }
-    if (sb_presence_unsubscribe(self->presence, self->ops->serial(client),
-                                request->argv[1]) == SB_NOT_SUBSCRIBED)
-        self->ops->answer(client, slot, "ERR bad-args", "not subscribed to that filter",
-                             false);
-    else
-        self->ops->answer(client, slot, "OK", "", false);
-}
-
-/* `pub [-r] TOPIC PAYLOAD`: a first word `-r` is always the flag (a topic
- * named -r can be set with `pub -r -r VALUE` only). */
-/* What `pub` and sb_router_publish check before the broker gets it. */
-static void publish_checked(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                            const char *topic, const char *payload, bool retain, uint8_t qos,
-                            const char *mqtt)
-{
-    if (!topic || !sb_topic_is_valid(topic) || topic[0] == '$') {
-        self->ops->answer(client, slot, "ERR bad-args",
-                             "usage: pub [-r] TOPIC PAYLOAD (no + or #; topics starting with $ are "
-                             "the hub's own)", false);
-        return;
-    }
-    const sb_identity_t *rules = rules_of(self, client);
-    if (rules && !sb_identity_may_publish(rules, topic)) {
-        refuse(self, client, slot, "that topic is outside your publish rules");
-        return;
-    }
-    publish_to_broker(self, client, slot, topic, payload, retain, qos, mqtt);
-}
-
-static void run_pub(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                    const sb_cmdline_t *request)
-{
-    bool retain = request->argc >= 2 && strcmp(request->argv[1], "-r") == 0;
-    size_t first = retain ? 2 : 1;   /* the topic's word */
-    const char *topic = first < request->argc ? request->argv[first] : NULL;
-    char payload[SB_ENVELOPE_MAX_SIZE / 4];
-    if (topic)
-        sb_cmdline_join(request->argc - first - 1, request->argv + first + 1, payload,
-                        sizeof payload);
-    publish_checked(self, client, slot, topic, payload, retain, 0, NULL);
-}
-
-void sb_router_publish(sb_router_t *self, void *client, sb_reply_slot_t *slot, const char *topic,
-                       const char *payload, bool retain, uint8_t qos, const char *mqtt)
-{
-    const sb_identity_t *rules = rules_of(self, client);
-    if (rules && !sb_identity_may_run(rules, "pub"))
-        refuse(self, client, slot, "your token may not run that command (try auth NAME SECRET)");
-    else
-        publish_checked(self, client, slot, topic, payload, retain, qos, mqtt);
-}
-
-/* `topics FILTER`: asked of the broker within the asker's subscribe
- * filters (passed after FILTER), so it lists nothing `sub` would not give. */
-static void run_topics(sb_router_t *self, void *client, sb_reply_slot_t *slot,
-                       const sb_cmdline_t *request)
-{
-    if (request->argc != 2 || !sb_topic_filter_is_valid(request->argv[1])) {
-        self->ops->answer(client, slot, "ERR bad-args", "usage: topics FILTER", false);
-        return;
-    }
-    const sb_identity_t *rules = rules_of(self, client);
-    if (rules && !sb_identity_may_subscribe(rules, request->argv[1])) {
-        refuse(self, client, slot, "that filter is outside your subscribe rules");
-        return;
-    }
-    char *const *allowed = rules ? sb_identity_subscribe_filters(rules) : NULL;
-    size_t count = 0;
-    while (allowed && allowed[count] && count + 2 < SB_ENVELOPE_MAX_ARGS)
-        count++;
-    char **argv = calloc(count + 3, sizeof *argv);
-    argv[0] = "topics";
-    argv[1] = request->argv[1];
-    for (size_t i = 0; i < count; i++)
-        argv[2 + i] = allowed[i];
-    remote_request_t remote = { count + 2, argv, SB_BROKER_SERVICE, REPLY_PLAIN };
-    send_to_broker(self, client, slot, &remote);
-    free(argv);
-}
+/* ---------------------------------------------------------------- events */
 
 /* Live and retained events pass the same receive rule. */
 static void deliver_event(void *arg, uint64_t serial, const sb_envelope_t *event)
 {
     sb_router_t *self = arg;
     void *client = self->ops->find(self->owner, serial);
-    const sb_identity_t *rules = client ? rules_of(self, client) : NULL;
+    const sb_identity_t *rules = client ? sb_router_rules_of(self, client) : NULL;
     if (!client || (rules && !sb_identity_may_receive(rules, event->topic)))
         return;
     if (self->ops->write_event)
@@ -443,8 +90,8 @@ static const sb_presence_events_t s_presence_events = { deliver_event, deliver_m
 
 /* ---------------------------------------------------------------- remote commands */
 
-static void send_to_broker(sb_router_t *self, void *client,
-                           sb_reply_slot_t *slot, const remote_request_t *request)
+void sb_router_send_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                              const remote_request_t *request)
 {
     const sb_command_config_t *command = sb_config_command(self->settings.config, request->argv[0]);
     const char *service = request->service;
@@ -453,8 +100,9 @@ static void send_to_broker(sb_router_t *self, void *client,
     if (!service)
         service = sb_word_list_has(SB_DEVICE_COMMANDS, request->argv[0]) ? SB_DEVICE_SERVICE
                                                                           : SB_DEFAULT_SERVICE;
+    const sb_builtin_command_t *builtin = sb_builtin_command(request->argv[0]);
     bool retry = command && command->retry >= 0 ? command->retry
-                                                : sb_word_list_has(SB_RETRY_SAFE_COMMANDS, request->argv[0]);
+                                                : builtin && builtin->retry_safe;
     char client_id[64];
     sb_presence_client_id(self->presence, self->ops->serial(client), client_id,
                           sizeof client_id);
@@ -469,7 +117,7 @@ static void send_to_broker(sb_router_t *self, void *client,
         .token = identity ? (char *) sb_identity_token(identity) : NULL,
         .timeout_ms = command ? command->timeout_ms : 0,
         .retry = retry,
-        .job = command && command->exec ? true : sb_word_list_has(SB_JOB_COMMANDS, request->argv[0]),
+        .job = (command && command->exec) || sb_builtin_command_runs_as_job(request->argv[0]),
     };
     sb_request_owner_t owner = { self->ops->serial(client), slot, request->style, zclock_usecs() };
     self->counters.requests++;
@@ -516,10 +164,10 @@ static void on_broker_envelope(void *arg, const sb_envelope_t *env)
     else if (client && pending.style == REPLY_BANK)
         answer_bank_style(self, client, pending.slot, env);
     else if (client && pending.style == REPLY_CLIENT_LIST && env->ok && env->text
-             && rules_of(self, client)) {
+             && sb_router_rules_of(self, client)) {
         char *visible = strdup(env->text);
         if (visible)
-            keep_visible_clients(rules_of(self, client), visible);
+            keep_visible_clients(sb_router_rules_of(self, client), visible);
         self->ops->answer(client, pending.slot, "OK", visible ? visible : "", false);
         free(visible);
     }
@@ -601,7 +249,7 @@ static bool send_bank_alias(sb_router_t *self, void *client,
     snprintf(name, sizeof name, "%.*s", (int) (colon - request->argv[0]), request->argv[0]);
     char *argv[] = { "account", name, strcmp(colon, ":dp") == 0 ? "deposit" : "withdraw", NULL };
     remote_request_t remote = { 3, argv, NULL, REPLY_BANK };
-    send_to_broker(self, client, slot, &remote);
+    sb_router_send_to_broker(self, client, slot, &remote);
     return true;
 }
 
@@ -627,22 +275,20 @@ void sb_router_handle_command(sb_router_t *self, void *client, sb_reply_slot_t *
     sb_cmdline_t request = { .argc = argc, .argv = argv };
     if (sb_guard_holds(self->guard, self->ops->serial(client), slot, argc, argv))
         return;
-    const sb_identity_t *rules = rules_of(self, client);
+    const sb_identity_t *rules = sb_router_rules_of(self, client);
     if (rules && !sb_identity_may_run(rules, bank_alias_suffix(&request) ? "account" : argv[0])) {
-        refuse(self, client, slot, "your token may not run that command (try auth NAME SECRET)");
+        sb_router_refuse(self, client, slot,
+                         "your token may not run that command (try auth NAME SECRET)");
         return;
     }
-    local_command_fn *local = NULL;
-    for (size_t i = 0; i < LOCAL_COMMAND_COUNT && !local; i++)
-        if (strcmp(argv[0], s_local_commands[i].name) == 0)
-            local = s_local_commands[i].run;
+    const sb_local_command_t *local = sb_local_command(argv[0]);
     if (local)
-        local(self, client, slot, &request);
+        local->run(self, client, slot, &request);
     else if (refuse_unsafe_device_line(self, client, slot, &request))
         return;
     else if (!send_bank_alias(self, client, slot, &request)) {
         remote_request_t remote = { argc, argv, NULL, REPLY_PLAIN };
-        send_to_broker(self, client, slot, &remote);
+        sb_router_send_to_broker(self, client, slot, &remote);
     }
 }
 

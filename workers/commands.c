@@ -1,7 +1,7 @@
 /* commands.c — the commands a worker runs (see commands.h): the built-in
- * table, `account` on the shared store, and external programs. Each takes
- * the client's arguments and writes a one-line result, or returns a job
- * that is finished later. */
+ * ones (common/builtin_commands.c names them), `account` on the shared
+ * store, and external programs. Each takes the client's arguments and
+ * writes a one-line result, or returns a job that is finished later. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -11,9 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "builtin_commands.h"
 #include "cmdline.h"
 #include "config_check.h"
 #include "log.h"
+#include "seconds.h"
 
 typedef sb_job_t *(command_fn)(sb_command_context_t *context, size_t argc, char **argv,
                                sb_command_result_t *result);
@@ -66,29 +68,19 @@ static sb_job_t *run_hello(sb_command_context_t *context, size_t argc, char **ar
     return answer(result, true, NULL, "Hello %s", name);
 }
 
-/* Plain decimal seconds: strtod alone would also take hex, "inf" and exponents. */
-static bool parse_seconds(const char *text, double *seconds)
-{
-    if (!*text || strlen(text) > 16 || strspn(text, "0123456789.") != strlen(text)
-        || strchr(text, '.') != strrchr(text, '.'))
-        return false;
-    *seconds = strtod(text, NULL);
-    return true;
-}
-
 static sb_job_t *run_sleep(sb_command_context_t *context, size_t argc, char **argv,
                            sb_command_result_t *result)
 {
     double seconds;
     double limit = context->max_sleep_ms / 1000.0;
-    if (argc != 1 || !parse_seconds(argv[0], &seconds))
+    if (argc != 1 || !sb_seconds_parse(argv[0], &seconds))
         return answer(result, false, "bad-args", "usage: sleep SECONDS (a number, at most %g)",
                       limit);
     if (seconds > limit)
         return answer(result, false, "bad-args", "sleep is limited to %g seconds", limit);
     char text[64];
     snprintf(text, sizeof text, "slept %s", argv[0]);
-    return sb_job_timer(monotonic_ms() + (int64_t) (seconds * 1000 + 0.5), text);
+    return sb_job_timer(monotonic_ms() + sb_seconds_to_ms(seconds), text);
 }
 
 static sb_job_t *run_time(sb_command_context_t *context, size_t argc, char **argv,
@@ -200,15 +192,13 @@ static sb_job_t *run_external(const sb_command_config_t *command, const sb_envel
 
 /* ---------------------------------------------------------------- dispatch */
 
-static const struct {
-    const char *name;
-    command_fn *run;
-} s_commands[] = {
-    { "echo", run_echo },
-    { "hello", run_hello },
-    { "sleep", run_sleep },
-    { "time", run_time },
-    { "account", run_account },
+/* The code of each built-in (common/builtin_commands.c names them). */
+static command_fn *const s_runs[SB_BUILTIN_COUNT] = {
+    [SB_BUILTIN_ECHO] = run_echo,
+    [SB_BUILTIN_HELLO] = run_hello,
+    [SB_BUILTIN_SLEEP] = run_sleep,
+    [SB_BUILTIN_TIME] = run_time,
+    [SB_BUILTIN_ACCOUNT] = run_account,
 };
 
 sb_job_t *sb_command_start(sb_command_context_t *context, const sb_envelope_t *request,
@@ -217,9 +207,9 @@ sb_job_t *sb_command_start(sb_command_context_t *context, const sb_envelope_t *r
     const sb_command_config_t *configured = sb_config_command(context->config, request->command);
     if (configured && configured->exec)
         return run_external(configured, request, result);
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (strcmp(request->command, s_commands[i].name) == 0)
-            return s_commands[i].run(context, request->argc, request->argv, result);
+    const sb_builtin_command_t *builtin = sb_builtin_command(request->command);
+    if (builtin && s_runs[builtin->id])
+        return s_runs[builtin->id](context, request->argc, request->argv, result);
     return answer(result, false, "unknown-command", "unknown command '%.64s' (try help)",
                   request->command);
 }

@@ -1,5 +1,5 @@
-/* commands.h — what a worker runs: the built-in commands (§4: echo, hello,
- * sleep, time, account) and the external programs the config file wires
+/* commands.h — what a worker runs: the built-in commands (§4; named in
+ * common/builtin_commands.h) and the external programs the config file wires
  * to command names (`[command NAME] exec = ...`).
  *
  * A command either finishes at once or becomes a job (job.h) that the
