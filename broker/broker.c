@@ -30,6 +30,10 @@ struct sb_broker {
     zsock_t *backend;
     zsock_t *frontend_refusals;       /* peers refused by CURVE (NULL when it is off) */
     zsock_t *backend_refusals;
+    sb_outbox_t *to_gateways;   /* what goes out on the frontend, flushed each pass */
+    sb_outbox_t *to_providers;  /* and on the backend */
+    sb_inbox_t *from_gateways;
+    sb_inbox_t *from_providers;
     sb_dispatch_t *dispatch;    /* services, providers, requests in flight */
     sb_directory_t *directory;  /* gateways, their clients and subscriptions */
     sb_retained_t *retained;    /* retained values (retained.h) */
@@ -39,6 +43,23 @@ struct sb_broker {
 };
 
 /* ---------------------------------------------------------------- lifecycle */
+
+/* A flush found a gateway gone: what was for it is lost (its clients went
+ * with it; the directory forgets it when its liveness runs out). */
+static void on_gateway_lost(void *arg, zframe_t *gateway)
+{
+    sb_broker_t *self = arg;
+    char key[64];
+    sb_routing_id_text(gateway, key, sizeof key);
+    self->counters.undeliverable++;
+    sb_log_warn("gateway unreachable, what was sent to it is lost", "gateway=%s", key);
+}
+
+static void on_provider_lost(void *arg, zframe_t *provider)
+{
+    sb_broker_t *self = arg;
+    sb_dispatch_provider_lost(self->dispatch, provider);
+}
 
 sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
 {
@@ -62,9 +83,13 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     }
     self->frontend_refusals = sb_curve_watch_refusals(self->frontend);
     self->backend_refusals = sb_curve_watch_refusals(self->backend);
-    self->dispatch = sb_dispatch_new(settings, self->frontend, self->backend);
+    self->to_gateways = sb_outbox_new(self->frontend, on_gateway_lost, self);
+    self->to_providers = sb_outbox_new(self->backend, on_provider_lost, self);
+    self->from_gateways = sb_inbox_new(self->frontend, true);
+    self->from_providers = sb_inbox_new(self->backend, true);
+    self->dispatch = sb_dispatch_new(settings, self->to_gateways, self->to_providers);
     self->directory = sb_directory_new(settings->heartbeat_interval_ms * settings->heartbeat_liveness);
-    self->state = (sb_broker_state_t) { self->frontend, self->dispatch, self->directory,
+    self->state = (sb_broker_state_t) { self->to_gateways, self->dispatch, self->directory,
                                         self->retained, &self->counters };
     self->next_heartbeat_ms = zclock_mono() + settings->heartbeat_interval_ms;
     sb_log_info("broker listening", "frontend=%s backend=%s", settings->frontend, settings->backend);
@@ -77,6 +102,10 @@ void sb_broker_destroy(sb_broker_t **self_p)
     if (!self)
         return;
     sb_dispatch_destroy(&self->dispatch);
+    sb_outbox_destroy(&self->to_gateways);
+    sb_outbox_destroy(&self->to_providers);
+    sb_inbox_destroy(&self->from_gateways);
+    sb_inbox_destroy(&self->from_providers);
     sb_directory_destroy(&self->directory);
     sb_retained_destroy(&self->retained);
     zsock_destroy(&self->frontend_refusals);
@@ -91,13 +120,15 @@ void sb_broker_destroy(sb_broker_t **self_p)
 
 typedef struct {
     sb_broker_t *self;
-    const sb_envelope_t *event;
+    const uint8_t *event;       /* encoded once for every gateway */
+    size_t size;
 } fan_out_t;
 
 static void send_event(void *arg, zframe_t *gateway)
 {
     fan_out_t *fan_out = arg;
-    if (sb_envelope_send(fan_out->self->frontend, gateway, fan_out->event) == 0)
+    if (sb_outbox_add_encoded(fan_out->self->to_gateways, gateway, fan_out->event,
+                              fan_out->size) == 0)
         fan_out->self->counters.events_sent++;
 }
 
@@ -114,9 +145,16 @@ static void publish(sb_broker_t *self, const sb_envelope_t *published)
                             .data = (char *) data, .published_retain = published->retain,
                             .qos = published->qos, .from = published->from,
                             .mqtt = published->mqtt };
-    fan_out_t fan_out = { self, &event };
+    fan_out_t fan_out = { self, NULL, 0 };
+    uint8_t *encoded = sb_envelope_encode(&event, &fan_out.size);
     self->counters.published++;
+    if (!encoded) {
+        self->counters.undeliverable++;
+        return;
+    }
+    fan_out.event = encoded;
     sb_directory_each_subscriber(self->directory, published->topic, send_event, &fan_out);
+    free(encoded);
 }
 
 /* Joins and leaves are events too, on $sys/clients/ID. */
@@ -142,7 +180,7 @@ static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t
         /* A gateway this broker does not know (it was forgotten, or the
          * broker restarted): asked to tell its clients and filters again. */
         sb_envelope_t resync = { .type = SB_ENVELOPE_DISCONNECT };
-        sb_envelope_send(self->frontend, *gateway, &resync);
+        sb_outbox_add(self->to_gateways, *gateway, &resync);
     }
     switch (env->type) {
     case SB_ENVELOPE_REQUEST:
@@ -154,7 +192,7 @@ static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t
     case SB_ENVELOPE_HEARTBEAT: {
         /* Gateways judge the broker alive by these answers. */
         sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
-        sb_envelope_send(self->frontend, *gateway, &heartbeat);
+        sb_outbox_add(self->to_gateways, *gateway, &heartbeat);
         break;
     }
     case SB_ENVELOPE_SUBSCRIBE:
@@ -219,6 +257,9 @@ static long poll_timeout_ms(sb_broker_t *self)
     int64_t flush = sb_retained_flush_due(self->retained);
     if (flush >= 0 && flush < next)
         next = flush;
+    /* Envelopes of a message already read are not seen by zmq_poll. */
+    if (sb_inbox_has_more(self->from_gateways) || sb_inbox_has_more(self->from_providers))
+        return 0;
     return next > now ? (long) (next - now) : 0;
 }
 
@@ -237,14 +278,14 @@ static void log_malformed(sb_broker_t *self, const char *side, zframe_t *routing
     }
 }
 
-static void drain(sb_broker_t *self, zsock_t *socket)
+static void drain(sb_broker_t *self, sb_inbox_t *inbox)
 {
-    bool is_frontend = socket == self->frontend;
+    bool is_frontend = inbox == self->from_gateways;
     for (int i = 0; i < BATCH_PER_SOCKET; i++) {
         zframe_t *routing_id = NULL;
         sb_envelope_t *env = NULL;
         const char *error = NULL;
-        sb_recv_status_t status = sb_envelope_recv(socket, true, &routing_id, &env, &error);
+        sb_recv_status_t status = sb_inbox_next(inbox, &routing_id, &env, &error);
         if (status == SB_RECV_NONE)
             break;
         if (status == SB_RECV_MALFORMED)
@@ -275,10 +316,13 @@ void sb_broker_run(sb_broker_t *self)
         sb_curve_log_refusals(self->frontend_refusals, "frontend");
         sb_curve_log_refusals(self->backend_refusals, "backend");
         /* Replies first: they free providers for the requests behind them. */
-        drain(self, self->backend);
-        drain(self, self->frontend);
+        drain(self, self->from_providers);
+        drain(self, self->from_gateways);
         sb_dispatch_tick(self->dispatch);
         heartbeat(self);
+        /* Providers first: one found gone may have its requests answered. */
+        sb_outbox_flush(self->to_providers);
+        sb_outbox_flush(self->to_gateways);
         int64_t flush = sb_retained_flush_due(self->retained);
         if (flush >= 0 && flush <= zclock_mono())
             sb_retained_flush(self->retained);

@@ -20,7 +20,7 @@ static void answer_local(broker_t *self, zframe_t *gateway, uint64_t id, bool ok
                          const char *code, const char *text)
 {
     if (sb_dispatch_answer_send(self->frontend, gateway, id, ok, code, text) < 0)
-        sb_log_warn("reply undeliverable, gateway gone", "request=%" PRIu64, id);
+        sb_log_warn("reply dropped, it cannot be encoded", "request=%" PRIu64, id);
 }
 
 /* `stats broker` on a gateway: the broker's own counters and queues. */
@@ -35,12 +35,13 @@ static void answer_stats(broker_t *self, zframe_t *gateway, uint64_t id,
     sb_retained_counters_t r = sb_retained_counters(self->retained);
     snprintf(text + used, sizeof text - used,
              " malformed=%" PRIu64 " gateways=%zu clients=%zu published=%" PRIu64
-             " events_sent=%" PRIu64 " messages=%" PRIu64 " retained=%zu retained_bytes=%zu"
+             " events_sent=%" PRIu64 " messages=%" PRIu64 " undeliverable=%" PRIu64
+             " retained=%zu retained_bytes=%zu"
              " retained_refused=%" PRIu64 " retained_pending=%zu retained_writes=%" PRIu64
              " retained_batches=%" PRIu64 " retained_write_errors=%" PRIu64,
              c->malformed, sb_directory_gateway_count(self->directory),
              sb_directory_client_count(self->directory), c->published, c->events_sent,
-             c->messages, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
+             c->messages, c->undeliverable, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
              r.write_errors);
     answer_local(self, gateway, id, true, NULL, text);
 }
@@ -98,8 +99,8 @@ static void answer_tell(broker_t *self, zframe_t *gateway, uint64_t id,
         .type = SB_ENVELOPE_MESSAGE, .client = (char *) info.id,
         .from = request->client ? request->client : "unknown", .text = text,
     };
-    if (sb_envelope_send(self->frontend, info.gateway, &message) < 0) {
-        answer_local(self, gateway, id, false, "no-such-client", "its gateway cannot be reached");
+    if (sb_outbox_add(self->frontend, info.gateway, &message) < 0) {
+        answer_local(self, gateway, id, false, "too-long", "the message cannot be sent");
         return;
     }
     self->counters->messages++;
@@ -122,7 +123,7 @@ static void send_retained(void *arg, const char *topic, const char *payload, int
         .client = (char *) delivery->client, .retain = true, .published_retain = true,
         .qos = (uint8_t) qos,
     };
-    if (sb_envelope_send(delivery->self->frontend, delivery->gateway, &event) == 0)
+    if (sb_outbox_add(delivery->self->frontend, delivery->gateway, &event) == 0)
         delivery->self->counters->events_sent++;
 }
 

@@ -15,12 +15,12 @@
 
 /* The broker's counters outside the routing core (dispatch.h has those). */
 typedef struct {
-    uint64_t malformed, published, events_sent, messages;
+    uint64_t malformed, published, events_sent, messages, undeliverable;
 } sb_broker_counters_t;
 
 /* What the commands read and where they answer. */
 typedef struct {
-    zsock_t *frontend;
+    sb_outbox_t *frontend;
     const sb_dispatch_t *dispatch;
     const sb_directory_t *directory;
     sb_retained_t *retained;

@@ -55,8 +55,8 @@ struct service {
 
 struct sb_dispatch {
     sb_broker_settings_t settings;
-    zsock_t *frontend;
-    zsock_t *backend;
+    sb_outbox_t *frontend;
+    sb_outbox_t *backend;
     zhashx_t *services;         /* name -> service_t */
     zhashx_t *providers;        /* routing id -> provider_t */
     zhashx_t *requests;         /* id -> request_t */
@@ -79,21 +79,6 @@ static int id_compare(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
     return x < y ? -1 : x > y;
-}
-
-static size_t frame_hash(const void *key)
-{
-    const zframe_t *frame = key;
-    const uint8_t *data = zframe_data((zframe_t *) frame);
-    size_t hash = 2166136261u;
-    for (size_t i = 0; i < zframe_size((zframe_t *) frame); i++)
-        hash = (hash ^ data[i]) * 16777619u;
-    return hash;
-}
-
-static int frame_compare(const void *a, const void *b)
-{
-    return zframe_eq((zframe_t *) a, (zframe_t *) b) ? 0 : 1;
 }
 
 /* Keys point into the items they find (a request's id, a provider's
@@ -157,8 +142,8 @@ static void request_free(void **item)
     *item = NULL;
 }
 
-sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, zsock_t *frontend,
-                               zsock_t *backend)
+sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, sb_outbox_t *frontend,
+                               sb_outbox_t *backend)
 {
     sb_dispatch_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
@@ -166,7 +151,7 @@ sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, zsock_t *fr
     self->backend = backend;
     self->services = zhashx_new();
     zhashx_set_destructor(self->services, service_free);
-    self->providers = table_new(frame_hash, frame_compare, provider_free);
+    self->providers = table_new(sb_routing_id_hash, sb_routing_id_compare, provider_free);
     self->requests = table_new(id_hash, id_compare, request_free);
     self->deadlines = sb_deadlines_new();
     /* Ids continue from the clock, so a restarted broker never reuses the
@@ -215,14 +200,14 @@ static zlistx_t *queue_of(const request_t *request)
 
 /* ---------------------------------------------------------------- answering */
 
-int sb_dispatch_answer_send(zsock_t *frontend, zframe_t *gateway, uint64_t id, bool ok,
+int sb_dispatch_answer_send(sb_outbox_t *frontend, zframe_t *gateway, uint64_t id, bool ok,
                             const char *code, const char *text)
 {
     sb_envelope_t reply = {
         .type = SB_ENVELOPE_REPLY, .id = id, .ok = ok, .code = (char *) code,
         .text = (char *) text,
     };
-    return sb_envelope_send(frontend, gateway, &reply);
+    return sb_outbox_add(frontend, gateway, &reply);
 }
 
 /* Sends the one reply a request gets. The request itself is freed by the caller. */
@@ -231,7 +216,7 @@ static void answer(sb_dispatch_t *self, zframe_t *gateway, uint64_t gateway_requ
 {
     if (sb_dispatch_answer_send(self->frontend, gateway, gateway_request_id, ok, code, text) < 0) {
         self->counters.undeliverable++;
-        sb_log_warn("reply undeliverable, gateway gone", "request=%" PRIu64 " error=\"%s\"",
+        sb_log_warn("reply dropped, it cannot be encoded", "request=%" PRIu64 " error=\"%s\"",
                     gateway_request_id, zmq_strerror(errno));
     }
 }
@@ -249,9 +234,6 @@ static void request_forget(sb_dispatch_t *self, request_t *request)
 }
 
 /* ---------------------------------------------------------------- dispatch */
-
-static void provider_remove(sb_dispatch_t *self, provider_t *provider, const char *why,
-                            bool graceful);
 
 /* The provider that should take a request now: of those with credit left
  * (and, for a job, with no job in hand), the one holding the fewest
@@ -276,24 +258,26 @@ static provider_t *provider_choose(const service_t *service, bool job)
     return best;
 }
 
-/* Hands `request` to `provider`; false if the provider turned out to be
- * gone (it is removed, and what it held queued again or answered). */
-static bool hand_over(sb_dispatch_t *self, request_t *request, provider_t *provider)
+/* Hands `request` to `provider`. A provider found gone when the backend
+ * is flushed is removed then, with what it holds (provider_lost). A
+ * request that cannot be encoded is answered at once. */
+static void hand_over(sb_dispatch_t *self, request_t *request, provider_t *provider)
 {
     sb_envelope_t forwarded = *request->envelope;
     forwarded.id = request->id;
     int64_t left = request->deadline_ms - zclock_mono();
     forwarded.timeout_ms = (uint32_t) (left > 0 ? left : 1);
-    if (sb_envelope_send(self->backend, provider->routing_id, &forwarded) < 0) {
-        provider_remove(self, provider, "unreachable", false);
-        return false;
+    if (sb_outbox_add(self->backend, provider->routing_id, &forwarded) < 0) {
+        zlistx_delete(queue_of(request), request->handle);
+        answer_request(self, request, false, "too-long", "the request cannot be forwarded");
+        request_forget(self, request);
+        return;
     }
     zlistx_delete(queue_of(request), request->handle);
     request->handle = zlistx_add_end(provider->held, request);
     request->provider = provider;
     provider->jobs += request->envelope->job;
     provider->last_used = ++provider->service->dispatched;
-    return true;
 }
 
 /* Of the oldest waiting job and the oldest other request, the older one
@@ -417,7 +401,14 @@ static void provider_reply(sb_dispatch_t *self, provider_t *provider, const sb_e
 static void tell_unknown_to_reconnect(sb_dispatch_t *self, zframe_t *routing_id)
 {
     sb_envelope_t disconnect = { .type = SB_ENVELOPE_DISCONNECT };
-    sb_envelope_send(self->backend, routing_id, &disconnect);
+    sb_outbox_add(self->backend, routing_id, &disconnect);
+}
+
+void sb_dispatch_provider_lost(sb_dispatch_t *self, zframe_t *routing_id)
+{
+    provider_t *provider = routing_id ? zhashx_lookup(self->providers, routing_id) : NULL;
+    if (provider)
+        provider_remove(self, provider, "unreachable", false);
 }
 
 bool sb_dispatch_from_provider(sb_dispatch_t *self, zframe_t **routing_id,
@@ -618,18 +609,18 @@ void sb_dispatch_heartbeat(sb_dispatch_t *self)
 {
     int64_t now = zclock_mono();
     sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
-    /* Found first, removed after: removing changes the table. */
-    zlistx_t *lost = zlistx_new();
+    /* Found first, removed after: removing changes the table. One that has
+     * gone is found when the heartbeat is flushed (provider_lost). */
+    zlistx_t *silent = zlistx_new();
     for (provider_t *provider = zhashx_first(self->providers); provider;
          provider = zhashx_next(self->providers))
-        if (now >= provider->expires_ms
-            || (sb_envelope_send(self->backend, provider->routing_id, &heartbeat) < 0
-                && errno == EHOSTUNREACH))
-            zlistx_add_end(lost, provider);
-    for (provider_t *provider = zlistx_first(lost); provider; provider = zlistx_next(lost))
-        provider_remove(self, provider, now >= provider->expires_ms ? "silent" : "unreachable",
-                        false);
-    zlistx_destroy(&lost);
+        if (now >= provider->expires_ms)
+            zlistx_add_end(silent, provider);
+        else
+            sb_outbox_add(self->backend, provider->routing_id, &heartbeat);
+    for (provider_t *provider = zlistx_first(silent); provider; provider = zlistx_next(silent))
+        provider_remove(self, provider, "silent", false);
+    zlistx_destroy(&silent);
 }
 
 /* ---------------------------------------------------------------- stats */

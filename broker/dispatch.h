@@ -22,6 +22,7 @@
 
 #include "broker.h"
 #include "envelope.h"
+#include "envelope_io.h"
 
 typedef struct sb_dispatch sb_dispatch_t;
 
@@ -30,9 +31,10 @@ typedef struct {
     uint64_t unmatched_replies, undeliverable;
 } sb_dispatch_counters_t;
 
-/* Replies go out on `frontend`, requests on `backend` (both the broker's). */
-sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, zsock_t *frontend,
-                               zsock_t *backend);
+/* Replies go out through `frontend`, requests through `backend` (the
+ * outboxes of the broker's two sockets, flushed by its loop). */
+sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, sb_outbox_t *frontend,
+                               sb_outbox_t *backend);
 void sb_dispatch_destroy(sb_dispatch_t **self_p);
 
 /* A REQUEST from `*gateway`: queued and dispatched, or refused at once.
@@ -53,6 +55,10 @@ void sb_dispatch_tick(sb_dispatch_t *self);
 /* Milliseconds until sb_dispatch_tick has a deadline or the grace to end. */
 long sb_dispatch_timeout_ms(const sb_dispatch_t *self);
 
+/* A flush of the backend could not reach `routing_id`: if it is a
+ * provider, it is gone (removed; what it held run again or answered). */
+void sb_dispatch_provider_lost(sb_dispatch_t *self, zframe_t *routing_id);
+
 /* Every heartbeat interval: a heartbeat to each provider (a send to one
  * that has gone fails at once, which finds a killed worker within an
  * interval), and providers silent past their liveness are removed. */
@@ -69,9 +75,9 @@ sb_dispatch_counters_t sb_dispatch_counters(const sb_dispatch_t *self);
  * is cut before it would leave less than `reserve` bytes. */
 void sb_dispatch_describe(const sb_dispatch_t *self, char *text, size_t size, size_t reserve);
 
-/* Sends the one reply a gateway's request gets; -1 (errno set) if the
- * gateway cannot be reached. Used by the broker's own commands too. */
-int sb_dispatch_answer_send(zsock_t *frontend, zframe_t *gateway, uint64_t id, bool ok,
+/* Queues the one reply a gateway's request gets; -1 (errno set) if it
+ * cannot be encoded. Used by the broker's own commands too. */
+int sb_dispatch_answer_send(sb_outbox_t *frontend, zframe_t *gateway, uint64_t id, bool ok,
                             const char *code, const char *text);
 
 #endif

@@ -309,6 +309,14 @@ static const char *skim(reader_t *r, int depth_left)
     return NULL;
 }
 
+size_t sb_envelope_length(const uint8_t *data, size_t size)
+{
+    reader_t r = { data, size };
+    if (!data || skim(&r, MAX_DEPTH))
+        return 0;
+    return size - r.left;
+}
+
 static bool token_is(const token_t *t, const char *s)
 {
     size_t len = strlen(s);

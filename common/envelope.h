@@ -83,6 +83,11 @@ uint8_t *sb_envelope_encode(const sb_envelope_t *env, size_t *size_out);
 sb_envelope_t *sb_envelope_decode(const uint8_t *data, size_t size,
                                   const char **error_out);
 
+/* Bytes taken by the first msgpack value in `data` (an envelope, if
+ * sb_envelope_decode accepts them), 0 when none can be delimited. Several
+ * envelopes travel back to back in one message (envelope_io.h). */
+size_t sb_envelope_length(const uint8_t *data, size_t size);
+
 /* Frees a decoded envelope and sets *self_p to NULL. */
 void sb_envelope_destroy(sb_envelope_t **self_p);
 

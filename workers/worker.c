@@ -42,6 +42,8 @@ typedef struct {
     const sb_worker_settings_t *settings;
     sb_command_context_t commands;   /* this worker's: it owns the store it opens */
     zsock_t *link;
+    sb_outbox_t *outbox;             /* replies and heartbeats, flushed each pass */
+    sb_inbox_t *inbox;
     running_t *running;              /* jobs in hand: `credit` places */
     size_t running_count;
     zmq_pollitem_t *poll_items;      /* the link, then each job's fds */
@@ -103,7 +105,7 @@ static void cancel_jobs(worker_t *self)
 
 static void send_envelope(worker_t *self, const sb_envelope_t *env)
 {
-    if (sb_envelope_send(self->link, NULL, env) < 0)
+    if (sb_outbox_add(self->outbox, NULL, env) < 0)
         sb_log_warn("cannot send to broker", "type=%s error=\"%s\"",
                     sb_envelope_type_name(env->type), zmq_strerror(errno));
 }
@@ -113,6 +115,13 @@ static void broker_heard(worker_t *self)
     const sb_worker_settings_t *settings = self->settings;
     self->broker_expires_ms = zclock_mono()
                               + settings->heartbeat_interval_ms * settings->heartbeat_liveness;
+}
+
+static void unlink_broker(worker_t *self)
+{
+    sb_outbox_destroy(&self->outbox);
+    sb_inbox_destroy(&self->inbox);
+    zsock_destroy(&self->link);
 }
 
 /* (Re)makes the link and registers; false if the socket cannot be made.
@@ -125,13 +134,15 @@ static bool connect_and_register(worker_t *self)
                     self->settings->service, self->running_count);
         cancel_jobs(self);
     }
-    zsock_destroy(&self->link);
+    unlink_broker(self);
     self->link = sb_socket_new(ZMQ_DEALER, self->settings->broker, SB_SOCKET_CONNECT);
     if (!self->link) {
         sb_log_error("cannot connect to broker", "broker=%s error=\"%s\"",
                      self->settings->broker, zmq_strerror(errno));
         return false;
     }
+    self->outbox = sb_outbox_new(self->link, NULL, NULL);
+    self->inbox = sb_inbox_new(self->link, false);
     sb_envelope_t ready = { .type = SB_ENVELOPE_READY,
                             .service = (char *) self->settings->service,
                             .credit = (uint32_t) self->settings->prefetch };
@@ -204,7 +215,7 @@ static bool drain(worker_t *self)
     for (;;) {
         sb_envelope_t *env = NULL;
         const char *error = NULL;
-        sb_recv_status_t status = sb_envelope_recv(self->link, false, NULL, &env, &error);
+        sb_recv_status_t status = sb_inbox_next(self->inbox, NULL, &env, &error);
         if (status == SB_RECV_NONE)
             return true;
         if (status == SB_RECV_MALFORMED) {
@@ -220,6 +231,8 @@ static bool drain(worker_t *self)
 
 static long poll_timeout_ms(const worker_t *self)
 {
+    if (sb_inbox_has_more(self->inbox))
+        return 0;
     int64_t wake = self->next_heartbeat_ms;
     for (size_t i = 0; i < self->running_count; i++)
         if (sb_job_due_ms(self->running[i].job) < wake)
@@ -304,12 +317,15 @@ int sb_worker_run(const sb_worker_settings_t *settings)
             break;
         if (!drain(&self) || !tick(&self))
             linked = connect_and_register(&self);
+        if (linked)
+            sb_outbox_flush(self.outbox);
     }
     if (self.link) {
         sb_envelope_t leave = { .type = SB_ENVELOPE_DISCONNECT };
         send_envelope(&self, &leave);
+        sb_outbox_flush(self.outbox);
         zsock_set_linger(self.link, 200);   /* let the goodbye reach the broker */
-        zsock_destroy(&self.link);
+        unlink_broker(&self);
     }
     cancel_jobs(&self);
     free(self.running);
