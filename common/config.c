@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "protocol.h"
 #include "seconds.h"
 
@@ -181,6 +182,7 @@ static sb_service_config_t *service_entry(sb_config_t *self, const char *name)
     if (entry) {
         entry->name = strdup(name);
         entry->workers = -1;
+        entry->prefetch = -1;
     }
     return entry;
 }
@@ -207,13 +209,21 @@ static int handle_service(parse_state_t *state, const char *name, const char *ke
     sb_service_config_t *service = service_entry(state->config, name);
     if (!service)
         return fail(state, "out of memory");
-    long workers;
-    if (strcmp(key, "workers") != 0)
-        return fail(state, "unknown key '%s' in [service %s] (known: workers)", key, name);
-    if (!parse_int(value, 0, 256, &workers))
-        return fail(state, "workers must be a whole number from 0 to 256, not '%s'", value);
-    service->workers = (int) workers;
-    return 1;
+    long number;
+    if (strcmp(key, "workers") == 0) {
+        if (!parse_int(value, 0, 256, &number))
+            return fail(state, "workers must be a whole number from 0 to 256, not '%s'", value);
+        service->workers = (int) number;
+        return 1;
+    }
+    if (strcmp(key, "prefetch") == 0) {
+        if (!parse_int(value, 1, SB_ENVELOPE_MAX_CREDIT, &number))
+            return fail(state, "prefetch must be a whole number from 1 to %d, not '%s'",
+                        SB_ENVELOPE_MAX_CREDIT, value);
+        service->prefetch = (int) number;
+        return 1;
+    }
+    return fail(state, "unknown key '%s' in [service %s] (known: workers, prefetch)", key, name);
 }
 
 static int set_text(char **field, const char *value)

@@ -26,6 +26,7 @@
 typedef struct {
     char *name;
     int workers;             /* -1 when the file does not say */
+    int prefetch;            /* requests a worker may hold at once; -1 when not said */
 } sb_service_config_t;
 
 /* One program-section setting as written in the file. */

@@ -41,7 +41,7 @@
 
 typedef enum {
     F_V, F_T, F_ID, F_SVC, F_CMD, F_ARGS, F_CLI, F_TMO, F_OK, F_CODE, F_TEXT, F_RETRY,
-    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS, F_MQTT, F_EXP,
+    F_TOPIC, F_DATA, F_FROM, F_TOK, F_RETAIN, F_PUBRET, F_QOS, F_MQTT, F_EXP, F_CREDIT, F_JOB,
     F_COUNT
 } field_t;
 
@@ -57,6 +57,7 @@ static const struct {
     [F_TOPIC] = FIELD("topic"), [F_DATA] = FIELD("data"), [F_FROM] = FIELD("from"),
     [F_TOK] = FIELD("tok"),   [F_RETAIN] = FIELD("retain"), [F_PUBRET] = FIELD("pubret"),
     [F_QOS] = FIELD("qos"),   [F_MQTT] = FIELD("mqtt"),   [F_EXP] = FIELD("exp"),
+    [F_CREDIT] = FIELD("credit"), [F_JOB] = FIELD("job"),
 };
 #undef FIELD
 
@@ -308,6 +309,14 @@ static const char *skim(reader_t *r, int depth_left)
     return NULL;
 }
 
+size_t sb_envelope_length(const uint8_t *data, size_t size)
+{
+    reader_t r = { data, size };
+    if (!data || skim(&r, MAX_DEPTH))
+        return 0;
+    return size - r.left;
+}
+
 static bool token_is(const token_t *t, const char *s)
 {
     size_t len = strlen(s);
@@ -330,7 +339,9 @@ typedef struct {
     uint64_t id;
     uint32_t timeout_ms;
     bool ok;
+    uint32_t credit;
     bool retry;
+    bool job;
     bool retain;
     bool published_retain;
     uint8_t qos;
@@ -449,14 +460,20 @@ static const char *read_field(reader_t *r, field_t f, view_t *v)
             return fields[f].bad;
         v->qos = (uint8_t) n;
         return NULL;
+    case F_CREDIT:
+        if (!read_uint(r, SB_ENVELOPE_MAX_CREDIT, &n) || n == 0)
+            return fields[f].bad;
+        v->credit = (uint32_t) n;
+        return NULL;
     case F_OK:
     case F_RETRY:
+    case F_JOB:
     case F_RETAIN:
     case F_PUBRET: {
         token_t t;
         if (!next_token(r, &t) || t.kind != MP_BOOL)
             return fields[f].bad;
-        bool *flags[F_COUNT] = { [F_OK] = &v->ok, [F_RETRY] = &v->retry,
+        bool *flags[F_COUNT] = { [F_OK] = &v->ok, [F_RETRY] = &v->retry, [F_JOB] = &v->job,
                                  [F_RETAIN] = &v->retain, [F_PUBRET] = &v->published_retain };
         *flags[f] = t.b;
         return NULL;
@@ -566,6 +583,8 @@ static sb_envelope_t *envelope_from_view(const view_t *v)
     env->timeout_ms = v->timeout_ms;
     env->ok = v->ok;
     env->retry = v->retry;
+    env->job = v->job;
+    env->credit = v->credit;
     env->retain = v->retain;
     env->published_retain = v->published_retain;
     env->qos = v->qos;
@@ -698,6 +717,10 @@ static void emit_fields(encoder_t *e, const sb_envelope_t *env)
         put_uint(e, F_TMO, env->timeout_ms);
     if (env->retry)
         put_bool(e, F_RETRY, true);
+    if (env->job)
+        put_bool(e, F_JOB, true);
+    if (env->credit)
+        put_uint(e, F_CREDIT, env->credit);
     if (env->type == SB_ENVELOPE_REPLY)
         put_bool(e, F_OK, env->ok);
     put_str(e, F_CODE, env->code);
@@ -729,7 +752,7 @@ static bool encodable(const sb_envelope_t *env)
         return false;
     if (env->token && !sb_token_name_is_valid(env->token, strlen(env->token)))
         return false;
-    if (env->qos > SB_ENVELOPE_MAX_QOS)
+    if (env->qos > SB_ENVELOPE_MAX_QOS || env->credit > SB_ENVELOPE_MAX_CREDIT)
         return false;
 
     unsigned present = BIT(F_V) | BIT(F_T);

@@ -19,13 +19,15 @@
 #define SB_ENVELOPE_MAX_ARGS  1024
 /* Highest MQTT quality of service: a larger `qos` is malformed. */
 #define SB_ENVELOPE_MAX_QOS   2
+/* Most requests a provider may hold at once: a larger `credit` is malformed. */
+#define SB_ENVELOPE_MAX_CREDIT 1024
 /* An error code is 1..32 of [a-z0-9-]: it is written into reply lines as is. */
 #define SB_ENVELOPE_MAX_CODE  32
 
 typedef enum {
     SB_ENVELOPE_REQUEST = 1,  /* gateway -> broker -> provider: run a command */
     SB_ENVELOPE_REPLY,        /* provider -> broker -> gateway: its one answer */
-    SB_ENVELOPE_READY,        /* provider -> broker: serves `service`, idle */
+    SB_ENVELOPE_READY,        /* provider -> broker: serves `service`, holds nothing yet */
     SB_ENVELOPE_HEARTBEAT,    /* either way: still alive */
     SB_ENVELOPE_DISCONNECT,   /* provider -> broker: leaving on purpose */
     SB_ENVELOPE_SUBSCRIBE,    /* gateway -> broker: send me events matching `topic` (a filter) */
@@ -50,6 +52,10 @@ typedef struct {
     char *token;            /* REQUEST: the token it said `auth` with (optional; absent: anonymous) */
     uint32_t timeout_ms;    /* REQUEST: deadline; 0 = the broker's default */
     bool retry;             /* REQUEST: safe to run again if its worker dies */
+    bool job;               /* REQUEST: runs as a job (sleep, an external program): may take
+                             * long, and a provider runs one job at a time */
+    uint32_t credit;        /* READY: how many requests the provider may hold at once,
+                             * 1..SB_ENVELOPE_MAX_CREDIT (0 when encoding / absent: 1) */
     char *topic;            /* SUBSCRIBE, UNSUBSCRIBE: a filter; PUBLISH, EVENT: a topic */
     char *data;             /* PUBLISH, EVENT: the payload */
     bool retain;            /* PUBLISH: set (or, with an empty payload, clear) the topic's
@@ -79,6 +85,11 @@ uint8_t *sb_envelope_encode(const sb_envelope_t *env, size_t *size_out);
  * "bad msgpack", "not a map", "unsupported version", "missing field id". */
 sb_envelope_t *sb_envelope_decode(const uint8_t *data, size_t size,
                                   const char **error_out);
+
+/* Bytes taken by the first msgpack value in `data` (an envelope, if
+ * sb_envelope_decode accepts them), 0 when none can be delimited. Several
+ * envelopes travel back to back in one message (envelope_io.h). */
+size_t sb_envelope_length(const uint8_t *data, size_t size);
 
 /* Frees a decoded envelope and sets *self_p to NULL. */
 void sb_envelope_destroy(sb_envelope_t **self_p);

@@ -2,6 +2,8 @@
  * A setting's ini key "section.key" is where the config file sets it. */
 #include "programs.h"
 
+#include "envelope.h"
+
 static const sb_option_spec_t s_broker_specs[] = {
     { "frontend", SB_OPTION_TEXT, "broker.frontend", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
       "where gateways connect (bound)" },
@@ -55,6 +57,9 @@ static const sb_option_spec_t s_workers_specs[] = {
       "a worker exits after this many requests and is replaced (0: never)" },
     { "max-sleep", SB_OPTION_SECONDS, "workers.max_sleep", "300", 0, 86400000, "SECONDS",
       "longest `sleep` a client may ask for" },
+    { "prefetch", SB_OPTION_INT, NULL, NULL, 1, SB_ENVELOPE_MAX_CREDIT, "K",
+      "requests each worker may hold at once (else [service NAME] prefetch, else 8); "
+      "a worker runs one job (sleep, a program) at a time and its other commands beside it" },
 };
 
 const sb_program_t sb_program_workers = {

@@ -11,6 +11,8 @@
 
 struct sb_broker_link {
     zsock_t *socket;
+    sb_outbox_t *outbox;          /* flushed whenever the link is drained */
+    sb_inbox_t *inbox;
     zsock_t *monitor;             /* PAIR receiving the socket's disconnect events */
     uv_poll_t *poll;              /* heap: freed by its close callback */
     uv_poll_t *monitor_poll;
@@ -75,7 +77,8 @@ static void on_heartbeat_timer(uv_timer_t *timer)
 {
     sb_broker_link_t *self = timer->data;
     sb_envelope_t heartbeat = { .type = SB_ENVELOPE_HEARTBEAT };
-    sb_envelope_send(self->socket, NULL, &heartbeat);
+    sb_outbox_add(self->outbox, NULL, &heartbeat);
+    sb_outbox_flush(self->outbox);
     if (!self->broker_silent && zclock_mono() >= self->broker_expires_ms) {
         self->broker_silent = true;
         sb_log_warn("broker silent, its requests are lost", NULL);
@@ -128,6 +131,8 @@ sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_setti
     }
     sb_broker_link_t *self = calloc(1, sizeof *self);
     self->socket = socket;
+    self->outbox = sb_outbox_new(socket, NULL, NULL);
+    self->inbox = sb_inbox_new(socket, false);
     self->monitor = monitor;
     self->events = events;
     self->arg = arg;
@@ -166,6 +171,9 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
     uv_close((uv_handle_t *) self->probe, free_handle);
     zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
     zsock_destroy(&self->monitor);
+    sb_outbox_flush(self->outbox);   /* a last word (a leave) still goes */
+    sb_outbox_destroy(&self->outbox);
+    sb_inbox_destroy(&self->inbox);
     zsock_destroy(&self->socket);
     free(self);
     *self_p = NULL;
@@ -173,12 +181,12 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
 
 int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env)
 {
-    return sb_envelope_send(self->socket, NULL, env);
+    return sb_outbox_add(self->outbox, NULL, env);
 }
 
 int sb_broker_link_send_encoded(sb_broker_link_t *self, const uint8_t *payload, size_t size)
 {
-    return sb_payload_send(self->socket, NULL, payload, size);
+    return sb_outbox_add_encoded(self->outbox, NULL, payload, size);
 }
 
 /* Each monitor event is two frames: event number and value, then the
@@ -196,15 +204,15 @@ static uint16_t next_monitor_event(sb_broker_link_t *self)
     return number;
 }
 
-void sb_broker_link_drain(sb_broker_link_t *self)
+/* Hands on every envelope waiting; how many were read. */
+static size_t read_envelopes(sb_broker_link_t *self)
 {
-    if (self->draining)
-        return;
-    self->draining = true;
-    while (zsock_events(self->socket) & ZMQ_POLLIN) {
+    size_t read = 0;
+    while (sb_inbox_has_more(self->inbox) || (zsock_events(self->socket) & ZMQ_POLLIN)) {
         sb_envelope_t *env = NULL;
         const char *error = NULL;
-        sb_recv_status_t status = sb_envelope_recv(self->socket, false, NULL, &env, &error);
+        sb_recv_status_t status = sb_inbox_next(self->inbox, NULL, &env, &error);
+        read++;
         if (status == SB_RECV_OK) {
             broker_heard(self);
             if (env->type != SB_ENVELOPE_HEARTBEAT)
@@ -216,8 +224,14 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         }
         sb_envelope_destroy(&env);
     }
-    /* After the replies: any that arrived before the break are delivered first. */
-    for (uint16_t event; (event = next_monitor_event(self));) {
+    return read;
+}
+
+/* Acts on the monitor's events; how many there were. */
+static size_t handle_monitor_events(sb_broker_link_t *self)
+{
+    size_t handled = 0;
+    for (uint16_t event; (event = next_monitor_event(self)); handled++) {
         if (event == ZMQ_EVENT_DISCONNECTED) {
             sb_log_warn("connection to broker lost", NULL);
             bool was_connected = self->connected;
@@ -240,6 +254,25 @@ void sb_broker_link_drain(sb_broker_link_t *self)
             probe_pipe(self);
         }
     }
+    return handled;
+}
+
+/* Sends what the pass queued, then reads, until a round finds nothing: a
+ * zmq send can take in the socket's pending input (and the edge of its
+ * fd with it), so the last thing before the loop sleeps is a look at
+ * ZMQ_EVENTS that finds nothing to read. Disconnects are acted on after
+ * the replies, so any that arrived before the break are delivered first. */
+void sb_broker_link_drain(sb_broker_link_t *self)
+{
+    if (self->draining)
+        return;
+    self->draining = true;
+    size_t done;
+    do {
+        sb_outbox_flush(self->outbox);
+        done = read_envelopes(self);
+        done += handle_monitor_events(self);
+    } while (done || !sb_outbox_is_empty(self->outbox));
     self->draining = false;
 }
 

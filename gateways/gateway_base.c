@@ -60,6 +60,8 @@ static void before_sleep(uv_prepare_t *prepare)
     void *client;
     while ((client = zlistx_detach(self->with_output, NULL)))
         self->actions->flush(client);
+    /* A flush may close a client, whose leave must not wait for the next pass. */
+    sb_router_drain(self->router);
 }
 
 /* Calls `action` on every client; safe when the action closes it. */

@@ -117,6 +117,7 @@ void sb_router_send_to_broker(sb_router_t *self, void *client, sb_reply_slot_t *
         .token = identity ? (char *) sb_identity_token(identity) : NULL,
         .timeout_ms = command ? command->timeout_ms : 0,
         .retry = retry,
+        .job = (command && command->exec) || sb_builtin_command_runs_as_job(request->argv[0]),
     };
     sb_request_owner_t owner = { self->ops->serial(client), slot, request->style, zclock_usecs() };
     self->counters.requests++;

@@ -36,6 +36,17 @@ static int pool_size(const sb_options_t *options, const char *service)
     return config && config->workers >= 0 ? config->workers : DEFAULT_WORKERS;
 }
 
+#define DEFAULT_PREFETCH 8
+
+/* --prefetch, else the service's prefetch in the config file, else the default. */
+static long pool_prefetch(const sb_options_t *options, const char *service)
+{
+    if (sb_options_text(options, "prefetch"))
+        return sb_options_int(options, "prefetch");
+    const sb_service_config_t *config = sb_config_service(sb_options_config(options), service);
+    return config && config->prefetch > 0 ? config->prefetch : DEFAULT_PREFETCH;
+}
+
 /* What the master keeps between signals: the settings workers are forked
  * with (replaced on HUP) and the command line to re-read them from. */
 typedef struct {
@@ -72,6 +83,7 @@ static void take_settings(pool_t *pool, sb_options_t *options)
         .heartbeat_interval_ms = sb_options_int(options, "heartbeat-interval"),
         .heartbeat_liveness = sb_options_int(options, "heartbeat-liveness"),
         .max_requests = sb_options_int(options, "max-requests"),
+        .prefetch = pool_prefetch(options, sb_options_text(options, "service")),
     };
 }
 

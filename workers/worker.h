@@ -1,5 +1,6 @@
 /* worker.h — one worker process: connects to the broker, registers for
- * its service, and runs one command at a time until told to stop. */
+ * its service with a credit (how many requests it may hold), and runs what
+ * it is given until told to stop: one job at a time, fast commands beside it. */
 #ifndef SB_WORKER_H
 #define SB_WORKER_H
 
@@ -12,6 +13,7 @@ typedef struct {
     long heartbeat_interval_ms;     /* how often the worker says it is alive */
     long heartbeat_liveness;        /* intervals of broker silence before reconnecting */
     long max_requests;              /* leave after this many (0: never), to be replaced */
+    long prefetch;                  /* requests it may hold at once (its credit), >= 1 */
 } sb_worker_settings_t;
 
 /* Runs in a freshly forked child; returns the process exit code. SIGTERM

@@ -1,5 +1,5 @@
 /* device_gateway.c — sb-gateway-device's core (see device_gateway.h): the
- * provider slots at the broker, the `device` commands, the devices'
+ * provider of `device` at the broker, the `device` commands, the devices'
  * events, and the HELLO of devices that dial in. */
 #include "device_gateway.h"
 
@@ -23,15 +23,9 @@
 
 typedef struct sb_device_gateway sb_device_gateway_t;
 
-/* One provider of `device` at the broker: it holds one request at a time. */
-typedef struct {
-    sb_device_gateway_t *gateway;
-    sb_broker_link_t *link;
-} slot_t;
-
 /* A request waiting for its device. */
 typedef struct {
-    slot_t *slot;
+    sb_device_gateway_t *gateway;
     uint64_t request_id;
 } pending_reply_t;
 
@@ -49,7 +43,7 @@ struct sb_device_gateway {
     uv_loop_t *loop;
     sb_broker_link_t *publisher;          /* frontend: PUBLISH */
     sb_requests_t *events;                /* what is published, held while the broker is away */
-    slot_t *slots;
+    sb_broker_link_t *provider;           /* backend: of `device`, with a credit of --slots */
     sb_device_link_t **links;             /* sorted by name */
     size_t link_count;
     uv_tcp_t listener;
@@ -100,17 +94,19 @@ static const sb_device_link_events_t s_link_events = { on_link_state, on_link_li
 
 /* ---------------------------------------------------------------- requests */
 
-static void reply(slot_t *slot, uint64_t id, bool ok, const char *code, const char *text)
+static void reply(sb_device_gateway_t *self, uint64_t id, bool ok, const char *code,
+                  const char *text)
 {
     sb_envelope_t envelope = { .type = SB_ENVELOPE_REPLY, .id = id, .ok = ok,
                                .code = (char *) code, .text = (char *) text };
-    sb_broker_link_send(slot->link, &envelope);
+    if (self->provider)   /* after a stop, the broker has taken back what was held */
+        sb_broker_link_send(self->provider, &envelope);
 }
 
 static void on_device_reply(void *arg, bool ok, const char *code, const char *text)
 {
     pending_reply_t *pending = arg;
-    reply(pending->slot, pending->request_id, ok, code, text);
+    reply(pending->gateway, pending->request_id, ok, code, text);
     free(pending);
 }
 
@@ -123,7 +119,7 @@ static sb_device_link_t *find_link(const sb_device_gateway_t *self, const char *
 }
 
 /* `devices`: "kitchen=connected lamp=backoff:3.2s". */
-static void list_devices(sb_device_gateway_t *self, slot_t *slot, uint64_t id)
+static void list_devices(sb_device_gateway_t *self, uint64_t id)
 {
     char text[SB_ENVELOPE_MAX_SIZE / 4];
     size_t used = 0;
@@ -134,85 +130,87 @@ static void list_devices(sb_device_gateway_t *self, slot_t *slot, uint64_t id)
         used += (size_t) snprintf(text + used, sizeof text - used, "%s%s=%s", used ? " " : "",
                                   sb_device_link_name(self->links[i]), state);
     }
-    reply(slot, id, true, NULL, text);
+    reply(self, id, true, NULL, text);
 }
 
 /* device NAME | device NAME call LINE | device NAME send LINE */
-static void device_command(sb_device_gateway_t *self, slot_t *slot, const sb_envelope_t *env)
+static void device_command(sb_device_gateway_t *self, const sb_envelope_t *env)
 {
     static const char usage[] = "usage: device NAME [call LINE | send LINE]";
     if (env->argc < 1) {
-        reply(slot, env->id, false, "bad-args", usage);
+        reply(self, env->id, false, "bad-args", usage);
         return;
     }
     sb_device_link_t *link = find_link(self, env->argv[0]);
     if (!link) {
-        reply(slot, env->id, false, "no-such-device", "no device of that name is configured");
+        reply(self, env->id, false, "no-such-device", "no device of that name is configured");
         return;
     }
     if (env->argc == 1) {
         char text[512];
         sb_device_link_describe(link, text, sizeof text);
-        reply(slot, env->id, true, NULL, text);
+        reply(self, env->id, true, NULL, text);
         return;
     }
     bool call = strcmp(env->argv[1], "call") == 0;
     if ((!call && strcmp(env->argv[1], "send") != 0) || env->argc < 3) {
-        reply(slot, env->id, false, "bad-args", usage);
+        reply(self, env->id, false, "bad-args", usage);
         return;
     }
     char line[SB_ENVELOPE_MAX_SIZE / 4];
     sb_cmdline_join(env->argc - 2, env->argv + 2, line, sizeof line);
     if (!sb_device_line_is_safe(line)) {
-        reply(slot, env->id, false, "bad-args", SB_DEVICE_LINE_RULE);
+        reply(self, env->id, false, "bad-args", SB_DEVICE_LINE_RULE);
         return;
     }
     if (strlen(line) > self->settings.max_line) {
-        reply(slot, env->id, false, "too-long", "the line is longer than the device's max_line");
+        reply(self, env->id, false, "too-long", "the line is longer than the device's max_line");
         return;
     }
     pending_reply_t *pending = malloc(sizeof *pending);
-    *pending = (pending_reply_t) { slot, env->id };
+    *pending = (pending_reply_t) { self, env->id };
     if (call)
         sb_device_link_call(link, line, on_device_reply, pending);
     else
         sb_device_link_send(link, line, on_device_reply, pending);
 }
 
-static void register_slot(slot_t *slot)
+/* One provider whose credit is --slots: that many device commands at once. */
+static void register_provider(sb_device_gateway_t *self)
 {
-    sb_envelope_t ready = { .type = SB_ENVELOPE_READY, .service = SB_DEVICE_SERVICE };
-    sb_broker_link_send(slot->link, &ready);
+    sb_envelope_t ready = { .type = SB_ENVELOPE_READY, .service = SB_DEVICE_SERVICE,
+                            .credit = (uint32_t) self->settings.slots };
+    sb_broker_link_send(self->provider, &ready);
 }
 
-static void on_slot_envelope(void *arg, const sb_envelope_t *env)
+static void on_provider_envelope(void *arg, const sb_envelope_t *env)
 {
-    slot_t *slot = arg;
+    sb_device_gateway_t *self = arg;
     if (env->type == SB_ENVELOPE_DISCONNECT)
-        register_slot(slot);   /* the broker does not know this slot (it restarted) */
+        register_provider(self);   /* the broker does not know this provider (it restarted) */
     else if (env->type != SB_ENVELOPE_REQUEST)
         sb_log_warn("unexpected envelope from broker, dropped", "type=%s",
                     sb_envelope_type_name(env->type));
     else if (strcmp(env->command, "devices") == 0)
-        list_devices(slot->gateway, slot, env->id);
+        list_devices(self, env->id);
     else if (strcmp(env->command, "device") == 0)
-        device_command(slot->gateway, slot, env);
+        device_command(self, env);
     else
-        reply(slot, env->id, false, "unknown-command", "the device gateway serves device and devices");
+        reply(self, env->id, false, "unknown-command", "the device gateway serves device and devices");
 }
 
-static void on_slot_lost(void *arg)
+static void on_provider_lost(void *arg)
 {
-    (void) arg;   /* the broker went away with the request: its gateway answers the client */
+    (void) arg;   /* the broker went away with the requests: their gateways answer the clients */
 }
 
-static void on_slot_connected(void *arg)
+static void on_provider_connected(void *arg)
 {
-    register_slot(arg);
+    register_provider(arg);
 }
 
-static const sb_broker_link_events_t s_slot_events = {
-    on_slot_envelope, on_slot_lost, on_slot_connected, NULL,
+static const sb_broker_link_events_t s_provider_events = {
+    on_provider_envelope, on_provider_lost, on_provider_connected, NULL,
 };
 
 /* The publisher is a gateway without clients: nothing to answer or resync. */
@@ -378,8 +376,7 @@ static void before_sleep(uv_prepare_t *prepare)
 {
     sb_device_gateway_t *self = prepare->data;
     sb_broker_link_drain(self->publisher);
-    for (size_t i = 0; i < self->settings.slots; i++)
-        sb_broker_link_drain(self->slots[i].link);
+    sb_broker_link_drain(self->provider);
 }
 
 /* Stops the devices, leaves the broker (so it stops routing to us at once) and lets the loop end. */
@@ -391,10 +388,8 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
     for (size_t i = 0; i < self->link_count; i++)
         sb_device_link_stop(self->links[i]);
     sb_envelope_t leave = { .type = SB_ENVELOPE_DISCONNECT };
-    for (size_t i = 0; i < self->settings.slots; i++) {
-        sb_broker_link_send(self->slots[i].link, &leave);
-        sb_broker_link_destroy(&self->slots[i].link);
-    }
+    sb_broker_link_send(self->provider, &leave);
+    sb_broker_link_destroy(&self->provider);
     sb_requests_detach(self->events);
     sb_broker_link_destroy(&self->publisher);
     if (self->listening)
@@ -429,18 +424,13 @@ static bool link_to_broker(sb_device_gateway_t *self)
     sb_requests_settings_t held = { .broker_wait_ms = self->settings.broker_wait_ms,
                                     .broker_wait_max = self->settings.broker_wait_max };
     self->events = sb_requests_new(self->loop, self->publisher, &held, &s_event_events, self);
-    self->slots = calloc(self->settings.slots, sizeof *self->slots);
     sb_broker_link_settings_t provider = { self->settings.backend,
                                            self->settings.heartbeat_interval_ms,
                                            self->settings.heartbeat_liveness };
-    for (size_t i = 0; i < self->settings.slots; i++) {
-        self->slots[i].gateway = self;
-        self->slots[i].link = sb_broker_link_new(self->loop, &provider, &s_slot_events,
-                                                 &self->slots[i]);
-        if (!self->slots[i].link) {
-            sb_log_error("cannot connect to broker", "backend=%s", self->settings.backend);
-            return false;
-        }
+    self->provider = sb_broker_link_new(self->loop, &provider, &s_provider_events, self);
+    if (!self->provider) {
+        sb_log_error("cannot connect to broker", "backend=%s", self->settings.backend);
+        return false;
     }
     return true;
 }
@@ -484,15 +474,13 @@ void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
     sb_device_gateway_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; self->slots && i < self->settings.slots; i++)
-        sb_broker_link_destroy(&self->slots[i].link);
+    sb_broker_link_destroy(&self->provider);
     sb_requests_destroy(&self->events);
     sb_broker_link_destroy(&self->publisher);
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
     for (size_t i = 0; i < self->link_count; i++)
         sb_device_link_destroy(&self->links[i]);
     free(self->links);
-    free(self->slots);
     zlistx_destroy(&self->hellos);
     free(self);
     *self_p = NULL;

@@ -4,9 +4,9 @@
  * LINE`). Lines a device sends unasked are published on device/NAME, link
  * state changes on $sys/devices/NAME.
  *
- * The broker hands a provider one request at a time, so the gateway
- * registers `slots` providers: that many device commands run at once (a
- * call waiting for a slow device holds one slot). */
+ * The gateway is one provider at the broker with a credit of `slots`:
+ * that many device commands run at once (a call waiting for a slow device
+ * holds one slot). */
 #ifndef SB_DEVICE_GATEWAY_H
 #define SB_DEVICE_GATEWAY_H
 

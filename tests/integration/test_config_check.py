@@ -132,7 +132,7 @@ def test_check_config_reports_every_reading_problem(tmp_path):
     expected = [line % path for line in (
         "%s:1: 'stray' is outside any [section]",
         "%s:3: workers must be a whole number from 0 to 256, not '300'",
-        "%s:4: unknown key 'size' in [service default] (known: workers)",
+        "%s:4: unknown key 'size' in [service default] (known: workers, prefetch)",
         "%s:5: unknown section [mystery]",
         "%s:6: section header without ']'",
         "%s:7: expected 'key = value'",

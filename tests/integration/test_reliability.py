@@ -346,8 +346,11 @@ retry = yes
 def test_echo_hello_time_are_retry_safe_by_default(components, clients):
     """No config: a worker that dies holding `echo`, `hello` or `time` does
     not cost its client anything, the request runs on another worker. The
-    worker is stopped (SIGSTOP) first, so it can never answer itself."""
-    c = components(broker_args=HOLDING, pools={"default": 1})
+    worker is stopped (SIGSTOP) first, so it can never answer itself. With
+    a credit of 1, so the probe waits in the broker's queue, not in the
+    worker (test_credit.py has a worker that dies holding several)."""
+    c = components(broker_args=HOLDING, pools={"default": 1},
+                   worker_args=("--graceful-timeout", "1", "--prefetch", "1"))
     master = c.pools["default"].pid
     client = clients(c.port)
     expected = {"echo": "OK once more", "hello": "OK Hello BOB"}
