@@ -377,6 +377,8 @@ static void before_sleep(uv_prepare_t *prepare)
     sb_device_gateway_t *self = prepare->data;
     sb_broker_link_drain(self->publisher);
     sb_broker_link_drain(self->provider);
+    /* What the requests published goes out before the loop sleeps. */
+    sb_broker_link_drain(self->publisher);
 }
 
 /* Stops the devices, leaves the broker (so it stops routing to us at once) and lets the loop end. */
