@@ -876,6 +876,15 @@ def zctx():
     context.destroy(linger=0)
 
 
+def envelopes_in(message):
+    """The envelopes one ZeroMQ message carries: one or more, back to back
+    (a process sends what it has for a peer in one message per loop pass)."""
+    import msgpack
+    unpacker = msgpack.Unpacker(strict_map_key=False)
+    unpacker.feed(message)
+    return list(unpacker)
+
+
 def dealer(context, endpoint, identity):
     """A DEALER with a fixed identity, connected to `endpoint`."""
     import zmq

@@ -23,7 +23,7 @@ import threading
 
 from conftest import (STARTUP_TIMEOUT, Client, GREETING_RE, binary, free_port, http_status,
                       log_records, stats_of, try_request, wait_until)
-from conftest import SLOW_POOL
+from conftest import SLOW_POOL, envelopes_in
 from device_support import device_section, fast
 
 
@@ -124,7 +124,6 @@ def test_a_device_event_from_before_the_broker_is_published_when_it_comes(proces
     """A dial-in device connects before the device gateway has a broker:
     its `connected` event is held and reaches the broker once it is there
     (a ROUTER of the test's own stands at the broker's frontend)."""
-    import msgpack
     import zmq
     frontend, backend = _endpoints()
     config = tmp_path / "switchboard.conf"
@@ -145,9 +144,9 @@ def test_a_device_event_from_before_the_broker_is_published_when_it_comes(proces
 
         def connected_event():
             while broker.poll(50):
-                fields = msgpack.unpackb(broker.recv_multipart()[-1])
-                if "$sys/devices/door" in fields.values():
-                    published.append(fields)
+                for fields in envelopes_in(broker.recv_multipart()[-1]):
+                    if "$sys/devices/door" in fields.values():
+                        published.append(fields)
             return any("connected" in fields.values() for fields in published)
         wait_until(connected_event, 15, "the held `connected` event at the broker")
     assert not log_records(gateway, "event not published, the broker cannot be reached")

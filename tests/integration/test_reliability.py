@@ -24,7 +24,7 @@ import zmq
 
 from conftest import (Client, binary, children_of, cmdline_of, pid_alive, stats_of, try_request,
                       wait_until)
-from conftest import SLOW_POOL, EchoLoad, log_records, dealer, wait_for_providers
+from conftest import SLOW_POOL, EchoLoad, envelopes_in, log_records, dealer, wait_for_providers
 
 HEARTBEAT = 0.2
 LIVENESS = 3
@@ -124,7 +124,7 @@ def received(sock):
     found = []
     while True:
         try:
-            found.append(msgpack.unpackb(sock.recv(zmq.NOBLOCK)))
+            found.extend(envelopes_in(sock.recv(zmq.NOBLOCK)))
         except zmq.Again:
             return found
 
