@@ -242,28 +242,6 @@ void sb_outbox_flush(sb_outbox_t *self)
     }
 }
 
-int sb_envelope_send(zsock_t *socket, zframe_t *routing_id, const sb_envelope_t *env)
-{
-    size_t size;
-    uint8_t *payload = sb_envelope_encode(env, &size);
-    if (!payload) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    void *handle = zsock_resolve(socket);
-    int result = 0;
-    if (routing_id
-        && zmq_send(handle, zframe_data(routing_id), zframe_size(routing_id),
-                    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        result = -1;
-    if (result == 0 && zmq_send(handle, payload, size, ZMQ_DONTWAIT) < 0)
-        result = -1;
-    int saved = errno;
-    free(payload);
-    errno = saved;
-    return result;
-}
-
 /* ---------------------------------------------------------------- receiving */
 
 struct sb_inbox {

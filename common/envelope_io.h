@@ -58,11 +58,6 @@ void sb_outbox_flush(sb_outbox_t *self);
 
 bool sb_outbox_is_empty(const sb_outbox_t *self);
 
-/* Sends `env` at once, after `routing_id` when it is not NULL (ROUTER
- * sockets), for a socket without an outbox (or right after a flush).
- * Never blocks: returns 0, or -1 with errno (EAGAIN, EHOSTUNREACH, ...). */
-int sb_envelope_send(zsock_t *socket, zframe_t *routing_id, const sb_envelope_t *env);
-
 /* ---------------------------------------------------------------- receiving */
 
 typedef enum {
