@@ -91,8 +91,9 @@ def test_kill_9_of_a_worker_kills_a_program_that_left_its_session(components, cl
         # Killed and reaped by the master: gone from /proc altogether.
         wait_until(lambda: _read_stat(main) is None and _read_stat(child) is None, 10,
                    "the script %d and its setsid child %d to be gone from /proc" % (main, child))
-        killed = log_records(pool, "killed what a dead worker left running")
-        assert killed and killed[0].get("worker_pid") == str(worker), pool.log_tail()
+        killed = lambda: log_records(pool, "killed what a dead worker left running")  # noqa: E731
+        wait_until(killed, 10, "the master to log what it killed")
+        assert killed()[0].get("worker_pid") == str(worker), pool.log_tail()
         wait_until(lambda: len(children_of(pool.pid)) == 1 and worker not in children_of(pool.pid),
                    10, "the pool to replace its worker")
         assert clients(c.port).request("echo after", timeout=10) == "OK after"
@@ -110,9 +111,11 @@ def test_watchdog_kill_of_a_worker_kills_its_program(components, clients, tmp_pa
         finally:
             os.kill(worker, signal.SIGCONT)
         wait_gone(main, child)
-        died = [r for r in log_records(pool, "child died, restarting")
-                if r.get("child_pid") == str(worker)]
-        assert died and died[0].get("signal") == "Alarm clock", pool.log_tail()
+        # The master kills what the worker left before it logs the death.
+        died = lambda: [r for r in log_records(pool, "child died, restarting")  # noqa: E731
+                        if r.get("child_pid") == str(worker)]
+        wait_until(died, 10, "the master to log the death of worker %d" % worker)
+        assert died()[0].get("signal") == "Alarm clock", pool.log_tail()
 
 
 def test_graceful_stop_ending_in_sigkill_kills_the_program(components, clients, tmp_path):
