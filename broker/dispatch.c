@@ -12,6 +12,7 @@
 
 #include "deadlines.h"
 #include "envelope_io.h"
+#include "id_map.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -67,44 +68,6 @@ struct sb_dispatch {
     sb_dispatch_counters_t counters;
 };
 
-/* ---------------------------------------------------------------- keys */
-
-static size_t id_hash(const void *key)
-{
-    uint64_t id = *(const uint64_t *) key;
-    return (size_t) ((id * 0x9E3779B97F4A7C15u) >> 17);
-}
-
-static int id_compare(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
-/* Keys point into the items they find (a request's id, a provider's
- * routing id), so the tables neither copy nor free them. */
-static void *key_keep(const void *key)
-{
-    return (void *) key;
-}
-
-static void key_leave(void **key)
-{
-    *key = NULL;
-}
-
-static zhashx_t *table_new(zhashx_hash_fn *hash, zhashx_comparator_fn *compare,
-                           zhashx_destructor_fn *destroy)
-{
-    zhashx_t *table = zhashx_new();
-    zhashx_set_key_hasher(table, hash);
-    zhashx_set_key_comparator(table, compare);
-    zhashx_set_key_duplicator(table, key_keep);
-    zhashx_set_key_destructor(table, key_leave);
-    zhashx_set_destructor(table, destroy);
-    return table;
-}
-
 /* ---------------------------------------------------------------- lifecycle */
 
 static void service_free(void **item)
@@ -151,8 +114,10 @@ sb_dispatch_t *sb_dispatch_new(const sb_broker_settings_t *settings, sb_outbox_t
     self->backend = backend;
     self->services = zhashx_new();
     zhashx_set_destructor(self->services, service_free);
-    self->providers = table_new(sb_routing_id_hash, sb_routing_id_compare, provider_free);
-    self->requests = table_new(id_hash, id_compare, request_free);
+    self->providers = sb_routing_id_map_new();     /* key: the provider's routing_id */
+    zhashx_set_destructor(self->providers, provider_free);
+    self->requests = sb_id_map_new();
+    zhashx_set_destructor(self->requests, request_free);
     self->deadlines = sb_deadlines_new();
     /* Ids continue from the clock, so a restarted broker never reuses the
      * ids of the one before: a stale reply cannot match a new request. */
@@ -230,7 +195,7 @@ static void answer_request(sb_dispatch_t *self, request_t *request, bool ok, con
 
 static void request_forget(sb_dispatch_t *self, request_t *request)
 {
-    zhashx_delete(self->requests, &request->id);
+    zhashx_delete(self->requests, sb_id_map_key(request->id));
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -503,7 +468,7 @@ void sb_dispatch_request(sb_dispatch_t *self, zframe_t **gateway, sb_envelope_t 
     *env_p = NULL;
     request->service = service;
     request->deadline_ms = zclock_mono() + timeout;
-    zhashx_insert(self->requests, &request->id, request);
+    zhashx_insert(self->requests, sb_id_map_key(request->id), request);
     sb_deadlines_add(self->deadlines, request->deadline_ms, request->id);
     self->counters.requests++;
     request->handle = zlistx_add_end(queue_of(request), request);
@@ -534,7 +499,7 @@ static void expire_due_requests(sb_dispatch_t *self)
     sb_deadline_t due;
     int64_t now = zclock_mono();
     while (sb_deadlines_pop_expired(self->deadlines, now, &due)) {
-        request_t *request = zhashx_lookup(self->requests, &due.request_id);
+        request_t *request = zhashx_lookup(self->requests, sb_id_map_key(due.request_id));
         if (request && !request->answered)
             expire_request(self, request);
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "curve.h"
+#include "id_map.h"
 
 zsock_t *sb_socket_new(int type, const char *endpoint, sb_socket_mode_t mode)
 {
@@ -57,32 +58,6 @@ struct sb_outbox {
     void *arg;
 };
 
-size_t sb_routing_id_hash(const void *routing_id)
-{
-    zframe_t *frame = (zframe_t *) routing_id;
-    const uint8_t *data = zframe_data(frame);
-    size_t hash = 2166136261u;
-    for (size_t i = 0; i < zframe_size(frame); i++)
-        hash = (hash ^ data[i]) * 16777619u;
-    return hash;
-}
-
-int sb_routing_id_compare(const void *a, const void *b)
-{
-    return zframe_eq((zframe_t *) a, (zframe_t *) b) ? 0 : 1;
-}
-
-/* A batch's key is its own routing id: the table neither copies nor frees it. */
-static void *key_keep(const void *key)
-{
-    return (void *) key;
-}
-
-static void key_leave(void **key)
-{
-    *key = NULL;
-}
-
 static void batch_free(void **item)
 {
     batch_t *batch = *item;
@@ -105,11 +80,7 @@ sb_outbox_t *sb_outbox_new(zsock_t *socket, sb_outbox_lost_fn *on_lost, void *ar
     self->socket = socket;
     self->routed = zsock_type(socket) == ZMQ_ROUTER;
     self->immediate = !self->routed && zsock_immediate(socket);
-    self->batches = zhashx_new();
-    zhashx_set_key_hasher(self->batches, sb_routing_id_hash);
-    zhashx_set_key_comparator(self->batches, sb_routing_id_compare);
-    zhashx_set_key_duplicator(self->batches, key_keep);
-    zhashx_set_key_destructor(self->batches, key_leave);
+    self->batches = sb_routing_id_map_new();   /* a batch's key is its own routing id */
     zhashx_set_destructor(self->batches, batch_free);
     self->lost = zlistx_new();
     zlistx_set_destructor(self->lost, lost_free);

@@ -85,10 +85,6 @@ sb_recv_status_t sb_inbox_next(sb_inbox_t *self, zframe_t **routing_id_out,
  * ZMQ_EVENTS no longer shows them). */
 bool sb_inbox_has_more(const sb_inbox_t *self);
 
-/* Routing ids as keys of a zhashx (hasher and comparator over the bytes). */
-size_t sb_routing_id_hash(const void *routing_id);
-int sb_routing_id_compare(const void *a, const void *b);
-
 /* Routing id as hex for logs. */
 void sb_routing_id_text(zframe_t *routing_id, char *buffer, size_t size);
 
