@@ -437,3 +437,56 @@ void bench_run_report(const bench_run_t *self)
         printf(" cpu_us=%.1f", cpu_us);
     putchar('\n');
 }
+
+/* ---------------------------------------------------------------- event loop */
+
+static struct addrinfo *resolve(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *server;
+    int error = getaddrinfo(host, port, &hints, &server);
+    if (error)
+        bench_die("cannot resolve %s:%s: %s", host, port, gai_strerror(error));
+    return server;
+}
+
+static void dispatch_event(const bench_conn_events_t *events, void *conn, uint32_t happened)
+{
+    if (events->is_connecting(conn)) {
+        if (happened & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            events->connected(conn);
+        return;
+    }
+    if (happened & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        events->readable(conn);
+    if (happened & EPOLLOUT)
+        events->writable(conn);
+}
+
+int bench_run_main(bench_run_t *run, const bench_conn_events_t *events)
+{
+    bench_raise_nofile(run->load->connections + 16);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        bench_die("epoll_create1: %s", strerror(errno));
+    struct addrinfo *server = resolve(run->load->host, run->load->port);
+    events->open(ep, server);
+    freeaddrinfo(server);
+    struct epoll_event happened[256];
+    while (!bench_run_done(run)) {
+        int count = epoll_wait(ep, happened, 256, 250);
+        if (count < 0 && errno != EINTR)
+            bench_die("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < count; i++)
+            dispatch_event(events, happened[i].data.ptr, happened[i].events);
+        if (!run->started && events->all_ready())
+            events->start();
+        if (bench_run_stalled(run, bench_now_ns())) {
+            events->stalled();
+            return 2;
+        }
+    }
+    bench_run_finish(run);
+    bench_run_report(run);
+    close(ep);
+    return 0;
+}

@@ -1,8 +1,8 @@
 /* bench_support.h — what the load generators in bench/ share (not installed):
  * a monotonic clock, fatal errors, checked numbers from the command line, the
  * descriptor limit, a log-linear latency histogram, the CPU time of the server
- * processes, and the options, counting and report of a closed-loop
- * request/reply run (sb-bench, sb-nats-bench). */
+ * processes, and the options, counting, event loop and report of a
+ * closed-loop request/reply run (sb-bench, sb-nats-bench). */
 #ifndef SB_BENCH_SUPPORT_H
 #define SB_BENCH_SUPPORT_H
 
@@ -169,5 +169,25 @@ void bench_run_finish(bench_run_t *self);
  *   requests=N seconds=S rps=R p50_us=X p99_us=Y errors=E [cpu_us=U]
  * (cpu_us only with --cpu-pids). */
 void bench_run_report(const bench_run_t *self);
+
+/* What a load generator's connections do on the events of bench_run_main's
+ * loop; `conn` is the pointer each connection was registered with. */
+typedef struct {
+    /* Opens the connections to `server` on epoll `ep` (bench_connect). */
+    void (*open)(int ep, const struct addrinfo *server);
+    bool (*is_connecting)(const void *conn);
+    void (*connected)(void *conn);      /* its connect ended (EPOLLOUT, ERR or HUP) */
+    void (*readable)(void *conn);
+    void (*writable)(void *conn);
+    bool (*all_ready)(void);            /* every connection may take the load */
+    void (*start)(void);                /* ... so it begins (calls bench_run_start) */
+    /* No progress for 10 s: say on stderr what was waited for. */
+    void (*stalled)(void);
+} bench_conn_events_t;
+
+/* The whole run after the options are read: resolves the server, opens the
+ * connections, drives them until every request is answered, reports.
+ * The exit status: 0, or 2 when the run stalled. */
+int bench_run_main(bench_run_t *run, const bench_conn_events_t *events);
 
 #endif

@@ -159,8 +159,9 @@ static void ep_mod(struct conn *c, bool want_out)
     bench_watch(ep, c->fd, c, &c->epollout, want_out);
 }
 
-static void open_conns(const struct addrinfo *ai)
+static void open_conns(int epoll, const struct addrinfo *ai)
 {
+    ep = epoll;
     conns = calloc(load.connections, sizeof *conns);
     if (!conns)
         bench_die("out of memory");
@@ -268,8 +269,9 @@ static void on_line(struct conn *c, uint64_t t)
     enqueue_request(c);
 }
 
-static void on_readable(struct conn *c)
+static void on_readable(void *conn)
 {
+    struct conn *c = conn;
     static char buf[1 << 16];
     for (;;) {
         long n = bench_recv(c->fd, buf, sizeof buf, c->id);
@@ -304,8 +306,9 @@ static void on_readable(struct conn *c)
         flush_out(c);
 }
 
-static void on_connected(struct conn *c)
+static void on_connected(void *conn)
 {
+    struct conn *c = conn;
     bench_check_connected(c->fd, load.host, load.port);
     bench_run_progress(&run, bench_now_ns());
     ep_mod(c, false);
@@ -315,63 +318,45 @@ static void on_connected(struct conn *c)
         mark_ready(c);
 }
 
+static bool is_connecting(const void *conn)
+{
+    return ((const struct conn *)conn)->st == C_CONNECTING;
+}
+
+static void on_writable(void *conn)
+{
+    struct conn *c = conn;
+    if (c->st == C_READY && run.started)
+        flush_out(c);
+}
+
+static bool all_ready(void)
+{
+    return n_ready == load.connections;
+}
+
+static void on_stalled(void)
+{
+    const char *phase = !run.started ? (n_ready < load.connections
+                                            ? "connecting / reading greetings" : "starting")
+                                     : "waiting for replies";
+    fprintf(stderr,
+            "sb-bench: timeout: no progress for 10 s while %s "
+            "(%lu/%lu connections ready, %" PRIu64 "/%" PRIu64 " answered, %" PRIu64
+            " in flight)\n",
+            phase, n_ready, load.connections, run.answered, run.total,
+            run.issued - run.answered);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    bench_raise_nofile(load.connections + 16);
     bench_run_init(&run, &load);
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    int gai = getaddrinfo(load.host, load.port, &hints, &ai);
-    if (gai)
-        bench_die("cannot resolve %s:%s: %s", load.host, load.port, gai_strerror(gai));
-
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        bench_die("epoll_create1: %s", strerror(errno));
-    open_conns(ai);
-    freeaddrinfo(ai);
-
-    struct epoll_event evs[256];
-    while (!bench_run_done(&run)) {
-        int n = epoll_wait(ep, evs, 256, 250);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            bench_die("epoll_wait: %s", strerror(errno));
-        }
-        for (int i = 0; i < n; i++) {
-            struct conn *c = evs[i].data.ptr;
-            uint32_t e = evs[i].events;
-            if (c->st == C_CONNECTING) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-                    on_connected(c);
-                continue;
-            }
-            if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                on_readable(c);
-            if ((e & EPOLLOUT) && c->st == C_READY && run.started)
-                flush_out(c);
-        }
-        if (!run.started && n_ready == load.connections)
-            start_load();
-        if (bench_run_stalled(&run, bench_now_ns())) {
-            const char *phase = !run.started
-                                    ? (n_ready < load.connections ? "connecting / reading greetings"
-                                                                  : "starting")
-                                    : "waiting for replies";
-            fprintf(stderr,
-                    "sb-bench: timeout: no progress for 10 s while %s "
-                    "(%lu/%lu connections ready, %" PRIu64 "/%" PRIu64 " answered, %" PRIu64
-                    " in flight)\n",
-                    phase, n_ready, load.connections, run.answered, run.total,
-                    run.issued - run.answered);
-            return 2;
-        }
-    }
-    bench_run_finish(&run);
-    for (unsigned long i = 0; i < load.connections; i++)
-        close(conns[i].fd);
-    bench_run_report(&run);
-    return 0;
+    static const bench_conn_events_t events = {
+        .open = open_conns, .is_connecting = is_connecting,
+        .connected = on_connected, .readable = on_readable,
+        .writable = on_writable, .all_ready = all_ready, .start = start_load,
+        .stalled = on_stalled,
+    };
+    return bench_run_main(&run, &events);
 }

@@ -134,8 +134,9 @@ static void append(struct conn *c, const void *data, size_t length)
     c->out_len += length;
 }
 
-static void open_conns(const struct addrinfo *ai)
+static void open_conns(int epoll, const struct addrinfo *ai)
 {
+    ep = epoll;
     conns = calloc(load.connections, sizeof *conns);
     if (!conns)
         bench_die("out of memory");
@@ -275,8 +276,9 @@ static void parse_input(struct conn *c, uint64_t t)
     c->in_len -= off;
 }
 
-static void on_readable(struct conn *c)
+static void on_readable(void *conn)
 {
+    struct conn *c = conn;
     for (;;) {
         if (c->in_len == c->in_cap) {
             if (c->in_cap >= 2 * (NATS_MAX_LINE + NATS_MAX_PAYLOAD))
@@ -298,8 +300,9 @@ static void on_readable(struct conn *c)
         flush_out(c);
 }
 
-static void on_connected(struct conn *c)
+static void on_connected(void *conn)
 {
+    struct conn *c = conn;
     bench_check_connected(c->fd, load.host, load.port);
     bench_run_progress(&run, bench_now_ns());
     char hello[NATS_MAX_LINE];
@@ -309,59 +312,42 @@ static void on_connected(struct conn *c)
     flush_out(c);
 }
 
+static bool is_connecting(const void *conn)
+{
+    return ((const struct conn *)conn)->st == C_CONNECTING;
+}
+
+static void on_writable(void *conn)
+{
+    struct conn *c = conn;
+    if (c->out_len)
+        flush_out(c);
+}
+
+static bool all_ready(void)
+{
+    return n_ready == load.connections;
+}
+
+static void on_stalled(void)
+{
+    fprintf(stderr,
+            "sb-nats-bench: timeout: no progress for 10 s while %s "
+            "(%lu/%lu connections subscribed, %" PRIu64 "/%" PRIu64 " answered, %" PRIu64
+            " in flight; is a responder serving '%s'?)\n",
+            run.started ? "waiting for replies" : "connecting / subscribing", n_ready,
+            load.connections, run.answered, run.total, run.issued - run.answered, opt.subject);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    bench_raise_nofile(load.connections + 16);
     bench_run_init(&run, &load);
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    int gai = getaddrinfo(load.host, load.port, &hints, &ai);
-    if (gai)
-        bench_die("cannot resolve %s:%s: %s", load.host, load.port, gai_strerror(gai));
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        bench_die("epoll_create1: %s", strerror(errno));
-    open_conns(ai);
-    freeaddrinfo(ai);
-
-    struct epoll_event evs[256];
-    while (!bench_run_done(&run)) {
-        int n = epoll_wait(ep, evs, 256, 250);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            bench_die("epoll_wait: %s", strerror(errno));
-        }
-        for (int i = 0; i < n; i++) {
-            struct conn *c = evs[i].data.ptr;
-            uint32_t e = evs[i].events;
-            if (c->st == C_CONNECTING) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-                    on_connected(c);
-                continue;
-            }
-            if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                on_readable(c);
-            if ((e & EPOLLOUT) && c->out_len)
-                flush_out(c);
-        }
-        if (!run.started && n_ready == load.connections)
-            start_load();
-        if (bench_run_stalled(&run, bench_now_ns())) {
-            fprintf(stderr,
-                    "sb-nats-bench: timeout: no progress for 10 s while %s "
-                    "(%lu/%lu connections subscribed, %" PRIu64 "/%" PRIu64 " answered, %" PRIu64
-                    " in flight; is a responder serving '%s'?)\n",
-                    run.started ? "waiting for replies" : "connecting / subscribing", n_ready,
-                    load.connections, run.answered, run.total, run.issued - run.answered,
-                    opt.subject);
-            return 2;
-        }
-    }
-    bench_run_finish(&run);
-    for (unsigned long i = 0; i < load.connections; i++)
-        close(conns[i].fd);
-    bench_run_report(&run);
-    return 0;
+    static const bench_conn_events_t events = {
+        .open = open_conns, .is_connecting = is_connecting,
+        .connected = on_connected, .readable = on_readable,
+        .writable = on_writable, .all_ready = all_ready, .start = start_load,
+        .stalled = on_stalled,
+    };
+    return bench_run_main(&run, &events);
 }
