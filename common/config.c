@@ -41,7 +41,7 @@ struct sb_config {
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", "hub", NULL
 };
 
 typedef struct {
@@ -93,6 +93,7 @@ void sb_config_destroy(sb_config_t **self_p)
         free(device->token);
         free(device->on_connect);
         free(device->keepalive);
+        sb_ha_config_free(&device->ha);
     }
     for (size_t i = 0; i < self->token_count; i++)
         token_free(&self->tokens[i]);
@@ -354,6 +355,12 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
             return fail(state, "%s must be seconds from %g to %g, not '%s'", key, min, max, value);
         return 1;
     }
+    if (strncmp(key, "ha_", 3) == 0) {
+        char reason[384];
+        if (!sb_ha_config_set(&device->ha, key, value, state->line, reason, sizeof reason))
+            return fail(state, "%s", reason);
+        return 1;
+    }
     if (strcmp(key, "connect") == 0) {
         const char *colon = strrchr(value, ':');
         long port;
@@ -398,7 +405,7 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
     return fail(state, "unknown key '%s' in [device %s] (known: connect, serial, baud, token, "
                 "backoff_initial, backoff_factor, backoff_max, backoff_jitter, healthy_after, "
                 "connect_timeout, call_timeout, max_pending, on_connect, keepalive, "
-                "keepalive_interval)", key, name);
+                "keepalive_interval, ha_*)", key, name);
 }
 
 static sb_token_config_t *token_entry(sb_config_t *self, const char *name, int line)

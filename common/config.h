@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ha_config.h"
+
 #define SB_DEFAULT_SERVICE "default"
 
 typedef struct {
@@ -73,6 +75,7 @@ typedef struct {
     char *on_connect;        /* a line written when the link comes up, or NULL */
     char *keepalive;         /* a line written every keepalive_interval, or NULL */
     long keepalive_interval_ms;
+    sb_ha_config_t ha;       /* ha_* keys: Home Assistant discovery (component NONE: none) */
     int line;
 } sb_device_config_t;
 

@@ -153,6 +153,20 @@ static void check_commands(problems_t *problems)
     }
 }
 
+/* A device announced to Home Assistant: keys that fit, and a name that
+ * can be part of its discovery id. */
+static void check_home_assistant(problems_t *problems, const sb_device_config_t *device)
+{
+    char reason[384];
+    if (!device->ha.line)
+        return;
+    if (!sb_ha_config_check(&device->ha, reason, sizeof reason))
+        add_problem(problems, device->ha.line, "device '%s': %s", device->name, reason);
+    else if (!sb_ha_id_is_valid(device->name, true))
+        add_problem(problems, device->ha.line, "device '%s': a device announced to Home "
+                    "Assistant is named with 1 to 64 letters, digits, _ or -", device->name);
+}
+
 /* A device is reached one way; a name is one word (it is a topic level and a command word). */
 static void check_devices(problems_t *problems)
 {
@@ -173,7 +187,13 @@ static void check_devices(problems_t *problems)
         if (device->backoff_max_ms < device->backoff_initial_ms)
             add_problem(problems, device->line,
                         "device '%s': backoff_max is shorter than backoff_initial", device->name);
+        check_home_assistant(problems, device);
     }
+    const char *hub = sb_config_value(config, "hub", "name");
+    if (hub && !sb_ha_id_is_valid(hub, false))
+        add_problem(problems, sb_config_value_line(config, "hub", "name"),
+                    "hub.name '%s' must be 1 to 64 letters, digits or - (it is part of the "
+                    "Home Assistant ids switchboard_HUB_DEVICE)", hub);
 }
 
 /* Each word of a publish or subscribe list must be a topic filter. A quote
