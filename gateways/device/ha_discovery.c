@@ -2,6 +2,7 @@
  * (see ha_discovery.h). */
 #include "ha_discovery.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <regex.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct sb_ha_discovery {
     char command_filter[SB_TOPIC_MAX + 1];   /* switchboard/HUB/+/set */
     entity_t *entities;
     size_t count;
+    uint64_t ignored;                        /* commands of no device or payload we know */
     const sb_ha_ops_t *ops;
     void *arg;
 };
@@ -254,9 +256,12 @@ static void run_command(sb_ha_discovery_t *self, const char *topic, const char *
     else if (ha && ha->component == SB_HA_BUTTON && strcmp(payload, "PRESS") == 0)
         line = ha->command_on;
     char quoted[SB_LOG_QUOTE_MAX];
-    if (!line) {
-        sb_log_warn("Home Assistant command ignored: no such device or payload",
-                    "topic=%s payload=%s", topic, sb_log_quote(quoted, payload));
+    if (!line) {   /* anyone may publish there: logged at powers of two only */
+        uint64_t ignored = ++self->ignored;
+        if ((ignored & (ignored - 1)) == 0)
+            sb_log_warn("Home Assistant command ignored: no such device or payload",
+                        "topic=%s payload=%s ignored_total=%" PRIu64, topic,
+                        sb_log_quote(quoted, payload), ignored);
         return;
     }
     sb_log_info("Home Assistant command", "device=%s payload=%s", entity->device->name, payload);
