@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "topic.h"
 #include "utf8.h"
 
 static const char *s_component_names[] = { "", "switch", "sensor", "binary_sensor", "button" };
@@ -93,6 +94,12 @@ bool sb_ha_config_set(sb_ha_config_t *self, const char *key, const char *value, 
         return refuse(reason, size, "%s must not be empty%s", key, value);
     if (strncmp(key, "ha_command_o", 12) == 0 && !sb_device_line_is_safe(value))
         return refuse(reason, size, "%s: '%s': " SB_DEVICE_LINE_RULE, key, value);
+    if (strcmp(key, "ha_state_topic") == 0 || strcmp(key, "ha_command_topic") == 0) {
+        if (!sb_topic_is_valid(value) || (key[3] == 'c' && value[0] == '$'))
+            return refuse(reason, size, "%s must be a topic (no + or #; a command topic does not "
+                          "start with $), not '%s'", key, value);
+        return set_text(key[3] == 's' ? &self->state_topic : &self->command_topic, value);
+    }
     static const struct {
         const char *key;
         size_t offset;
@@ -109,7 +116,8 @@ bool sb_ha_config_set(sb_ha_config_t *self, const char *key, const char *value, 
             return set_text((char **) ((char *) self + texts[i].offset), value);
     return refuse(reason, size, "unknown key '%s' (known ha_ keys: ha_component, ha_name, ha_unit, "
                   "ha_device_class, ha_command_on, ha_command_off, ha_command_mode, "
-                  "ha_state_pattern, ha_state_on, ha_state_off)%s", key, "");
+                  "ha_state_pattern, ha_state_on, ha_state_off, ha_state_topic, ha_command_topic)%s",
+                  key, "");
 }
 
 void sb_ha_config_free(sb_ha_config_t *self)
@@ -122,6 +130,8 @@ void sb_ha_config_free(sb_ha_config_t *self)
     free(self->state_pattern);
     free(self->state_on);
     free(self->state_off);
+    free(self->state_topic);
+    free(self->command_topic);
 }
 
 static bool misfit(char *reason, size_t size, const char *text, sb_ha_component_t component)
@@ -130,21 +140,46 @@ static bool misfit(char *reason, size_t size, const char *text, sb_ha_component_
     return false;
 }
 
+/* What only a device's entity has, or only a topic's. */
+static bool check_source(const sb_ha_config_t *self, char *reason, size_t size)
+{
+    sb_ha_component_t component = self->component;
+    bool commands = component == SB_HA_SWITCH || component == SB_HA_BUTTON;
+    if (!self->topic) {
+        if (self->state_topic || self->command_topic)
+            return misfit(reason, size, "ha_state_topic and ha_command_topic are for an [ha NAME] "
+                          "section (a device's topics are the hub's own)%s", SB_HA_NONE);
+        if (component == SB_HA_SWITCH && (!self->command_on || !self->command_off))
+            return misfit(reason, size, "a %s needs ha_command_on and ha_command_off", component);
+        if (component == SB_HA_BUTTON && !self->command_on)
+            return misfit(reason, size, "a %s needs ha_command_on (the line a press writes)",
+                          component);
+        return true;
+    }
+    if (self->state_pattern || self->command_call)
+        return misfit(reason, size, "a topic's state is its payload: no ha_state_pattern or "
+                      "ha_command_mode%s", SB_HA_NONE);
+    if (!commands && !self->state_topic)
+        return misfit(reason, size, "a %s of a topic needs ha_state_topic", component);
+    if (commands && !self->command_topic)
+        return misfit(reason, size, "a %s of a topic needs ha_command_topic", component);
+    if (component == SB_HA_BUTTON && self->state_topic)
+        return misfit(reason, size, "a %s has no state: no ha_state_topic", component);
+    if (!commands && self->command_topic)
+        return misfit(reason, size, "a %s takes no commands: no ha_command_topic", component);
+    return true;
+}
+
 bool sb_ha_config_check(const sb_ha_config_t *self, char *reason, size_t size)
 {
     sb_ha_component_t component = self->component;
-    if (!self->line)
+    if (!self->line && !self->topic)
         return true;
     if (component == SB_HA_NONE)
         return misfit(reason, size, "ha_ keys need ha_component (" SB_HA_COMPONENTS ")%s",
                       component);
     bool commands = component == SB_HA_SWITCH || component == SB_HA_BUTTON;
     bool on_off = component == SB_HA_SWITCH || component == SB_HA_BINARY_SENSOR;
-    if (component == SB_HA_SWITCH && (!self->command_on || !self->command_off))
-        return misfit(reason, size, "a %s needs ha_command_on and ha_command_off", component);
-    if (component == SB_HA_BUTTON && !self->command_on)
-        return misfit(reason, size, "a %s needs ha_command_on (the line a press writes)",
-                      component);
     if (component == SB_HA_BUTTON && self->command_off)
         return misfit(reason, size, "a %s has no ha_command_off", component);
     if (!commands && (self->command_on || self->command_off || self->command_call))
@@ -156,7 +191,7 @@ bool sb_ha_config_check(const sb_ha_config_t *self, char *reason, size_t size)
         return misfit(reason, size, "a %s has no state: no ha_state_pattern", component);
     if (component != SB_HA_SENSOR && self->unit)
         return misfit(reason, size, "ha_unit is for a sensor, not a %s", component);
-    return true;
+    return check_source(self, reason, size);
 }
 
 bool sb_ha_id_is_valid(const char *name, bool allow_underscore)

@@ -1,5 +1,6 @@
-/* ha_config.h — the `ha_*` keys of a [device NAME] section: how the device
- * is announced to Home Assistant by MQTT discovery (docs/home-assistant.md).
+/* ha_config.h — the `ha_*` keys of a [device NAME] section, and of an
+ * [ha NAME] section (a topic of the hub): how the device or topic is
+ * announced to Home Assistant by MQTT discovery (docs/home-assistant.md).
  * Read by config.c, checked as a whole by config_check.c, used by the
  * device gateway's ha_discovery.c. */
 #ifndef SB_HA_CONFIG_H
@@ -23,12 +24,16 @@ typedef struct {
     char *name;              /* ha_name: what Home Assistant shows; NULL: the device's name */
     char *unit;              /* ha_unit (sensor), or NULL */
     char *device_class;      /* ha_device_class, or NULL */
-    char *command_on;        /* ha_command_on: the line ON (switch) or PRESS (button) writes */
-    char *command_off;       /* ha_command_off: the line OFF writes (switch) */
+    char *command_on;        /* ha_command_on: the line ON (switch) or PRESS (button) writes;
+                              * of a topic, the payload Home Assistant publishes */
+    char *command_off;       /* ha_command_off: the line (payload) of OFF (switch) */
     bool command_call;       /* ha_command_mode = call (else send) */
     char *state_pattern;     /* ha_state_pattern: POSIX extended regex, at most one group */
     char *state_on;          /* ha_state_on / ha_state_off: the states that mean on and off */
     char *state_off;
+    bool topic;              /* an [ha NAME] section: a topic, not a device */
+    char *state_topic;       /* ha_state_topic / ha_command_topic: a topic's own topics */
+    char *command_topic;
     int line;                /* where the first ha_ key is (0: none) */
 } sb_ha_config_t;
 

@@ -20,7 +20,8 @@
 #define TOPIC_ROOT "switchboard/"
 
 typedef struct {
-    const sb_device_config_t *device;
+    const char *name;                      /* of the [device NAME] or [ha NAME] */
+    const sb_ha_config_t *ha;              /* ha->topic: an [ha NAME], not a device */
     regex_t pattern;
     bool has_pattern;
     bool online;
@@ -63,42 +64,55 @@ static void set_topic(json_t *object, const char *key, const char *hub, const ch
 }
 
 /* The entity's name is null: Home Assistant names it after its device. */
-static json_t *device_block(const sb_device_config_t *device, const char *id)
+static json_t *device_block(const char *name, const sb_ha_config_t *ha, const char *id)
 {
     json_t *block = json_object();
     json_t *identifiers = json_array();
     json_array_append_new(identifiers, json_string(id));
     json_object_set_new(block, "identifiers", identifiers);
-    set_text(block, "name", device->ha.name ? device->ha.name : device->name);
+    set_text(block, "name", ha->name ? ha->name : name);
     set_text(block, "manufacturer", "switchboard");
-    set_text(block, "model", "switchboard device");
+    set_text(block, "model", ha->topic ? "switchboard topic" : "switchboard device");
     set_text(block, "sw_version", SB_VERSION);
     return block;
 }
 
-char *sb_ha_discovery_json(const sb_device_config_t *device, const char *hub)
+/* A device's topics are the hub's (switchboard/HUB/NAME/...), with its
+ * availability; a topic's are its own, without one. */
+static void set_topics(json_t *root, const char *name, const sb_ha_config_t *ha, const char *hub)
 {
-    const sb_ha_config_t *ha = &device->ha;
+    bool commands = ha->component == SB_HA_SWITCH || ha->component == SB_HA_BUTTON;
+    if (ha->topic) {
+        set_text(root, "state_topic", ha->state_topic);
+        set_text(root, "command_topic", ha->command_topic);
+        return;
+    }
+    set_topic(root, "availability_topic", hub, name, "availability");
+    set_text(root, "payload_available", "online");
+    set_text(root, "payload_not_available", "offline");
+    if (!commands || ha->state_pattern)
+        set_topic(root, "state_topic", hub, name, "state");
+    if (commands)
+        set_topic(root, "command_topic", hub, name, "set");
+}
+
+char *sb_ha_discovery_json(const char *name, const sb_ha_config_t *ha, const char *hub)
+{
     if (ha->component == SB_HA_NONE)
         return NULL;
     char id[160];
-    snprintf(id, sizeof id, OBJECT_PREFIX "%s_%s", hub, device->name);
+    snprintf(id, sizeof id, OBJECT_PREFIX "%s_%s", hub, name);
     json_t *root = json_object();
     json_object_set_new(root, "name", json_null());
     set_text(root, "unique_id", id);
     set_text(root, "object_id", id);
-    set_topic(root, "availability_topic", hub, device->name, "availability");
-    set_text(root, "payload_available", "online");
-    set_text(root, "payload_not_available", "offline");
-    bool has_state = ha->component == SB_HA_SENSOR || ha->component == SB_HA_BINARY_SENSOR
-                     || (ha->component == SB_HA_SWITCH && ha->state_pattern);
-    if (has_state)
-        set_topic(root, "state_topic", hub, device->name, "state");
-    if (ha->component == SB_HA_SWITCH || ha->component == SB_HA_BUTTON)
-        set_topic(root, "command_topic", hub, device->name, "set");
+    set_topics(root, name, ha, hub);
+    /* What Home Assistant publishes: to a device, the hub maps it to a line. */
+    const char *on = ha->topic && ha->command_on ? ha->command_on : "ON";
+    const char *off = ha->topic && ha->command_off ? ha->command_off : "OFF";
     if (ha->component == SB_HA_SWITCH) {
-        set_text(root, "payload_on", "ON");
-        set_text(root, "payload_off", "OFF");
+        set_text(root, "payload_on", on);
+        set_text(root, "payload_off", off);
         set_text(root, "state_on", ha->state_on ? ha->state_on : "ON");
         set_text(root, "state_off", ha->state_off ? ha->state_off : "OFF");
     }
@@ -107,10 +121,10 @@ char *sb_ha_discovery_json(const sb_device_config_t *device, const char *hub)
         set_text(root, "payload_off", ha->state_off ? ha->state_off : "OFF");
     }
     if (ha->component == SB_HA_BUTTON)
-        set_text(root, "payload_press", "PRESS");
+        set_text(root, "payload_press", ha->topic ? ha->command_on : "PRESS");
     set_text(root, "unit_of_measurement", ha->unit);
     set_text(root, "device_class", ha->device_class);
-    json_object_set_new(root, "device", device_block(device, id));
+    json_object_set_new(root, "device", device_block(name, ha, id));
     json_t *origin = json_object();
     set_text(origin, "name", "switchboard");
     set_text(origin, "sw_version", SB_VERSION);
@@ -138,16 +152,19 @@ static bool settings_are_usable(const sb_ha_settings_t *settings)
     return true;
 }
 
-static void entity_init(entity_t *entity, const sb_device_config_t *device,
-                        const sb_ha_discovery_t *self)
+static void add_entity(sb_ha_discovery_t *self, const char *name, const sb_ha_config_t *ha)
 {
-    entity->device = device;
+    if (ha->component == SB_HA_NONE)
+        return;
+    entity_t *entity = &self->entities[self->count++];
+    entity->name = name;
+    entity->ha = ha;
     snprintf(entity->config_topic, sizeof entity->config_topic, "%s/%s/" OBJECT_PREFIX "%s_%s/config",
-             self->prefix, sb_ha_component_name(device->ha.component), self->hub, device->name);
-    snprintf(entity->base, sizeof entity->base, TOPIC_ROOT "%s/%s", self->hub, device->name);
+             self->prefix, sb_ha_component_name(ha->component), self->hub, name);
+    snprintf(entity->base, sizeof entity->base, TOPIC_ROOT "%s/%s", self->hub, name);
     /* Checked by config_check.c already: it compiles. */
-    entity->has_pattern = device->ha.state_pattern
-                          && regcomp(&entity->pattern, device->ha.state_pattern, REG_EXTENDED) == 0;
+    entity->has_pattern = ha->state_pattern
+                          && regcomp(&entity->pattern, ha->state_pattern, REG_EXTENDED) == 0;
 }
 
 sb_ha_discovery_t *sb_ha_discovery_new(const sb_config_t *config, const sb_ha_settings_t *settings,
@@ -162,12 +179,13 @@ sb_ha_discovery_t *sb_ha_discovery_new(const sb_config_t *config, const sb_ha_se
     snprintf(self->command_filter, sizeof self->command_filter, TOPIC_ROOT "%s/+/set", self->hub);
     self->ops = ops;
     self->arg = arg;
-    self->entities = calloc(sb_config_device_count(config) + 1, sizeof *self->entities);
-    for (size_t i = 0; i < sb_config_device_count(config); i++) {
-        const sb_device_config_t *device = sb_config_device_at(config, i);
-        if (device->ha.component != SB_HA_NONE)
-            entity_init(&self->entities[self->count++], device, self);
-    }
+    size_t devices = sb_config_device_count(config), topics = sb_config_ha_topic_count(config);
+    self->entities = calloc(devices + topics + 1, sizeof *self->entities);
+    for (size_t i = 0; i < devices; i++)
+        add_entity(self, sb_config_device_at(config, i)->name, &sb_config_device_at(config, i)->ha);
+    for (size_t i = 0; i < topics; i++)
+        add_entity(self, sb_config_ha_topic_at(config, i)->name,
+                   &sb_config_ha_topic_at(config, i)->ha);
     return self;
 }
 
@@ -189,10 +207,11 @@ size_t sb_ha_discovery_count(const sb_ha_discovery_t *self)
     return self->count;
 }
 
-static entity_t *find_entity(sb_ha_discovery_t *self, const char *device)
+/* The entity of a device (an [ha NAME] topic of the same name is not one). */
+static entity_t *find_device(sb_ha_discovery_t *self, const char *device)
 {
     for (size_t i = 0; i < self->count; i++)
-        if (strcmp(self->entities[i].device->name, device) == 0)
+        if (!self->entities[i].ha->topic && strcmp(self->entities[i].name, device) == 0)
             return &self->entities[i];
     return NULL;
 }
@@ -207,7 +226,8 @@ static void publish_leaf(sb_ha_discovery_t *self, const entity_t *entity, const 
 
 static void publish_availability(sb_ha_discovery_t *self, const entity_t *entity)
 {
-    publish_leaf(self, entity, "availability", entity->online ? "online" : "offline");
+    if (!entity->ha->topic)
+        publish_leaf(self, entity, "availability", entity->online ? "online" : "offline");
 }
 
 /* Every config, then every availability (Home Assistant subscribes to
@@ -215,7 +235,7 @@ static void publish_availability(sb_ha_discovery_t *self, const entity_t *entity
 static void announce(sb_ha_discovery_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
-        char *json = sb_ha_discovery_json(self->entities[i].device, self->hub);
+        char *json = sb_ha_discovery_json(self->entities[i].name, self->entities[i].ha, self->hub);
         if (json)
             self->ops->publish(self->arg, self->entities[i].config_topic, json);
         free(json);
@@ -247,8 +267,8 @@ static void run_command(sb_ha_discovery_t *self, const char *topic, const char *
     char *slash = strchr(name, '/');
     if (slash)
         *slash = '\0';
-    entity_t *entity = find_entity(self, name);
-    const sb_ha_config_t *ha = entity ? &entity->device->ha : NULL;
+    entity_t *entity = find_device(self, name);
+    const sb_ha_config_t *ha = entity ? entity->ha : NULL;
     const char *line = NULL;
     if (ha && ha->component == SB_HA_SWITCH)
         line = strcmp(payload, "ON") == 0 ? ha->command_on
@@ -264,8 +284,8 @@ static void run_command(sb_ha_discovery_t *self, const char *topic, const char *
                         sb_log_quote(quoted, payload), ignored);
         return;
     }
-    sb_log_info("Home Assistant command", "device=%s payload=%s", entity->device->name, payload);
-    self->ops->command(self->arg, entity->device->name, line, ha->command_call);
+    sb_log_info("Home Assistant command", "device=%s payload=%s", entity->name, payload);
+    self->ops->command(self->arg, entity->name, line, ha->command_call);
 }
 
 void sb_ha_discovery_event(sb_ha_discovery_t *self, const char *topic, const char *payload)
@@ -327,7 +347,7 @@ void sb_ha_discovery_retained(sb_ha_discovery_t *self, const char *reply)
 
 void sb_ha_discovery_link_state(sb_ha_discovery_t *self, const char *device, const char *state)
 {
-    entity_t *entity = find_entity(self, device);
+    entity_t *entity = find_device(self, device);
     bool online = strcmp(state, "connected") == 0;
     if (!entity || entity->online == online)
         return;
@@ -354,10 +374,10 @@ static bool state_of(const entity_t *entity, const char *line, char *state, size
 
 void sb_ha_discovery_line(sb_ha_discovery_t *self, const char *device, const char *line)
 {
-    entity_t *entity = find_entity(self, device);
+    entity_t *entity = find_device(self, device);
     if (!entity)
         return;
-    sb_ha_component_t component = entity->device->ha.component;
+    sb_ha_component_t component = entity->ha->component;
     if (component == SB_HA_BUTTON || (component == SB_HA_SWITCH && !entity->has_pattern))
         return;   /* no state topic */
     size_t size = strlen(line) + 1;

@@ -9,7 +9,9 @@
  * config names, written to the device (`send`, or `call` with its answer
  * read as a state). It announces again when Home Assistant says `online`
  * on PREFIX/status, and clears the configs of this hub that the config no
- * longer has.
+ * longer has. An [ha NAME] section announces a topic of the hub the same
+ * way, with its own state and command topics, which Home Assistant reads
+ * and publishes directly (no availability, nothing for the hub to map).
  *
  * It knows no socket: the device gateway hands it events and gives it the
  * functions that publish, subscribe, ask the broker and write to devices,
@@ -64,8 +66,8 @@ void sb_ha_discovery_line(sb_ha_discovery_t *self, const char *device, const cha
 /* Every device offline (the gateway stops). */
 void sb_ha_discovery_stop(sb_ha_discovery_t *self);
 
-/* The discovery config of `device` on `hub` (malloc'd JSON), or NULL
- * when it is not announced. */
-char *sb_ha_discovery_json(const sb_device_config_t *device, const char *hub);
+/* The discovery config of the device or [ha] topic `name` on `hub`
+ * (malloc'd JSON), or NULL when it is not announced. */
+char *sb_ha_discovery_json(const char *name, const sb_ha_config_t *ha, const char *hub);
 
 #endif

@@ -147,9 +147,10 @@ def test_a_device_left_out_of_the_config_is_removed_from_home_assistant(
     c = mqtt_hub(config=hub_config(lamp.port, porch.port))
     gateway = start_device_gateway(processes, c)
     ha = HomeAssistant(paho_clients(c.mqtt_port, client_id="home-assistant", version=V311),
-                       "homeassistant/#")
+                       "homeassistant/#", "switchboard/home/#")
     ha.config(LAMP_CONFIG)
     ha.config(PORCH_CONFIG)
+    ha.wait_last(LAMP + "availability", "online", timeout=STARTUP_TIMEOUT)
 
     # Another integration's config under the same prefix is left alone.
     other = paho_clients(c.mqtt_port, client_id="zigbee2mqtt", version=V311)
@@ -157,7 +158,8 @@ def test_a_device_left_out_of_the_config_is_removed_from_home_assistant(
                          retain=True, qos=1).wait_for_publish(timeout=READ_TIMEOUT)
     ha.wait_last("homeassistant/light/0x00158d_light/config", '{"name":null}')
 
-    processes.stop(gateway.proc)
+    processes.stop(gateway.proc)      # a stopping gateway reaches its devices no more
+    ha.wait_last(LAMP + "availability", "offline")
     c.config_path.write_text(hub_config(lamp.port))
     start_device_gateway(processes, c)
     ha.wait_last(PORCH_CONFIG, "", timeout=STARTUP_TIMEOUT)       # empty retained: removed

@@ -58,7 +58,8 @@ static void expect_problem(const char *text, const char *expected)
 
 static json_t *config_json(const sb_config_t *config, const char *device, const char *hub)
 {
-    char *text = sb_ha_discovery_json(sb_config_device(config, device), hub);
+    const sb_device_config_t *found = sb_config_device(config, device);
+    char *text = sb_ha_discovery_json(device, &found->ha, hub);
     assert_non_null(text);
     json_error_t error;
     json_t *root = json_loads(text, 0, &error);
@@ -141,7 +142,18 @@ static const char s_home[] =
     "ha_command_on = ring\n"
     "ha_command_mode = call\n"
     "[device plain]\n"
-    "connect = 127.0.0.1:9\n";
+    "connect = 127.0.0.1:9\n"
+    "[ha kitchen_light]\n"
+    "ha_component = switch\n"
+    "ha_state_topic = zigbee2mqtt/kitchen/state\n"
+    "ha_command_topic = zigbee2mqtt/kitchen/set/state\n"
+    "ha_command_on = on\n"
+    "ha_command_off = off\n"
+    "ha_state_on = on\n"
+    "ha_state_off = off\n"
+    "[ha plain]\n"
+    "ha_component = sensor\n"
+    "ha_state_topic = $sys/devices/plain\n";
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -191,7 +203,28 @@ static void test_other_components_json(void **state)
     assert_string_equal(text_of(bell, "command_topic"), "switchboard/home/bell/set");
     assert_null(json_object_get(bell, "state_topic"));
     json_decref(bell);
-    assert_null(sb_ha_discovery_json(sb_config_device(config, "plain"), "home"));
+    assert_null(sb_ha_discovery_json("plain", &sb_config_device(config, "plain")->ha, "home"));
+    sb_config_destroy(&config);
+}
+
+/* An [ha NAME] topic: its own topics, its payloads, no availability. */
+static void test_topic_json(void **state)
+{
+    (void) state;
+    sb_config_t *config = load_ok(s_home);
+    assert_int_equal(sb_config_ha_topic_count(config), 2);
+    const sb_ha_topic_config_t *light = sb_config_ha_topic_at(config, 0);
+    char *text = sb_ha_discovery_json(light->name, &light->ha, "home");
+    json_t *root = json_loads(text, 0, NULL);
+    free(text);
+    assert_string_equal(text_of(root, "unique_id"), "switchboard_home_kitchen_light");
+    assert_string_equal(text_of(root, "state_topic"), "zigbee2mqtt/kitchen/state");
+    assert_string_equal(text_of(root, "command_topic"), "zigbee2mqtt/kitchen/set/state");
+    assert_string_equal(text_of(root, "payload_on"), "on");
+    assert_string_equal(text_of(root, "payload_off"), "off");
+    assert_null(json_object_get(root, "availability_topic"));
+    assert_string_equal(text_of(json_object_get(root, "device"), "model"), "switchboard topic");
+    json_decref(root);
     sb_config_destroy(&config);
 }
 
@@ -233,6 +266,22 @@ static void test_config_problems(void **state)
     expect_problem("[hub]\nname = my_home\n", "hub.name 'my_home' must be");
     expect_problem("[device a]\nha_component = sensor\nha_command_mode = maybe\n",
                    "ha_command_mode must be send or call");
+    expect_problem("[device a]\nha_component = sensor\nha_state_topic = x\n",
+                   "are for an [ha NAME] section");
+    expect_problem("[ha t]\n", "ha_ keys need ha_component");
+    expect_problem("[ha t]\nha_component = sensor\n", "a sensor of a topic needs ha_state_topic");
+    expect_problem("[ha t]\nha_component = switch\nha_state_topic = a\n",
+                   "a switch of a topic needs ha_command_topic");
+    expect_problem("[ha t]\nha_component = switch\nha_command_topic = $sys/x\n",
+                   "ha_command_topic must be a topic");
+    expect_problem("[ha t]\nha_component = sensor\nha_state_topic = a/#\n",
+                   "ha_state_topic must be a topic");
+    expect_problem("[ha t]\nha_component = sensor\nha_state_topic = a\nha_state_pattern = x\n",
+                   "a topic's state is its payload");
+    expect_problem("[ha t]\nha_component = sensor\nha_state_topic = a\ncolour = red\n",
+                   "unknown key 'colour' in [ha t]");
+    expect_problem("[device t]\nha_component = sensor\n[ha t]\nha_component = sensor\n"
+                   "ha_state_topic = a\n", "announced under that name already");
 }
 
 /* ------------------------------------------------------------------ the discovery */
@@ -245,7 +294,7 @@ static void test_discovery_flow(void **state)
     sb_ha_settings_t settings = { "home", "homeassistant" };
     sb_ha_discovery_t *ha = sb_ha_discovery_new(config, &settings, &s_fake_ops, r);
     assert_non_null(ha);
-    assert_int_equal(sb_ha_discovery_count(ha), 4);
+    assert_int_equal(sb_ha_discovery_count(ha), 6);
 
     sb_ha_discovery_start(ha);
     expect_logged(r, "sub homeassistant/status \n");
@@ -254,13 +303,16 @@ static void test_discovery_flow(void **state)
     expect_logged(r, "pub homeassistant/sensor/switchboard_home_porch/config {json}\n");
     expect_logged(r, "pub homeassistant/binary_sensor/switchboard_home_door/config {json}\n");
     expect_logged(r, "pub homeassistant/button/switchboard_home_bell/config {json}\n");
+    expect_logged(r, "pub homeassistant/switch/switchboard_home_kitchen_light/config {json}\n");
+    expect_logged(r, "pub homeassistant/sensor/switchboard_home_plain/config {json}\n");
+    assert_null(strstr(r->log, "kitchen_light/availability"));
     expect_logged(r, "pub switchboard/home/lamp/availability offline\n");
     expect_logged(r, "list homeassistant/+/+/config \n");
 
     r->log[0] = '\0';
     sb_ha_discovery_link_state(ha, "lamp", "connecting");   /* still offline: nothing new */
     sb_ha_discovery_link_state(ha, "lamp", "connected");
-    sb_ha_discovery_link_state(ha, "plain", "connected");   /* not announced */
+    sb_ha_discovery_link_state(ha, "plain", "connected");   /* its [ha plain] is no device */
     assert_string_equal(r->log, "pub switchboard/home/lamp/availability online\n");
 
     r->log[0] = '\0';
@@ -280,6 +332,7 @@ static void test_discovery_flow(void **state)
     sb_ha_discovery_event(ha, "switchboard/home/bell/set", "PRESS");
     sb_ha_discovery_event(ha, "switchboard/home/porch/set", "ON");      /* a sensor: ignored */
     sb_ha_discovery_event(ha, "switchboard/home/ghost/set", "ON");      /* not ours: ignored */
+    sb_ha_discovery_event(ha, "switchboard/home/kitchen_light/set", "ON");   /* a topic's */
     assert_string_equal(r->log, "device lamp send led on\n"
                                 "device lamp send led off\n"
                                 "device bell call ring\n");
@@ -342,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_switch_json),
         cmocka_unit_test(test_other_components_json),
+        cmocka_unit_test(test_topic_json),
         cmocka_unit_test(test_optimistic_switch),
         cmocka_unit_test(test_config_problems),
         cmocka_unit_test(test_discovery_flow),
