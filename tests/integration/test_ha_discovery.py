@@ -171,3 +171,29 @@ def test_a_device_left_out_of_the_config_is_removed_from_home_assistant(
     wait_until(lambda: later.last("homeassistant/light/0x00158d_light/config"), READ_TIMEOUT,
                "the other integration's config")
     assert later.payloads(PORCH_CONFIG) == []
+
+
+def test_the_launcher_announces_a_topic_of_an_ha_section(launch_hub, paho_clients, tmp_path):
+    """A config with no device, only an [ha NAME] topic: the launcher still
+    runs the device gateway, which announces the topic with its own state
+    and command topics (Home Assistant reads and writes them directly)."""
+    config = tmp_path / "switchboard.conf"
+    config.write_text("[hub]\nname = garage\n\n"
+                      "[ha door]\nha_component = binary_sensor\nha_device_class = garage_door\n"
+                      "ha_state_topic = zigbee2mqtt/garage door\nha_state_on = open\n"
+                      "ha_state_off = closed\n\n"
+                      "[ha heater]\nha_component = switch\nha_state_topic = heater/state\n"
+                      "ha_command_topic = heater/set\nha_command_on = 1\nha_command_off = 0\n"
+                      "ha_state_on = 1\nha_state_off = 0\n")
+    hub = launch_hub("--config", str(config))
+    ha = HomeAssistant(paho_clients(hub.mqtt_port, client_id="home-assistant", version=V311),
+                       "homeassistant/#")
+    door = ha.config("homeassistant/binary_sensor/switchboard_garage_door/config")
+    assert door["state_topic"] == "zigbee2mqtt/garage door"
+    assert (door["payload_on"], door["payload_off"]) == ("open", "closed")
+    assert door["device_class"] == "garage_door"
+    assert "availability_topic" not in door
+    heater = ha.config("homeassistant/switch/switchboard_garage_heater/config")
+    assert (heater["command_topic"], heater["payload_on"], heater["payload_off"]) == (
+        "heater/set", "1", "0")
+    assert heater["state_topic"] == "heater/state"
