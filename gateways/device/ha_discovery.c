@@ -15,7 +15,6 @@
 #include "sb_version.h"
 
 #define PREFIX_MAX 64          /* keeps every topic below SB_TOPIC_MAX */
-#define PAYLOAD_MAX 16         /* ON, OFF, PRESS, online */
 #define OBJECT_PREFIX "switchboard_"
 #define TOPIC_ROOT "switchboard/"
 
@@ -254,7 +253,7 @@ void sb_ha_discovery_start(sb_ha_discovery_t *self)
     snprintf(filter, sizeof filter, "%s/+/+/config", self->prefix);
     self->ops->list_retained(self->arg, filter);
     if (self->count)
-        sb_log_info("announced to Home Assistant", "devices=%zu prefix=%s hub=%s", self->count,
+        sb_log_info("announced to Home Assistant", "entities=%zu prefix=%s hub=%s", self->count,
                     self->prefix, self->hub);
 }
 
@@ -275,13 +274,13 @@ static void run_command(sb_ha_discovery_t *self, const char *topic, const char *
                : strcmp(payload, "OFF") == 0 ? ha->command_off : NULL;
     else if (ha && ha->component == SB_HA_BUTTON && strcmp(payload, "PRESS") == 0)
         line = ha->command_on;
-    char quoted[SB_LOG_QUOTE_MAX];
+    char quoted_topic[SB_LOG_QUOTE_MAX], quoted[SB_LOG_QUOTE_MAX];
     if (!line) {   /* anyone may publish there: logged at powers of two only */
         uint64_t ignored = ++self->ignored;
         if ((ignored & (ignored - 1)) == 0)
             sb_log_warn("Home Assistant command ignored: no such device or payload",
-                        "topic=%s payload=%s ignored_total=%" PRIu64, topic,
-                        sb_log_quote(quoted, payload), ignored);
+                        "topic=%s payload=%s ignored_total=%" PRIu64,
+                        sb_log_quote(quoted_topic, topic), sb_log_quote(quoted, payload), ignored);
         return;
     }
     sb_log_info("Home Assistant command", "device=%s payload=%s", entity->name, payload);
@@ -291,8 +290,8 @@ static void run_command(sb_ha_discovery_t *self, const char *topic, const char *
 void sb_ha_discovery_event(sb_ha_discovery_t *self, const char *topic, const char *payload)
 {
     if (strcmp(topic, self->status_topic) == 0) {
-        if (strncmp(payload, "online", PAYLOAD_MAX) == 0) {
-            sb_log_info("Home Assistant is online: announcing again", "devices=%zu", self->count);
+        if (strcmp(payload, "online") == 0) {
+            sb_log_info("Home Assistant is online: announcing again", "entities=%zu", self->count);
             announce(self);
         }
         return;
