@@ -27,7 +27,12 @@ def lamp_answers(line):
     return {"led on": "led=on", "led off": "led=off"}.get(line)
 
 
-def hub_config(lamp_port, porch_port=None):
+def fan_answers(line):
+    """The fan answers each command (a `call`): its answer is the state."""
+    return {"fan 1": "fan is 1", "fan 0": "fan is 0"}.get(line)
+
+
+def hub_config(lamp_port, porch_port=None, fan_port=None):
     text = "[hub]\nname = home\n\n" + device_section(
         "lamp", connect="127.0.0.1:%d" % lamp_port, ha_component="switch", ha_name="Desk lamp",
         ha_command_on="led on", ha_command_off="led off", ha_state_pattern="^led=(on|off)$",
@@ -37,6 +42,11 @@ def hub_config(lamp_port, porch_port=None):
             "porch", connect="127.0.0.1:%d" % porch_port, ha_component="sensor",
             ha_unit="°C", ha_device_class="temperature",
             ha_state_pattern="^temp ([-0-9.]+)$", **fast())
+    if fan_port:
+        text += device_section(
+            "fan", connect="127.0.0.1:%d" % fan_port, ha_component="switch",
+            ha_command_on="fan 1", ha_command_off="fan 0", ha_command_mode="call",
+            ha_state_pattern="^fan is ([01])$", ha_state_on="1", ha_state_off="0", **fast())
     return text
 
 
@@ -80,7 +90,8 @@ def test_home_assistant_reads_drives_and_watches_the_devices(
         mqtt_hub, paho_clients, fake_devices, processes):
     lamp = fake_devices(answer=lamp_answers)
     porch = fake_devices(answer=None)
-    c = mqtt_hub(config=hub_config(lamp.port, porch.port))
+    fan = fake_devices(answer=fan_answers)
+    c = mqtt_hub(config=hub_config(lamp.port, porch.port, fan.port))
     start_device_gateway(processes, c)
     ha = HomeAssistant(paho_clients(c.mqtt_port, client_id="home-assistant", version=V311),
                        "homeassistant/#", "switchboard/home/#")
@@ -119,6 +130,14 @@ def test_home_assistant_reads_drives_and_watches_the_devices(
     ha.paho.publish(LAMP + "set", "ON")
     ha.wait_last(LAMP + "state", "on")
     assert lamp.lines() == ["led on", "led off", "led on"]
+
+    # With ha_command_mode = call the answer to the command is the state.
+    ha.wait_last("switchboard/home/fan/availability", "online", timeout=STARTUP_TIMEOUT)
+    ha.paho.publish("switchboard/home/fan/set", "ON")
+    ha.wait_last("switchboard/home/fan/state", "1")
+    ha.paho.publish("switchboard/home/fan/set", "OFF")
+    ha.wait_last("switchboard/home/fan/state", "0")
+    assert fan.lines() == ["fan 1", "fan 0"]
 
     # A sensor's state is the group of its pattern; other lines are no state.
     porch.send("hello", "temp 21.5")
