@@ -36,8 +36,6 @@ typedef struct {
 
 /* A Home Assistant command written to a device. */
 typedef struct {
-    sb_device_gateway_t *gateway;
-    bool call;
     char device[128];
 } ha_command_t;
 
@@ -113,7 +111,15 @@ static void on_link_line(void *owner, sb_device_link_t *link, const char *line)
     sb_ha_discovery_line(self->ha, sb_device_link_name(link), line);
 }
 
-static const sb_device_link_events_t s_link_events = { on_link_state, on_link_line };
+/* Whoever called: a device's answers are its states too. */
+static void on_link_answer(void *owner, sb_device_link_t *link, const char *line)
+{
+    sb_device_gateway_t *self = owner;
+    sb_ha_discovery_line(self->ha, sb_device_link_name(link), line);
+}
+
+static const sb_device_link_events_t s_link_events = { on_link_state, on_link_line,
+                                                       on_link_answer };
 
 /* ---------------------------------------------------------------- requests */
 
@@ -263,11 +269,9 @@ static void on_ha_command_done(void *arg, bool ok, const char *code, const char 
 {
     ha_command_t *command = arg;
     char quoted[SB_LOG_QUOTE_MAX];
-    if (!ok)
+    if (!ok)   /* an answer was read as a state already (on_link_answer) */
         sb_log_warn("Home Assistant command not written", "device=%s code=%s reason=%s",
                     command->device, code, sb_log_quote(quoted, text));
-    else if (command->call)
-        sb_ha_discovery_line(command->gateway->ha, command->device, text);
     free(command);
 }
 
@@ -284,7 +288,6 @@ static void ha_command(void *arg, const char *device, const char *line, bool cal
         return;
     }
     ha_command_t *command = calloc(1, sizeof *command);
-    *command = (ha_command_t) { .gateway = self, .call = call };
     snprintf(command->device, sizeof command->device, "%s", device);
     if (call)
         sb_device_link_call(link, line, on_ha_command_done, command);

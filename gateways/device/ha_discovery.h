@@ -36,7 +36,8 @@ typedef struct {
     void (*subscribe)(void *arg, const char *filter);
     /* Asks the broker `topics FILTER`; its reply goes to sb_ha_discovery_retained. */
     void (*list_retained)(void *arg, const char *filter);
-    /* Writes `line` to `device`; with `call`, its answer goes to sb_ha_discovery_line. */
+    /* Writes `line` to `device` (`call`: waits for its answer, which the gateway hands to
+     * sb_ha_discovery_line as it does every answer and unasked line). */
     void (*command)(void *arg, const char *device, const char *line, bool call);
 } sb_ha_ops_t;
 
@@ -59,7 +60,8 @@ void sb_ha_discovery_event(sb_ha_discovery_t *self, const char *topic, const cha
 /* The broker's `topics` reply: "N TOPIC VALUE ...". */
 void sb_ha_discovery_retained(sb_ha_discovery_t *self, const char *reply);
 
-/* A device's link state ("connected", "backoff:1.2s", ...) and its lines. */
+/* A device's link state ("connected", "backoff:1.2s", ...) and its lines:
+ * unasked ones and answers to anyone's call (keepalive answers are not). */
 void sb_ha_discovery_link_state(sb_ha_discovery_t *self, const char *device, const char *state);
 void sb_ha_discovery_line(sb_ha_discovery_t *self, const char *device, const char *line);
 

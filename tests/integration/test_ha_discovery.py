@@ -10,7 +10,7 @@ device gateway no longer has it."""
 import json
 import queue
 
-from conftest import READ_TIMEOUT, STARTUP_TIMEOUT, wait_until
+from conftest import READ_TIMEOUT, STARTUP_TIMEOUT, Client, wait_until
 from device_support import device_section, fast, start_device_gateway
 from device_support import fake_devices  # noqa: F401 - fixture
 from mqtt_support import V311
@@ -130,6 +130,10 @@ def test_home_assistant_reads_drives_and_watches_the_devices(
     ha.paho.publish(LAMP + "set", "ON")
     ha.wait_last(LAMP + "state", "on")
     assert lamp.lines() == ["led on", "led off", "led on"]
+    # Another client's call is answered to it, and the answer is a state too.
+    with Client(c.port) as script:
+        assert script.request("device lamp call led off") == "OK led=off"
+    ha.wait_last(LAMP + "state", "off")
 
     # With ha_command_mode = call the answer to the command is the state.
     ha.wait_last("switchboard/home/fan/availability", "online", timeout=STARTUP_TIMEOUT)
