@@ -15,6 +15,7 @@ from device_support import device_section, fast, start_device_gateway
 from device_support import fake_devices  # noqa: F401 - fixture
 from mqtt_support import V311
 from test_mqtt import mqtt_hub, paho_clients  # noqa: F401 - fixtures
+from test_retained import _wait_for_the_new_broker
 
 LAMP_CONFIG = "homeassistant/switch/switchboard_home_lamp/config"
 PORCH_CONFIG = "homeassistant/sensor/switchboard_home_porch/config"
@@ -220,3 +221,34 @@ def test_the_launcher_announces_a_topic_of_an_ha_section(launch_hub, paho_client
     assert (heater["command_topic"], heater["payload_on"], heater["payload_off"]) == (
         "heater/set", "1", "0")
     assert heater["state_topic"] == "heater/state"
+
+
+def test_commands_still_reach_the_device_after_a_broker_restart(
+        mqtt_hub, paho_clients, fake_devices, processes):
+    """The device gateway subscribes again to the command topics and
+    announces again when its broker link comes back."""
+    lamp = fake_devices(answer=lamp_answers)
+    c = mqtt_hub(config=hub_config(lamp.port))
+    start_device_gateway(processes, c)
+    ha = HomeAssistant(paho_clients(c.mqtt_port, client_id="home-assistant", version=V311),
+                       "homeassistant/#", "switchboard/home/#")
+    ha.config(LAMP_CONFIG)
+    ha.wait_last(LAMP + "availability", "online", timeout=STARTUP_TIMEOUT)
+
+    # Killed before it may have written the retained values: the device
+    # gateway announces again to the new broker, which keeps them.
+    c.broker.popen.kill()
+    c.broker.popen.wait(5)
+    broker = processes.start("sb-broker", c.broker.argv)
+    _wait_for_the_new_broker(c, broker)
+    later = HomeAssistant(paho_clients(c.mqtt_port, client_id="later", version=V311),
+                          "homeassistant/#", "switchboard/home/#")
+    assert later.config(LAMP_CONFIG)["unique_id"] == "switchboard_home_lamp"
+    later.wait_last(LAMP + "availability", "online")
+
+    def switched_on():
+        ha.paho.publish(LAMP + "set", "ON")    # until the gateways are linked again
+        return "led on" in lamp.lines()
+    wait_until(switched_on, STARTUP_TIMEOUT, "the lamp to get `led on` through the new broker",
+               interval=0.5)
+    ha.wait_last(LAMP + "state", "on")
