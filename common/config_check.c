@@ -153,8 +153,8 @@ static void check_commands(problems_t *problems)
     }
 }
 
-/* A device announced to Home Assistant: keys that fit, and a name that
- * can be part of its discovery id. */
+/* A device or [ha] topic announced to Home Assistant: keys that fit, and
+ * a name that can be part of its discovery id. */
 static void check_home_assistant(problems_t *problems, const char *what, const char *name,
                                  const sb_ha_config_t *ha, int line)
 {

@@ -34,11 +34,6 @@ typedef struct {
     uint64_t request_id;
 } pending_reply_t;
 
-/* A Home Assistant command written to a device. */
-typedef struct {
-    char device[128];
-} ha_command_t;
-
 /* A connection that has not said HELLO yet. */
 typedef struct {
     sb_device_gateway_t *gateway;
@@ -265,14 +260,15 @@ static void ha_list_retained(void *arg, const char *filter)
     sb_requests_submit(self->events, &request, &owner, true);
 }
 
+/* `arg` is the device's name (malloc'd). An answer was read as a state
+ * already (on_link_answer). */
 static void on_ha_command_done(void *arg, bool ok, const char *code, const char *text)
 {
-    ha_command_t *command = arg;
     char quoted[SB_LOG_QUOTE_MAX];
-    if (!ok)   /* an answer was read as a state already (on_link_answer) */
+    if (!ok)
         sb_log_warn("Home Assistant command not written", "device=%s code=%s reason=%s",
-                    command->device, code, sb_log_quote(quoted, text));
-    free(command);
+                    (char *) arg, code, sb_log_quote(quoted, text));
+    free(arg);
 }
 
 /* The `device NAME send|call LINE` of a command Home Assistant published. */
@@ -287,12 +283,10 @@ static void ha_command(void *arg, const char *device, const char *line, bool cal
                     device);
         return;
     }
-    ha_command_t *command = calloc(1, sizeof *command);
-    snprintf(command->device, sizeof command->device, "%s", device);
     if (call)
-        sb_device_link_call(link, line, on_ha_command_done, command);
+        sb_device_link_call(link, line, on_ha_command_done, strdup(device));
     else
-        sb_device_link_send(link, line, on_ha_command_done, command);
+        sb_device_link_send(link, line, on_ha_command_done, strdup(device));
 }
 
 static const sb_ha_ops_t s_ha_ops = { ha_publish, ha_subscribe, ha_list_retained, ha_command };
@@ -597,10 +591,10 @@ void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
     sb_requests_destroy(&self->events);
     sb_presence_destroy(&self->presence);
     sb_broker_link_destroy(&self->publisher);
-    sb_ha_discovery_destroy(&self->ha);
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
     for (size_t i = 0; i < self->link_count; i++)
         sb_device_link_destroy(&self->links[i]);
+    sb_ha_discovery_destroy(&self->ha);   /* after the links, which may still tell it things */
     free(self->links);
     zlistx_destroy(&self->hellos);
     free(self);
