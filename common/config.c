@@ -37,11 +37,13 @@ struct sb_config {
     sb_token_config_t *tokens;
     size_t token_count;
     sb_token_config_t *anonymous;   /* NULL: no [anonymous] section */
+    sb_ha_topic_config_t *ha_topics;
+    size_t ha_topic_count;
 };
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", "hub", NULL
 };
 
 typedef struct {
@@ -93,9 +95,15 @@ void sb_config_destroy(sb_config_t **self_p)
         free(device->token);
         free(device->on_connect);
         free(device->keepalive);
+        sb_ha_config_free(&device->ha);
     }
     for (size_t i = 0; i < self->token_count; i++)
         token_free(&self->tokens[i]);
+    for (size_t i = 0; i < self->ha_topic_count; i++) {
+        free(self->ha_topics[i].name);
+        sb_ha_config_free(&self->ha_topics[i].ha);
+    }
+    free(self->ha_topics);
     if (self->anonymous)
         token_free(self->anonymous);
     free(self->anonymous);
@@ -354,6 +362,12 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
             return fail(state, "%s must be seconds from %g to %g, not '%s'", key, min, max, value);
         return 1;
     }
+    if (strncmp(key, "ha_", 3) == 0) {
+        char reason[384];
+        if (!sb_ha_config_set(&device->ha, key, value, state->line, reason, sizeof reason))
+            return fail(state, "%s", reason);
+        return 1;
+    }
     if (strcmp(key, "connect") == 0) {
         const char *colon = strrchr(value, ':');
         long port;
@@ -398,7 +412,7 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
     return fail(state, "unknown key '%s' in [device %s] (known: connect, serial, baud, token, "
                 "backoff_initial, backoff_factor, backoff_max, backoff_jitter, healthy_after, "
                 "connect_timeout, call_timeout, max_pending, on_connect, keepalive, "
-                "keepalive_interval)", key, name);
+                "keepalive_interval, ha_*)", key, name);
 }
 
 static sb_token_config_t *token_entry(sb_config_t *self, const char *name, int line)
@@ -447,6 +461,36 @@ static int handle_token(parse_state_t *state, const char *name, const char *key,
                 "publish, subscribe)", key, name);
 }
 
+static sb_ha_topic_config_t *ha_topic_entry(sb_config_t *self, const char *name, int line)
+{
+    for (size_t i = 0; i < self->ha_topic_count; i++)
+        if (strcmp(self->ha_topics[i].name, name) == 0)
+            return &self->ha_topics[i];
+    sb_ha_topic_config_t *entry = append((void **) &self->ha_topics, &self->ha_topic_count,
+                                         sizeof *entry);
+    if (entry) {
+        entry->name = strdup(name);
+        entry->ha.topic = true;
+        entry->line = line;
+    }
+    return entry;
+}
+
+/* [ha NAME]: the ha_* keys, checked as a whole in config_check.c. */
+static int handle_ha_topic(parse_state_t *state, const char *name, const char *key,
+                           const char *value)
+{
+    sb_ha_topic_config_t *topic = ha_topic_entry(state->config, name, state->line);
+    char reason[384];
+    if (!topic)
+        return fail(state, "out of memory");
+    if (strncmp(key, "ha_", 3) != 0)
+        return fail(state, "unknown key '%s' in [ha %s] (its keys start with ha_)", key, name);
+    if (!sb_ha_config_set(&topic->ha, key, value, state->line, reason, sizeof reason))
+        return fail(state, "%s", reason);
+    return 1;
+}
+
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
                                 const char *value)
 {
@@ -483,6 +527,8 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_token(state, name, key, value);
     if (strcmp(section, "anonymous") == 0)
         return handle_token(state, NULL, key, value);
+    if (split_section(section, "ha", &name))
+        return handle_ha_topic(state, name, key, value);
     if (is_program_section(section))
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
@@ -501,7 +547,8 @@ static bool is_known_section(const char *text, size_t length)
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     return is_program_section(section) || split_section(section, "service", &name)
            || split_section(section, "command", &name) || split_section(section, "device", &name)
-           || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0;
+           || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0
+           || split_section(section, "ha", &name);
 }
 
 /* A [device NAME] header alone defines the device (a dial-in one needs no
@@ -513,7 +560,8 @@ static void declare_section(parse_state_t *state, const char *text, size_t lengt
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     if ((split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
         || (split_section(section, "token", &name) && !token_entry(state->config, name, state->line))
-        || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line)))
+        || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line))
+        || (split_section(section, "ha", &name) && !ha_topic_entry(state->config, name, state->line)))
         fail(state, "out of memory");
 }
 
@@ -694,4 +742,14 @@ const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *na
 const sb_token_config_t *sb_config_anonymous(const sb_config_t *self)
 {
     return self->anonymous;
+}
+
+size_t sb_config_ha_topic_count(const sb_config_t *self)
+{
+    return self->ha_topic_count;
+}
+
+const sb_ha_topic_config_t *sb_config_ha_topic_at(const sb_config_t *self, size_t index)
+{
+    return index < self->ha_topic_count ? &self->ha_topics[index] : NULL;
 }

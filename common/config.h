@@ -12,6 +12,8 @@
  *   [token panel]       a client identity and what it may do
  *   secret_sha256 = 9f86d0...
  *   [anonymous]         what a client that never says `auth` may do
+ *   [ha porch_temp]     a topic announced to Home Assistant (ha_config.h)
+ *   ha_component = sensor
  *
  * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
@@ -20,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ha_config.h"
 
 #define SB_DEFAULT_SERVICE "default"
 
@@ -73,6 +77,7 @@ typedef struct {
     char *on_connect;        /* a line written when the link comes up, or NULL */
     char *keepalive;         /* a line written every keepalive_interval, or NULL */
     long keepalive_interval_ms;
+    sb_ha_config_t ha;       /* ha_* keys: Home Assistant discovery (component NONE: none) */
     int line;
 } sb_device_config_t;
 
@@ -90,6 +95,13 @@ typedef struct {
     int secret_line;         /* where secret or secret_sha256 is set (0: not set) */
     int publish_line, subscribe_line;
 } sb_token_config_t;
+
+/* [ha NAME]: a topic of the hub announced to Home Assistant. */
+typedef struct {
+    char *name;
+    sb_ha_config_t ha;       /* ha.topic is set */
+    int line;
+} sb_ha_topic_config_t;
 
 typedef struct sb_config sb_config_t;
 
@@ -133,6 +145,9 @@ const sb_token_config_t *sb_config_token_at(const sb_config_t *self, size_t inde
 const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *name);
 /* The [anonymous] section, or NULL when the file has none. */
 const sb_token_config_t *sb_config_anonymous(const sb_config_t *self);
+
+size_t sb_config_ha_topic_count(const sb_config_t *self);
+const sb_ha_topic_config_t *sb_config_ha_topic_at(const sb_config_t *self, size_t index);
 
 /* The path the configuration was read from, or NULL. */
 const char *sb_config_path(const sb_config_t *self);

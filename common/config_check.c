@@ -153,6 +153,33 @@ static void check_commands(problems_t *problems)
     }
 }
 
+/* A device or [ha] topic announced to Home Assistant: keys that fit, and
+ * a name that can be part of its discovery id. */
+static void check_home_assistant(problems_t *problems, const char *what, const char *name,
+                                 const sb_ha_config_t *ha, int line)
+{
+    char reason[384];
+    if (!sb_ha_config_check(ha, reason, sizeof reason))
+        add_problem(problems, line, "%s '%s': %s", what, name, reason);
+    else if (!sb_ha_id_is_valid(name, true))
+        add_problem(problems, line, "%s '%s': what is announced to Home Assistant is named with "
+                    "1 to 64 letters, digits, _ or -", what, name);
+}
+
+/* [ha NAME] sections: each fits, and no device has the same name (one id each). */
+static void check_ha_topics(problems_t *problems)
+{
+    const sb_config_t *config = problems->config;
+    for (size_t i = 0; i < sb_config_ha_topic_count(config); i++) {
+        const sb_ha_topic_config_t *topic = sb_config_ha_topic_at(config, i);
+        const sb_device_config_t *device = sb_config_device(config, topic->name);
+        check_home_assistant(problems, "[ha]", topic->name, &topic->ha, topic->line);
+        if (device && device->ha.component != SB_HA_NONE)
+            add_problem(problems, topic->line, "[ha %s]: device '%s' is announced under that "
+                        "name already", topic->name, topic->name);
+    }
+}
+
 /* A device is reached one way; a name is one word (it is a topic level and a command word). */
 static void check_devices(problems_t *problems)
 {
@@ -173,7 +200,14 @@ static void check_devices(problems_t *problems)
         if (device->backoff_max_ms < device->backoff_initial_ms)
             add_problem(problems, device->line,
                         "device '%s': backoff_max is shorter than backoff_initial", device->name);
+        if (device->ha.line)
+            check_home_assistant(problems, "device", device->name, &device->ha, device->ha.line);
     }
+    const char *hub = sb_config_value(config, "hub", "name");
+    if (hub && !sb_ha_id_is_valid(hub, false))
+        add_problem(problems, sb_config_value_line(config, "hub", "name"),
+                    "hub.name '%s' must be 1 to 64 letters, digits or - (it is part of the "
+                    "Home Assistant ids switchboard_HUB_DEVICE)", hub);
 }
 
 /* Each word of a publish or subscribe list must be a topic filter. A quote
@@ -238,6 +272,7 @@ char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
     check_program_values(&problems);
     check_commands(&problems);
     check_devices(&problems);
+    check_ha_topics(&problems);
     check_tokens(&problems);
     return problems.text;
 }

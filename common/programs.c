@@ -240,6 +240,11 @@ static const sb_option_spec_t s_gateway_device_specs[] = {
     { "heartbeat-liveness", SB_OPTION_INT, "gateway-device.heartbeat_liveness", "3", 1, 100, "N",
       "intervals without an answer before the broker counts as lost" },
     SB_GATEWAY_BROKER_WAIT_SPECS("gateway-device", "a device's event"),
+    { "hub-name", SB_OPTION_TEXT, "hub.name", "hub", 0, 0, "NAME",
+      "this hub's name in Home Assistant ids and topics (switchboard_NAME_DEVICE; letters, "
+      "digits, -)" },
+    { "ha-prefix", SB_OPTION_TEXT, "hub.ha_prefix", "homeassistant", 0, 0, "TOPIC",
+      "Home Assistant's MQTT discovery prefix (its status is PREFIX/status)" },
 };
 
 const sb_program_t sb_program_gateway_device = {

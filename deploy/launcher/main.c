@@ -230,8 +230,9 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
         add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"), NULL);
     if (strcmp(sb_options_text(options, "mqtt"), "off") != 0)
         add_gateway(supervisor, launch, "sb-gateway-mqtt", sb_options_text(options, "mqtt"), NULL);
-    /* Where devices dial in, if anywhere, is the device gateway's own setting. */
-    if (config && sb_config_device_count(config) > 0)
+    /* Where devices dial in, if anywhere, is the device gateway's own setting.
+     * It also announces the [ha NAME] topics to Home Assistant. */
+    if (config && (sb_config_device_count(config) > 0 || sb_config_ha_topic_count(config) > 0))
         add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend);
 }
 

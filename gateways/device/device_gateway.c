@@ -1,6 +1,7 @@
 /* device_gateway.c — sb-gateway-device's core (see device_gateway.h): the
  * provider of `device` at the broker, the `device` commands, the devices'
- * events, and the HELLO of devices that dial in. */
+ * events, the HELLO of devices that dial in, and what Home Assistant
+ * discovery (ha_discovery.c) publishes, subscribes to and writes. */
 #include "device_gateway.h"
 
 #include <czmq.h>
@@ -14,12 +15,16 @@
 #include "cmdline.h"
 #include "device_link.h"
 #include "gateway_base.h"
+#include "ha_discovery.h"
 #include "log.h"
+#include "presence.h"
 #include "protocol.h"
 #include "requests.h"
 
 #define MAX_HELLOS 64           /* connections that have not said HELLO yet */
 #define HELLO_LINE_MAX 512
+#define HA_LIST_REQUEST 1       /* owner style of the `topics` request of ha_discovery */
+#define HA_CLIENT 1             /* the one subscriber of the publisher's presence */
 
 typedef struct sb_device_gateway sb_device_gateway_t;
 
@@ -43,6 +48,8 @@ struct sb_device_gateway {
     uv_loop_t *loop;
     sb_broker_link_t *publisher;          /* frontend: PUBLISH */
     sb_requests_t *events;                /* what is published, held while the broker is away */
+    sb_presence_t *presence;              /* what Home Assistant discovery subscribes to */
+    sb_ha_discovery_t *ha;
     sb_broker_link_t *provider;           /* backend: of `device`, with a credit of --slots */
     sb_device_link_t **links;             /* sorted by name */
     size_t link_count;
@@ -56,21 +63,26 @@ struct sb_device_gateway {
 
 /* ---------------------------------------------------------------- events */
 
-static void publish(sb_device_gateway_t *self, const char *topic, const char *data)
+static void publish(sb_device_gateway_t *self, const char *topic, const char *data, bool retain)
 {
     sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
-                            .data = (char *) data };
+                            .data = (char *) data, .retain = retain };
     sb_request_owner_t nobody = { 0 };
     sb_requests_submit(self->events, &event, &nobody, false);
 }
 
-/* An event held too long (or not at all) for the broker. */
+/* An event held too long (or not at all) for the broker, or the `topics`
+ * request of Home Assistant discovery not answered. */
 static void on_event_given_up(void *arg, const sb_request_owner_t *owner, const char *status,
                               const char *text)
 {
     (void) arg;
-    (void) owner;
-    if (strcmp(status, "OK") != 0)
+    if (strcmp(status, "OK") == 0)
+        return;
+    if (owner->style == HA_LIST_REQUEST)
+        sb_log_warn("old Home Assistant configs not checked, the broker did not answer",
+                    "reason=\"%s\"", text);
+    else
         sb_log_warn("event not published, the broker cannot be reached", "reason=\"%s\"", text);
 }
 
@@ -80,17 +92,29 @@ static void on_link_state(void *owner, sb_device_link_t *link, const char *state
 {
     char topic[160];
     snprintf(topic, sizeof topic, "$sys/devices/%s", sb_device_link_name(link));
-    publish(owner, topic, state);
+    publish(owner, topic, state, false);
+    sb_device_gateway_t *self = owner;
+    sb_ha_discovery_link_state(self->ha, sb_device_link_name(link), state);
 }
 
 static void on_link_line(void *owner, sb_device_link_t *link, const char *line)
 {
     char topic[160];
     snprintf(topic, sizeof topic, "device/%s", sb_device_link_name(link));
-    publish(owner, topic, line);
+    publish(owner, topic, line, false);
+    sb_device_gateway_t *self = owner;
+    sb_ha_discovery_line(self->ha, sb_device_link_name(link), line);
 }
 
-static const sb_device_link_events_t s_link_events = { on_link_state, on_link_line };
+/* Whoever called: a device's answers are its states too. */
+static void on_link_answer(void *owner, sb_device_link_t *link, const char *line)
+{
+    sb_device_gateway_t *self = owner;
+    sb_ha_discovery_line(self->ha, sb_device_link_name(link), line);
+}
+
+static const sb_device_link_events_t s_link_events = { on_link_state, on_link_line,
+                                                       on_link_answer };
 
 /* ---------------------------------------------------------------- requests */
 
@@ -213,11 +237,89 @@ static const sb_broker_link_events_t s_provider_events = {
     on_provider_envelope, on_provider_lost, on_provider_connected, NULL,
 };
 
-/* The publisher is a gateway without clients: nothing to answer or resync. */
+/* ---------------------------------------------------------------- Home Assistant */
+
+static void ha_publish(void *arg, const char *topic, const char *payload)
+{
+    publish(arg, topic, payload, true);
+}
+
+static void ha_subscribe(void *arg, const char *filter)
+{
+    sb_device_gateway_t *self = arg;
+    sb_presence_subscribe(self->presence, HA_CLIENT, filter);
+}
+
+static void ha_list_retained(void *arg, const char *filter)
+{
+    sb_device_gateway_t *self = arg;
+    char *argv[] = { (char *) filter, NULL };
+    sb_envelope_t request = { .type = SB_ENVELOPE_REQUEST, .service = SB_BROKER_SERVICE,
+                              .command = "topics", .argc = 1, .argv = argv };
+    sb_request_owner_t owner = { .style = HA_LIST_REQUEST };
+    sb_requests_submit(self->events, &request, &owner, true);
+}
+
+/* `arg` is the device's name (malloc'd). An answer was read as a state
+ * already (on_link_answer). */
+static void on_ha_command_done(void *arg, bool ok, const char *code, const char *text)
+{
+    char quoted[SB_LOG_QUOTE_MAX];
+    if (!ok)
+        sb_log_warn("Home Assistant command not written", "device=%s code=%s reason=%s",
+                    (char *) arg, code, sb_log_quote(quoted, text));
+    free(arg);
+}
+
+/* The `device NAME send|call LINE` of a command Home Assistant published. */
+static void ha_command(void *arg, const char *device, const char *line, bool call)
+{
+    sb_device_gateway_t *self = arg;
+    sb_device_link_t *link = find_link(self, device);
+    if (!link)
+        return;
+    if (strlen(line) > self->settings.max_line) {
+        sb_log_warn("Home Assistant command not written: longer than max_line", "device=%s",
+                    device);
+        return;
+    }
+    if (call)
+        sb_device_link_call(link, line, on_ha_command_done, strdup(device));
+    else
+        sb_device_link_send(link, line, on_ha_command_done, strdup(device));
+}
+
+static const sb_ha_ops_t s_ha_ops = { ha_publish, ha_subscribe, ha_list_retained, ha_command };
+
+static void on_ha_event(void *arg, uint64_t client, const sb_envelope_t *event)
+{
+    sb_device_gateway_t *self = arg;
+    (void) client;
+    sb_ha_discovery_event(self->ha, event->topic, event->data ? event->data : "");
+}
+
+static void on_ha_message(void *arg, uint64_t client, const char *from, const char *text)
+{
+    (void) arg, (void) client, (void) from, (void) text;   /* it joins no client: none come */
+}
+
+static const sb_presence_events_t s_presence_events = { on_ha_event, on_ha_message };
+
+/* The publisher has no clients: what comes is Home Assistant's (events
+ * on its filters, the `topics` reply), or a DISCONNECT to resync. */
 static void on_publisher_envelope(void *arg, const sb_envelope_t *env)
 {
-    (void) arg;
-    (void) env;
+    sb_device_gateway_t *self = arg;
+    sb_request_owner_t owner;
+    if (sb_presence_handle(self->presence, env))
+        return;
+    if (env->type == SB_ENVELOPE_REPLY && sb_requests_take(self->events, env->id, &owner)
+        && owner.style == HA_LIST_REQUEST) {
+        if (env->ok)
+            sb_ha_discovery_retained(self->ha, env->text ? env->text : "");
+        else
+            sb_log_warn("old Home Assistant configs not checked", "code=%s", env->code);
+    }
 }
 
 static void on_publisher_lost(void *arg)
@@ -237,7 +339,9 @@ static void on_publisher_back(void *arg)
 static void on_publisher_connected(void *arg)
 {
     sb_device_gateway_t *self = arg;
+    sb_presence_resync(self->presence);
     sb_requests_broker_up(self->events);
+    sb_ha_discovery_start(self->ha);
     if (self->devices_started)
         return;
     self->devices_started = true;
@@ -387,6 +491,7 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
     sb_device_gateway_t *self = signal->data;
     char quoted[SB_LOG_QUOTE_MAX];
     sb_log_info("stopping", "signal=%s", sb_log_quote(quoted, strsignal(signo)));
+    sb_ha_discovery_stop(self->ha);
     for (size_t i = 0; i < self->link_count; i++)
         sb_device_link_stop(self->links[i]);
     sb_envelope_t leave = { .type = SB_ENVELOPE_DISCONNECT };
@@ -424,8 +529,12 @@ static bool link_to_broker(sb_device_gateway_t *self)
         return false;
     }
     sb_requests_settings_t held = { .broker_wait_ms = self->settings.broker_wait_ms,
-                                    .broker_wait_max = self->settings.broker_wait_max };
+                                    .broker_wait_max = self->settings.broker_wait_max,
+                                    .request_timeout_ms = 10000, .max_timeout_ms = 10000,
+                                    .broker_answer_ms = 10000 };
     self->events = sb_requests_new(self->loop, self->publisher, &held, &s_event_events, self);
+    self->presence = sb_presence_new(self->publisher, "device-gateway", 4, &s_presence_events,
+                                     self);
     sb_broker_link_settings_t provider = { self->settings.backend,
                                            self->settings.heartbeat_interval_ms,
                                            self->settings.heartbeat_liveness };
@@ -443,7 +552,9 @@ sb_device_gateway_t *sb_device_gateway_new(const sb_device_gateway_settings_t *s
     self->settings = *settings;
     self->loop = uv_default_loop();
     self->hellos = zlistx_new();
-    if (!link_to_broker(self)) {
+    sb_ha_settings_t ha = { settings->hub_name, settings->ha_prefix };
+    self->ha = sb_ha_discovery_new(settings->config, &ha, &s_ha_ops, self);
+    if (!self->ha || !link_to_broker(self)) {
         sb_device_gateway_destroy(&self);
         return NULL;
     }
@@ -478,10 +589,12 @@ void sb_device_gateway_destroy(sb_device_gateway_t **self_p)
         return;
     sb_broker_link_destroy(&self->provider);
     sb_requests_destroy(&self->events);
+    sb_presence_destroy(&self->presence);
     sb_broker_link_destroy(&self->publisher);
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
     for (size_t i = 0; i < self->link_count; i++)
         sb_device_link_destroy(&self->links[i]);
+    sb_ha_discovery_destroy(&self->ha);   /* after the links, which may still tell it things */
     free(self->links);
     zlistx_destroy(&self->hellos);
     free(self);

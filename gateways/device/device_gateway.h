@@ -2,7 +2,8 @@
  * devices (§3.3), one per [device NAME] section, served to every client as
  * the service `device` (`devices`, `device NAME`, `device NAME call|send
  * LINE`). Lines a device sends unasked are published on device/NAME, link
- * state changes on $sys/devices/NAME.
+ * state changes on $sys/devices/NAME. Devices with `ha_component` are
+ * announced to Home Assistant (ha_discovery.h).
  *
  * The gateway is one provider at the broker with a credit of `slots`:
  * that many device commands run at once (a call waiting for a slow device
@@ -25,6 +26,8 @@ typedef struct {
     long hello_timeout_ms;
     long broker_wait_ms;           /* events held while the broker is away, this long */
     size_t broker_wait_max;        /* at most this many */
+    const char *hub_name;          /* Home Assistant discovery: ids and topics */
+    const char *ha_prefix;
     const sb_config_t *config;
 } sb_device_gateway_settings_t;
 

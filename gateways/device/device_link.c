@@ -260,8 +260,11 @@ static void handle_line(sb_device_link_t *self, const char *line)
     pop_call(self);
     if (call->expired)
         self->events->on_line(self->owner, self, line);   /* a late answer: published, not lost */
-    else if (!call->keepalive)
+    else if (!call->keepalive) {
+        if (self->events->on_answer)
+            self->events->on_answer(self->owner, self, line);
         answer(call, true, NULL, line);
+    }
     free(call);
     arm_call_timer(self);
 }

@@ -25,6 +25,8 @@ typedef struct {
     void (*on_state)(void *owner, sb_device_link_t *link, const char *state);
     /* A line that answers no call (or answers one that already timed out). */
     void (*on_line)(void *owner, sb_device_link_t *link, const char *line);
+    /* A line that answers a call (not a keepalive), before the call's reply; may be NULL. */
+    void (*on_answer)(void *owner, sb_device_link_t *link, const char *line);
 } sb_device_link_events_t;
 
 /* How a call or send ended: ok with the device's line ("sent" for a send),

@@ -29,6 +29,8 @@ int main(int argc, char **argv)
         .hello_timeout_ms = sb_options_int(options, "hello-timeout"),
         .broker_wait_ms = sb_options_int(options, "broker-wait"),
         .broker_wait_max = (size_t) sb_options_int(options, "broker-wait-max"),
+        .hub_name = sb_options_text(options, "hub-name"),
+        .ha_prefix = sb_options_text(options, "ha-prefix"),
         .config = sb_options_config(options),
     };
     sb_config_t *empty = NULL;
