@@ -2,6 +2,7 @@
 #include "gateway_base.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,10 @@ static void before_sleep(uv_prepare_t *prepare)
         self->actions->flush(client);
     /* A flush may close a client, whose leave must not wait for the next pass. */
     sb_router_drain(self->router);
+    /* What a burst took (client buffers, queued writes) goes back to the
+     * system, not only to malloc's free lists. */
+    if (sb_router_burst_over(self->router))
+        malloc_trim(0);
 }
 
 /* Calls `action` on every client; safe when the action closes it. */
