@@ -152,7 +152,7 @@ static bool listen_tls(sb_gateway_base_t *self, const sb_gateway_base_settings_t
     if (!self->tls)
         return false;
     if (!sb_address_listen(self->loop, &self->tls_listener, owner, settings->tls_listen,
-                           on_connection)) {
+                           settings->reuse_port, on_connection)) {
         sb_tls_context_destroy(&self->tls);
         return false;
     }
@@ -185,7 +185,8 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     };
     self->router = sb_router_new(self->loop, &settings->router, ops, owner);
     if (!self->router
-        || !sb_address_listen(self->loop, &self->listener, owner, settings->listen, on_connection))
+        || !sb_address_listen(self->loop, &self->listener, owner, settings->listen,
+                              settings->reuse_port, on_connection))
         return false;
     if (settings->tls_listen && !listen_tls(self, settings, owner, on_connection)) {
         uv_close((uv_handle_t *) &self->listener, NULL);

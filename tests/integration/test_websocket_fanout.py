@@ -143,3 +143,49 @@ def test_burst_reaches_every_subscriber_and_no_gateway_is_forgotten(launch_hub, 
             subscriber.sock.close()
         selector.close()
 
+
+def welcome_id(subscriber):
+    for text in subscriber.texts():
+        value = json.loads(text)
+        if value.get("event") == "$welcome":
+            return value["data"]["client"]
+    return None
+
+
+def test_two_ws_processes_share_the_port_and_events_cross_between_them(launch_hub):
+    """--ws-processes 2: two sb-gateway-ws on one port (SO_REUSEPORT), each
+    a gateway of its own (ws-N and ws2-N), and pub/sub crosses between them."""
+    hub = launch_hub("--ws-processes", "2")
+    selector = selectors.DefaultSelector()
+    by_gateway = {}
+    opened = []
+    try:
+        # The kernel spreads connections by a hash of their addresses: open until both answered.
+        while len(by_gateway) < 2:
+            assert len(opened) < 200, "only one gateway answered: %s" % list(by_gateway)
+            subscriber = Subscriber(hub.ws_port)
+            opened.append(subscriber)
+            selector.register(subscriber.sock, selectors.EVENT_READ, subscriber)
+            await_everywhere(selector, [subscriber], b"$welcome", "the welcome")
+            client = welcome_id(subscriber)
+            by_gateway.setdefault(client.split("-")[0], (client, subscriber))
+        assert sorted(by_gateway) == ["ws", "ws2"]
+        (id_a, a), (id_b, b) = by_gateway["ws"], by_gateway["ws2"]
+        for n, peer in enumerate((a, b)):
+            peer.sock.sendall(frame(OP_TEXT, json.dumps({"id": 10 + n, "cmd": "sub",
+                                                         "args": ["cross/#"]})))
+        await_everywhere(selector, [a], b'"id":10', "the first gateway's OK for sub")
+        await_everywhere(selector, [b], b'"id":11', "the second gateway's OK for sub")
+        a.sock.sendall(frame(OP_TEXT, json.dumps({"id": 20, "cmd": "pub",
+                                                  "args": ["cross/a", "from-a"]})))
+        b.sock.sendall(frame(OP_TEXT, json.dumps({"id": 21, "cmd": "pub",
+                                                  "args": ["cross/b", "from-b"]})))
+        await_everywhere(selector, [a, b], b'"from-a"', "the first gateway's event everywhere")
+        await_everywhere(selector, [a, b], b'"from-b"', "the second gateway's event everywhere")
+        with Client(hub.port) as observer:
+            listed = observer.request("clients").split()
+        assert id_a in listed and id_b in listed, listed
+    finally:
+        for subscriber in opened:
+            subscriber.sock.close()
+        selector.close()
