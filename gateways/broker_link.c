@@ -30,7 +30,9 @@ struct sb_broker_link {
     void *arg;
     uint64_t malformed;
     bool draining;                /* guards against re-entry from a callback */
-    bool burst_over;              /* a backlog was read to its end (see sb_broker_link_burst_over) */
+    bool burst_over;
+    uint64_t pass_ms;             /* this pass's share of reading (see broker_link.h) */
+    uint64_t grown_at;            /* the loop time pass_ms last grew: once per iteration */              /* a backlog was read to its end (see sb_broker_link_burst_over) */
 };
 
 static void on_readable(uv_poll_t *poll, int status, int events)
@@ -152,6 +154,7 @@ sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_setti
     uv_timer_init(loop, self->probe);
     self->probe->data = self;
     self->loop = loop;
+    self->pass_ms = SB_BROKER_LINK_PASS_MIN_MS;
     self->backlog = calloc(1, sizeof *self->backlog);
     uv_idle_init(loop, self->backlog);
     self->backlog->data = self;
@@ -221,7 +224,7 @@ static bool has_input(sb_broker_link_t *self)
 /* The pass (this loop iteration) has had its share of reading. */
 static bool pass_spent(const sb_broker_link_t *self)
 {
-    return uv_hrtime() / 1000000 >= uv_now(self->loop) + SB_BROKER_LINK_PASS_MS;
+    return uv_hrtime() / 1000000 >= uv_now(self->loop) + self->pass_ms;
 }
 
 /* Hands on the envelopes waiting, until the pass is spent; how many were read. */
@@ -301,11 +304,17 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         done = read_envelopes(self);
         done += handle_monitor_events(self);
     } while ((done && !pass_spent(self)) || !sb_outbox_is_empty(self->outbox));
-    if (has_input(self))
+    if (has_input(self)) {
         uv_idle_start(self->backlog, on_backlog);
+        if (self->grown_at != uv_now(self->loop) && self->pass_ms < SB_BROKER_LINK_PASS_MAX_MS) {
+            self->pass_ms *= 2;
+            self->grown_at = uv_now(self->loop);
+        }
+    }
     else if (uv_is_active((uv_handle_t *) self->backlog)) {
         uv_idle_stop(self->backlog);
         self->burst_over = true;
+        self->pass_ms = SB_BROKER_LINK_PASS_MIN_MS;
     }
     self->draining = false;
 }

@@ -12,10 +12,14 @@
  * deadlines; heartbeats find a broker that hangs without dropping it.
  *
  * One event can mean thousands of client writes, so reading is bounded:
- * a loop iteration reads for at most SB_BROKER_LINK_PASS_MS, then the
- * loop flushes its clients and runs its timers (the heartbeat goes out on
- * time, so the broker never judges a busy gateway silent) and the link
- * goes on reading in the next iteration, without sleeping in between. */
+ * a loop iteration reads for at most a pass's time, then the loop flushes
+ * its clients and runs its timers (the heartbeat goes out on time, so the
+ * broker never judges a busy gateway silent) and the link goes on reading
+ * in the next iteration, without sleeping in between. A pass starts at
+ * SB_BROKER_LINK_PASS_MIN_MS, so the first events of a burst go out at
+ * once, and doubles while a backlog lasts, up to SB_BROKER_LINK_PASS_MAX_MS:
+ * every client write then carries more events (a write to a socket costs
+ * far more than the copy of an event into its buffer). */
 #ifndef SB_BROKER_LINK_H
 #define SB_BROKER_LINK_H
 
@@ -29,7 +33,8 @@
 typedef struct sb_broker_link sb_broker_link_t;
 
 /* Milliseconds of reading (and delivering) per loop iteration. */
-#define SB_BROKER_LINK_PASS_MS 20
+#define SB_BROKER_LINK_PASS_MIN_MS 10
+#define SB_BROKER_LINK_PASS_MAX_MS 80
 
 typedef struct {
     /* Each envelope from the broker; it is destroyed after the call. */
