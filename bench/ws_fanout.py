@@ -11,7 +11,7 @@ publish → delivery, lost, and the WebSocket gateways' resident memory
 before the subscribers, with them, at the end of the burst, and after it.
 
 usage: bench/ws_fanout.py [BUILD_DIR] [--subscribers S] [--events E] [--size B]
-                          [--ws-processes N,...] [--only hub,mosquitto]
+                          [--rate R] [--ws-processes N,...] [--only hub,mosquitto]
 Raises RLIMIT_NOFILE as needed (run as root for 10,000 subscribers).
 Every process started here is stopped by its pid.
 """
@@ -83,7 +83,7 @@ def run_load(fanout, port, mode, args, pids):
     """Runs sb-ws-fanout; returns (its key=value dict, peak RSS MiB of `pids`)."""
     proc = subprocess.Popen([str(fanout), "--port", str(port), "--mode", mode,
                              "--subscribers", str(args.subscribers), "--events", str(args.events),
-                             "--size", str(args.size)],
+                             "--size", str(args.size), "--rate", str(args.rate)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = Sampler(pids)
     sampler.watch(proc)
@@ -108,7 +108,8 @@ def bench_hub(build, args, processes):
         config.write_text("[gateway-ws]\nmax_connections = %d\n" % (args.subscribers + 100))
         hub = subprocess.Popen([str(build / "bin" / "switchboard"), "--tcp", "127.0.0.1:%d" % tcp,
                                 "--ws", "127.0.0.1:%d" % ws, "--mqtt", "off",
-                                "--ws-processes", str(processes), "--config", str(config),
+                                *(["--ws-processes", str(processes)] if processes > 1 else []),
+                                "--config", str(config),
                                 "--runtime-dir", parent + "/rt"],
                                stdout=open(Path(parent) / "hub.log", "w"), stderr=subprocess.STDOUT)
         try:
@@ -164,13 +165,15 @@ def main():
     parser.add_argument("--subscribers", type=int, default=10000)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=0, help="events per second (0: one burst)")
     parser.add_argument("--ws-processes", default="1,2")
     parser.add_argument("--only", default="hub,mosquitto")
     args = parser.parse_args()
     build = Path(args.build).resolve()
     raise_nofile(2 * args.subscribers + 1024)
-    print("fan-out: %d subscribers, %d events of %d bytes, one publisher's burst"
-          % (args.subscribers, args.events, args.size))
+    print("fan-out: %d subscribers, %d events of %d bytes, %s"
+          % (args.subscribers, args.events, args.size,
+             "%d a second" % args.rate if args.rate else "one publisher's burst"))
     only = args.only.split(",")
     if "hub" in only:
         for processes in (int(n) for n in args.ws_processes.split(",")):
