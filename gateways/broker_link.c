@@ -30,9 +30,9 @@ struct sb_broker_link {
     void *arg;
     uint64_t malformed;
     bool draining;                /* guards against re-entry from a callback */
-    bool burst_over;
+    bool burst_over;              /* a backlog was read to its end (see sb_broker_link_burst_over) */
     uint64_t pass_ms;             /* this pass's share of reading (see broker_link.h) */
-    uint64_t grown_at;            /* the loop time pass_ms last grew: once per iteration */              /* a backlog was read to its end (see sb_broker_link_burst_over) */
+    uint64_t grown_at;            /* the loop time pass_ms last grew: once per iteration */
 };
 
 static void on_readable(uv_poll_t *poll, int status, int events)
