@@ -8,12 +8,17 @@
 #   redis  sb-bench, inline PING
 # and prints one table: req/s, p50, p99, server CPU per request, and the
 # hub's ratios to the others.
+# `--only fanout` (or fanout in the list) runs bench/ws_fanout.py instead:
+# WebSocket fan-out, S subscribers and one publisher's burst, the hub (1 and
+# 2 WebSocket gateway processes) beside Mosquitto's websockets listener
+# (env FANOUT_SUBSCRIBERS, default 10000; FANOUT_EVENTS, default 200).
 #
 # usage: bench/run.sh [BUILD_DIR] [--only LIST] [--workers W]
 #   BUILD_DIR        CMake build directory (default: build); must already hold
 #                    bin/switchboard, bin/sb-bench, bin/sb-nats-bench and
 #                    bin/sb-nats-responder.
-#   --only LIST      comma-separated subset of hub,nats,redis (default all)
+#   --only LIST      comma-separated subset of hub,nats,redis,fanout
+#                    (default hub,nats,redis)
 #   --workers W      the hub's worker count and NATS's responder count (default 2)
 # env: BENCH_REQUESTS (default 200000), BENCH_WARMUP (default 0),
 #      BENCH_SCENARIOS (default "16x1 16x16", CxD pairs)
@@ -35,6 +40,15 @@ while (($#)); do
         *) BUILD=$1; shift ;;
     esac
 done
+
+# Fan-out has a driver of its own; what else the list asks for runs here after it.
+if [[ ,$ONLY, == *,fanout,* ]]; then
+    [[ -x $BUILD/bin/sb-ws-fanout ]] || { echo "run.sh: $BUILD/bin/sb-ws-fanout not found (build first)" >&2; exit 1; }
+    python3 "$(dirname "$0")/ws_fanout.py" "$BUILD" --subscribers "${FANOUT_SUBSCRIBERS:-10000}" \
+        --events "${FANOUT_EVENTS:-200}"
+    ONLY=$(echo ",$ONLY," | sed 's/,fanout,/,/; s/^,//; s/,$//')
+    [[ -n $ONLY ]] || exit 0
+fi
 
 REQUESTS=${BENCH_REQUESTS:-200000}
 WARMUP=${BENCH_WARMUP:-0}

@@ -52,6 +52,7 @@ static void on_gateway_lost(void *arg, zframe_t *gateway)
     char key[64];
     sb_routing_id_text(gateway, key, sizeof key);
     self->counters.undeliverable++;
+    sb_directory_gateway_gone(self->directory, gateway);
     sb_log_warn("gateway unreachable, what was sent to it is lost", "gateway=%s", key);
 }
 
@@ -177,11 +178,13 @@ static void on_client_expired(void *arg, const char *client)
 static void handle_frontend(sb_broker_t *self, zframe_t **gateway, sb_envelope_t **env_p)
 {
     sb_envelope_t *env = *env_p;
-    bool is_new;
-    sb_gateway_entry_t *entry = sb_directory_touch(self->directory, *gateway, &is_new);
-    if (is_new && env->type != SB_ENVELOPE_JOIN && env->type != SB_ENVELOPE_SUBSCRIBE) {
-        /* A gateway this broker does not know (it was forgotten, or the
-         * broker restarted): asked to tell its clients and filters again. */
+    sb_gateway_state_t state;
+    sb_gateway_entry_t *entry = sb_directory_touch(self->directory, *gateway, &state);
+    if (state == SB_GATEWAY_FORGOTTEN
+        || (state == SB_GATEWAY_NEW && env->type != SB_ENVELOPE_JOIN
+            && env->type != SB_ENVELOPE_SUBSCRIBE)) {
+        /* A gateway this broker forgot, or does not know (the broker
+         * restarted): asked to tell its clients and filters again. */
         sb_envelope_t resync = { .type = SB_ENVELOPE_DISCONNECT };
         sb_outbox_add(self->to_gateways, *gateway, &resync);
     }

@@ -12,7 +12,11 @@ struct sb_gateway_entry {
     zframe_t *routing_id;
     zhashx_t *filters;        /* filter -> itself (a set) */
     int64_t expires_ms;
+    bool forgotten;           /* silent: its clients are forgotten, its filters kept */
 };
+
+/* A forgotten gateway's filters are kept this many liveness periods. */
+#define FORGOTTEN_PERIODS 10
 
 typedef struct {
     char *id;
@@ -68,13 +72,15 @@ void sb_directory_destroy(sb_directory_t **self_p)
 }
 
 sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id,
-                                       bool *is_new)
+                                       sb_gateway_state_t *state)
 {
     char key[64];
     sb_routing_id_text(routing_id, key, sizeof key);
     sb_gateway_entry_t *gateway = zhashx_lookup(self->gateways, key);
-    *is_new = !gateway;
-    if (!gateway) {
+    *state = !gateway ? SB_GATEWAY_NEW : gateway->forgotten ? SB_GATEWAY_FORGOTTEN : SB_GATEWAY_KNOWN;
+    if (gateway)
+        gateway->forgotten = false;
+    else {
         gateway = calloc(1, sizeof *gateway);
         snprintf(gateway->key, sizeof gateway->key, "%s", key);
         gateway->routing_id = zframe_dup(routing_id);
@@ -179,6 +185,24 @@ void sb_directory_each_subscriber(sb_directory_t *self, const char *topic,
             fn(arg, gateway->routing_id);
 }
 
+/* Its clients go (`clients` stays true); its filters stay a while, so
+ * events still reach a gateway that was only slow until it resyncs. */
+static void forget(sb_directory_t *self, sb_gateway_entry_t *gateway,
+                   void (*on_left)(void *arg, const char *client), void *arg)
+{
+    zlistx_t *ids = zhashx_keys(self->clients);
+        for (const char *id = zlistx_first(ids); id; id = zlistx_next(ids)) {
+            client_t *client = zhashx_lookup(self->clients, id);
+            if (client->gateway == gateway) {
+                on_left(arg, id);
+                zhashx_delete(self->clients, id);
+            }
+        }
+    zlistx_destroy(&ids);
+    gateway->forgotten = true;
+    gateway->expires_ms = zclock_mono() + self->liveness_ms * FORGOTTEN_PERIODS;
+}
+
 size_t sb_directory_expire(sb_directory_t *self, void (*on_left)(void *arg, const char *client),
                            void *arg)
 {
@@ -189,25 +213,33 @@ size_t sb_directory_expire(sb_directory_t *self, void (*on_left)(void *arg, cons
         sb_gateway_entry_t *gateway = zhashx_lookup(self->gateways, key);
         if (now < gateway->expires_ms)
             continue;
-        zlistx_t *ids = zhashx_keys(self->clients);
-        for (const char *id = zlistx_first(ids); id; id = zlistx_next(ids)) {
-            client_t *client = zhashx_lookup(self->clients, id);
-            if (client->gateway == gateway) {
-                on_left(arg, id);
-                zhashx_delete(self->clients, id);
-            }
+        if (gateway->forgotten)
+            zhashx_delete(self->gateways, key);
+        else {
+            forget(self, gateway, on_left, arg);
+            gone++;
         }
-        zlistx_destroy(&ids);
-        zhashx_delete(self->gateways, key);
-        gone++;
     }
     zlistx_destroy(&keys);
     return gone;
 }
 
+void sb_directory_gateway_gone(sb_directory_t *self, zframe_t *routing_id)
+{
+    char key[64];
+    sb_routing_id_text(routing_id, key, sizeof key);
+    sb_gateway_entry_t *gateway = zhashx_lookup(self->gateways, key);
+    if (gateway && gateway->forgotten)
+        zhashx_delete(self->gateways, key);
+}
+
 size_t sb_directory_gateway_count(const sb_directory_t *self)
 {
-    return zhashx_size(self->gateways);
+    size_t count = 0;
+    for (sb_gateway_entry_t *gateway = zhashx_first(self->gateways); gateway;
+         gateway = zhashx_next(self->gateways))
+        count += !gateway->forgotten;
+    return count;
 }
 
 size_t sb_directory_client_count(const sb_directory_t *self)
@@ -220,5 +252,6 @@ void sb_directory_extend(sb_directory_t *self)
     int64_t expires = zclock_mono() + self->liveness_ms;
     for (sb_gateway_entry_t *gateway = zhashx_first(self->gateways); gateway;
          gateway = zhashx_next(self->gateways))
-        gateway->expires_ms = expires;
+        if (!gateway->forgotten)
+            gateway->expires_ms = expires;
 }

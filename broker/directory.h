@@ -23,10 +23,16 @@ typedef struct {
 sb_directory_t *sb_directory_new(long liveness_ms);
 void sb_directory_destroy(sb_directory_t **self_p);
 
-/* The gateway behind `routing_id`, made on first sight (*is_new); alive
- * for another liveness period. */
+typedef enum {
+    SB_GATEWAY_KNOWN,
+    SB_GATEWAY_NEW,          /* first sight */
+    SB_GATEWAY_FORGOTTEN,    /* heard again after it was silent: it must resync */
+} sb_gateway_state_t;
+
+/* The gateway behind `routing_id`, made on first sight; alive for another
+ * liveness period. */
 sb_gateway_entry_t *sb_directory_touch(sb_directory_t *self, zframe_t *routing_id,
-                                       bool *is_new);
+                                       sb_gateway_state_t *state);
 
 /* A fresh liveness period for every gateway (after the broker itself was
  * stopped: their silence was its own). */
@@ -53,11 +59,19 @@ char *sb_directory_client_list(const sb_directory_t *self);
 void sb_directory_each_subscriber(sb_directory_t *self, const char *topic,
                                   void (*fn)(void *arg, zframe_t *gateway), void *arg);
 
-/* Removes gateways silent past their liveness, calling `on_left` for each
- * of their clients; returns how many gateways went. */
+/* Forgets the clients of gateways silent past their liveness, calling
+ * `on_left` for each; returns how many gateways were forgotten. Their
+ * filters are kept (events still go to them) until they speak again and
+ * resync, or for FORGOTTEN_PERIODS more liveness periods, or until a send
+ * finds them gone (sb_directory_gateway_gone): a gateway that was only
+ * busy loses no event while the broker waits for it. */
 size_t sb_directory_expire(sb_directory_t *self, void (*on_left)(void *arg, const char *client),
                            void *arg);
 
+/* A send found this gateway unreachable: a forgotten one is dropped now. */
+void sb_directory_gateway_gone(sb_directory_t *self, zframe_t *routing_id);
+
+/* Gateways alive (not forgotten). */
 size_t sb_directory_gateway_count(const sb_directory_t *self);
 size_t sb_directory_client_count(const sb_directory_t *self);
 

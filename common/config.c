@@ -43,7 +43,7 @@ struct sb_config {
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", "hub", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-mqtt", "gateway-device", "launcher", "log", "store", "curve", "hub", NULL
 };
 
 typedef struct {

@@ -161,6 +161,9 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "more names the gateway answers to in the Host header, comma-separated (`*.example`: "
       "names under example; `*`: any); localhost, IP addresses, this host's name and the listen "
       "address always are" },
+    { "reuse-port", SB_OPTION_INT, "gateway-ws.reuse_port", "0", 0, 1, "0|1",
+      "1: listen with SO_REUSEPORT, so several sb-gateway-ws processes (each with its own "
+      "--name) share the port and the kernel spreads connections over them" },
     SB_GATEWAY_LINK_SPECS("gateway-ws"),
     SB_TLS_LISTENER_SPECS("gateway-ws"),
     SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
@@ -259,6 +262,9 @@ static const sb_option_spec_t s_launcher_specs[] = {
       "where the TCP gateway listens" },
     { "ws", SB_OPTION_TEXT, "launcher.ws", "127.0.0.1:8080", 0, 0, "HOST:PORT",
       "where the WebSocket gateway listens (dashboard, /metrics, /healthz); `off`: none" },
+    { "ws-processes", SB_OPTION_INT, "launcher.ws_processes", "1", 1, 64, "N",
+      "WebSocket gateway processes sharing that port (SO_REUSEPORT), each its own gateway to "
+      "the broker (client ids ws-N, ws2-N, ...): fan-out to many clients on several cores" },
     { "mqtt", SB_OPTION_TEXT, "launcher.mqtt", "127.0.0.1:1883", 0, 0, "HOST:PORT",
       "where the MQTT gateway listens; `off`: none" },
     { "workers", SB_OPTION_INT, NULL, NULL, 0, 256, "N",

@@ -2,6 +2,8 @@
 #include "address.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +57,19 @@ bool sb_address_parse(const char *text, struct sockaddr_storage *out, char *erro
     return false;
 }
 
+/* SO_REUSEPORT before the bind: the kernel then spreads new connections
+ * over every process listening on the port with it. */
+static int share_port(uv_tcp_t *listener)
+{
+    uv_os_fd_t fd;
+    int on = 1;
+    if (uv_fileno((uv_handle_t *) listener, &fd) != 0)
+        return UV_EINVAL;
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
+}
+
 bool sb_address_listen(uv_loop_t *loop, uv_tcp_t *listener, void *data, const char *text,
-                       uv_connection_cb on_connection)
+                       bool reuse_port, uv_connection_cb on_connection)
 {
     struct sockaddr_storage address;
     char error[160];
@@ -64,9 +77,11 @@ bool sb_address_listen(uv_loop_t *loop, uv_tcp_t *listener, void *data, const ch
         sb_log_error("bad listen address", "error=\"%s\"", error);
         return false;
     }
-    uv_tcp_init(loop, listener);
+    uv_tcp_init_ex(loop, listener, address.ss_family);   /* the socket now, for its options */
     listener->data = data;
-    int result = uv_tcp_bind(listener, (struct sockaddr *) &address, 0);
+    int result = reuse_port ? share_port(listener) : 0;
+    if (result == 0)
+        result = uv_tcp_bind(listener, (struct sockaddr *) &address, 0);
     if (result == 0)
         result = uv_listen((uv_stream_t *) listener, 511, on_connection);
     if (result != 0) {

@@ -14,9 +14,10 @@ bool sb_address_parse(const char *text, struct sockaddr_storage *out, char *erro
                       size_t error_size);
 
 /* Initialises `listener` (its data set to `data`), binds it to `address`
- * and listens; false after logging why. */
+ * (with SO_REUSEPORT when `reuse_port`: several processes may listen on
+ * it) and listens; false after logging why. */
 bool sb_address_listen(uv_loop_t *loop, uv_tcp_t *listener, void *data, const char *address,
-                       uv_connection_cb on_connection);
+                       bool reuse_port, uv_connection_cb on_connection);
 
 /* A connected client's address as "IP:PORT" or "[IPv6]:PORT". */
 void sb_address_of_peer(const uv_tcp_t *client, char *buffer, size_t size);

@@ -18,6 +18,8 @@ struct sb_broker_link {
     uv_poll_t *monitor_poll;
     uv_timer_t *heartbeat;        /* heap: freed by its close callback */
     uv_timer_t *probe;            /* looks again for the pipe after a handshake */
+    uv_idle_t *backlog;           /* runs while a pass left envelopes unread */
+    uv_loop_t *loop;
     sb_broker_link_settings_t settings;
     int64_t broker_expires_ms;    /* lost if nothing is heard by then */
     bool broker_silent;           /* on_lost already told for this silence */
@@ -28,6 +30,9 @@ struct sb_broker_link {
     void *arg;
     uint64_t malformed;
     bool draining;                /* guards against re-entry from a callback */
+    bool burst_over;              /* a backlog was read to its end (see sb_broker_link_burst_over) */
+    uint64_t pass_ms;             /* this pass's share of reading (see broker_link.h) */
+    uint64_t grown_at;            /* the loop time pass_ms last grew: once per iteration */
 };
 
 static void on_readable(uv_poll_t *poll, int status, int events)
@@ -148,6 +153,11 @@ sb_broker_link_t *sb_broker_link_new(uv_loop_t *loop, const sb_broker_link_setti
     self->probe = calloc(1, sizeof *self->probe);
     uv_timer_init(loop, self->probe);
     self->probe->data = self;
+    self->loop = loop;
+    self->pass_ms = SB_BROKER_LINK_PASS_MIN_MS;
+    self->backlog = calloc(1, sizeof *self->backlog);
+    uv_idle_init(loop, self->backlog);
+    self->backlog->data = self;
     return self;
 }
 
@@ -169,6 +179,8 @@ void sb_broker_link_destroy(sb_broker_link_t **self_p)
     uv_close((uv_handle_t *) self->heartbeat, free_handle);
     uv_timer_stop(self->probe);
     uv_close((uv_handle_t *) self->probe, free_handle);
+    uv_idle_stop(self->backlog);
+    uv_close((uv_handle_t *) self->backlog, free_handle);
     zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
     zsock_destroy(&self->monitor);
     sb_outbox_flush(self->outbox);   /* a last word (a leave) still goes */
@@ -204,11 +216,22 @@ static uint16_t next_monitor_event(sb_broker_link_t *self)
     return number;
 }
 
-/* Hands on every envelope waiting; how many were read. */
+static bool has_input(sb_broker_link_t *self)
+{
+    return sb_inbox_has_more(self->inbox) || (zsock_events(self->socket) & ZMQ_POLLIN);
+}
+
+/* The pass (this loop iteration) has had its share of reading. */
+static bool pass_spent(const sb_broker_link_t *self)
+{
+    return uv_hrtime() / 1000000 >= uv_now(self->loop) + self->pass_ms;
+}
+
+/* Hands on the envelopes waiting, until the pass is spent; how many were read. */
 static size_t read_envelopes(sb_broker_link_t *self)
 {
     size_t read = 0;
-    while (sb_inbox_has_more(self->inbox) || (zsock_events(self->socket) & ZMQ_POLLIN)) {
+    while (!pass_spent(self) && has_input(self)) {
         sb_envelope_t *env = NULL;
         const char *error = NULL;
         sb_recv_status_t status = sb_inbox_next(self->inbox, NULL, &env, &error);
@@ -257,11 +280,19 @@ static size_t handle_monitor_events(sb_broker_link_t *self)
     return handled;
 }
 
+static void on_backlog(uv_idle_t *idle)
+{
+    sb_broker_link_drain(idle->data);
+}
+
 /* Sends what the pass queued, then reads, until a round finds nothing: a
  * zmq send can take in the socket's pending input (and the edge of its
  * fd with it), so the last thing before the loop sleeps is a look at
  * ZMQ_EVENTS that finds nothing to read. Disconnects are acted on after
- * the replies, so any that arrived before the break are delivered first. */
+ * the replies, so any that arrived before the break are delivered first.
+ * A pass that is spent stops reading and leaves the idle handle running:
+ * the loop writes to its clients and runs its timers (heartbeats), then
+ * comes back here without sleeping. */
 void sb_broker_link_drain(sb_broker_link_t *self)
 {
     if (self->draining)
@@ -272,8 +303,27 @@ void sb_broker_link_drain(sb_broker_link_t *self)
         sb_outbox_flush(self->outbox);
         done = read_envelopes(self);
         done += handle_monitor_events(self);
-    } while (done || !sb_outbox_is_empty(self->outbox));
+    } while ((done && !pass_spent(self)) || !sb_outbox_is_empty(self->outbox));
+    if (has_input(self)) {
+        uv_idle_start(self->backlog, on_backlog);
+        if (self->grown_at != uv_now(self->loop) && self->pass_ms < SB_BROKER_LINK_PASS_MAX_MS) {
+            self->pass_ms *= 2;
+            self->grown_at = uv_now(self->loop);
+        }
+    }
+    else if (uv_is_active((uv_handle_t *) self->backlog)) {
+        uv_idle_stop(self->backlog);
+        self->burst_over = true;
+        self->pass_ms = SB_BROKER_LINK_PASS_MIN_MS;
+    }
     self->draining = false;
+}
+
+bool sb_broker_link_burst_over(sb_broker_link_t *self)
+{
+    bool over = self->burst_over;
+    self->burst_over = false;
+    return over;
 }
 
 uint64_t sb_broker_link_malformed(const sb_broker_link_t *self)

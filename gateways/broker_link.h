@@ -9,7 +9,17 @@
  *
  * A socket monitor reports when the connection to the broker drops, so a
  * gateway answers its requests in flight at once instead of at their
- * deadlines; heartbeats find a broker that hangs without dropping it. */
+ * deadlines; heartbeats find a broker that hangs without dropping it.
+ *
+ * One event can mean thousands of client writes, so reading is bounded:
+ * a loop iteration reads for at most a pass's time, then the loop flushes
+ * its clients and runs its timers (the heartbeat goes out on time, so the
+ * broker never judges a busy gateway silent) and the link goes on reading
+ * in the next iteration, without sleeping in between. A pass starts at
+ * SB_BROKER_LINK_PASS_MIN_MS, so the first events of a burst go out at
+ * once, and doubles while a backlog lasts, up to SB_BROKER_LINK_PASS_MAX_MS:
+ * every client write then carries more events (a write to a socket costs
+ * far more than the copy of an event into its buffer). */
 #ifndef SB_BROKER_LINK_H
 #define SB_BROKER_LINK_H
 
@@ -21,6 +31,10 @@
 #include "envelope.h"
 
 typedef struct sb_broker_link sb_broker_link_t;
+
+/* Milliseconds of reading (and delivering) per loop iteration. */
+#define SB_BROKER_LINK_PASS_MIN_MS 10
+#define SB_BROKER_LINK_PASS_MAX_MS 80
 
 typedef struct {
     /* Each envelope from the broker; it is destroyed after the call. */
@@ -57,8 +71,13 @@ int sb_broker_link_send(sb_broker_link_t *self, const sb_envelope_t *env);
 /* The same for an envelope encoded before (kept to be sent again). */
 int sb_broker_link_send_encoded(sb_broker_link_t *self, const uint8_t *payload, size_t size);
 
-/* Reads and hands on everything waiting. */
+/* Reads and hands on what is waiting, as much as the pass allows (the
+ * rest in the next loop iteration). */
 void sb_broker_link_drain(sb_broker_link_t *self);
+
+/* Whether a backlog that took several loop iterations has been read to
+ * its end since the last call (the gateway gives memory back then). */
+bool sb_broker_link_burst_over(sb_broker_link_t *self);
 
 /* Connected to a broker that takes sends and answers heartbeats (health
  * checks; while false, gateways hold what their clients send). */

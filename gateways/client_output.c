@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Most replies and events are short; thousands of idle clients each keep
- * SMALL_BUFFER, and only a burst's buffer beyond LARGE_BUFFER is given back
- * (not every flush's: allocation churn costs more than it saves). */
-#define SMALL_BUFFER 512
-#define LARGE_BUFFER 65536
+/* The buffer exists only while it holds output: an idle client keeps none,
+ * and what a burst grew is given back as soon as it is sent (one malloc per
+ * flush costs little beside the write itself). */
+#define FIRST_BUFFER 512
 
 typedef struct {
     uv_write_t request;
@@ -20,7 +19,7 @@ bool sb_client_output_append(sb_client_output_t *self, const void *data, size_t 
 {
     bool was_empty = self->length == 0;
     if (self->length + length > self->capacity) {
-        size_t capacity = self->capacity ? self->capacity : SMALL_BUFFER;
+        size_t capacity = self->capacity ? self->capacity : FIRST_BUFFER;
         while (capacity < self->length + length)
             capacity *= 2;
         self->data = realloc(self->data, capacity);
@@ -90,8 +89,8 @@ int sb_client_output_flush(sb_client_output_t *self, uv_stream_t *stream,
         result = send_through_tls(self, stream, on_error);
     else if (self->length > 0 && (result = send_bytes(stream, self->data, self->length, on_error)) == 0)
         self->length = 0;
-    if (self->length == 0 && self->capacity > LARGE_BUFFER)
-        sb_client_output_free(self);   /* a burst is over: an idle client keeps a small buffer */
+    if (self->length == 0)
+        sb_client_output_free(self);
     return result;
 }
 

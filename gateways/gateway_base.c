@@ -2,6 +2,7 @@
 #include "gateway_base.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,10 @@ static void before_sleep(uv_prepare_t *prepare)
         self->actions->flush(client);
     /* A flush may close a client, whose leave must not wait for the next pass. */
     sb_router_drain(self->router);
+    /* What a burst took (client buffers, queued writes) goes back to the
+     * system, not only to malloc's free lists. */
+    if (sb_router_burst_over(self->router))
+        malloc_trim(0);
 }
 
 /* Calls `action` on every client; safe when the action closes it. */
@@ -147,7 +152,7 @@ static bool listen_tls(sb_gateway_base_t *self, const sb_gateway_base_settings_t
     if (!self->tls)
         return false;
     if (!sb_address_listen(self->loop, &self->tls_listener, owner, settings->tls_listen,
-                           on_connection)) {
+                           settings->reuse_port, on_connection)) {
         sb_tls_context_destroy(&self->tls);
         return false;
     }
@@ -180,7 +185,8 @@ bool sb_gateway_base_init(sb_gateway_base_t *self, const sb_gateway_base_setting
     };
     self->router = sb_router_new(self->loop, &settings->router, ops, owner);
     if (!self->router
-        || !sb_address_listen(self->loop, &self->listener, owner, settings->listen, on_connection))
+        || !sb_address_listen(self->loop, &self->listener, owner, settings->listen,
+                              settings->reuse_port, on_connection))
         return false;
     if (settings->tls_listen && !listen_tls(self, settings, owner, on_connection)) {
         uv_close((uv_handle_t *) &self->listener, NULL);

@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     const char *listen;              /* HOST:PORT */
     const char *tls_listen;          /* HOST:PORT, or NULL: no TLS listener */
+    bool reuse_port;                 /* SO_REUSEPORT on both: other processes share the ports */
     const char *tls_cert, *tls_key;  /* PEM files */
     long tls_handshake_timeout_ms;
     long drain_timeout_ms;           /* on SIGTERM, how long clients get their last replies */

@@ -378,6 +378,11 @@ void sb_router_drain(sb_router_t *self)
         sb_broker_link_drain(self->link);
 }
 
+bool sb_router_burst_over(sb_router_t *self)
+{
+    return self->link && sb_broker_link_burst_over(self->link);
+}
+
 void sb_router_client_joined(sb_router_t *self, uint64_t serial, const char *address)
 {
     sb_presence_join(self->presence, serial, address);

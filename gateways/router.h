@@ -99,6 +99,9 @@ const sb_identity_t *sb_router_authenticate_now(sb_router_t *self, const char *a
  * (see broker_link.h: the ZeroMQ fd is edge-triggered). */
 void sb_router_drain(sb_router_t *self);
 
+/* See sb_broker_link_burst_over. */
+bool sb_router_burst_over(sb_router_t *self);
+
 typedef struct {
     uint64_t requests, replies, errors;   /* sent to the broker, answered, answered ERR */
     size_t in_flight;                     /* waiting for the broker's answer, held ones too */

@@ -189,9 +189,12 @@ static void add_pool(sb_supervisor_t *supervisor, launch_t *launch, const char *
 }
 
 /* A gateway on the broker's frontend. `listen` may be NULL (its own
- * setting); `backend`, when given, is where it also provides a service. */
+ * setting); `backend`, when given, is where it also provides a service;
+ * `label` names the child (NULL: the program's name); `extra` (NULL or
+ * NULL-terminated) are more flags. */
 static void add_gateway(sb_supervisor_t *supervisor, launch_t *launch, const char *name,
-                        const char *listen, const char *backend)
+                        const char *listen, const char *backend, const char *label,
+                        const char *const *extra)
 {
     program_t *gateway = program_new(launch, name);
     if (listen) {
@@ -204,7 +207,25 @@ static void add_gateway(sb_supervisor_t *supervisor, launch_t *launch, const cha
         program_arg(gateway, "--backend");
         program_arg(gateway, backend);
     }
-    sb_supervisor_add(supervisor, name, RANK_GATEWAYS, start_program, gateway);
+    for (const char *const *arg = extra; arg && *arg; arg++)
+        program_arg(gateway, *arg);
+    sb_supervisor_add(supervisor, label ? label : name, RANK_GATEWAYS, start_program, gateway);
+}
+
+/* `count` WebSocket gateways on one port: with more than one, each listens
+ * with SO_REUSEPORT and has a client id prefix of its own (ws, ws2, ...),
+ * since each is a gateway of its own at the broker. */
+static void add_ws_gateways(sb_supervisor_t *supervisor, launch_t *launch, const char *listen,
+                            long count)
+{
+    for (long i = 1; i <= count; i++) {
+        char label[48], name[32];
+        snprintf(label, sizeof label, "sb-gateway-ws/%ld", i);
+        snprintf(name, sizeof name, "ws%ld", i);
+        const char *shared[] = { "--reuse-port", "1", i > 1 ? "--name" : NULL, name, NULL };
+        add_gateway(supervisor, launch, "sb-gateway-ws", listen, NULL, count > 1 ? label : NULL,
+                    count > 1 ? shared : NULL);
+    }
 }
 
 static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
@@ -225,15 +246,18 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
             add_pool(supervisor, launch, service->name, -1);
     }
 
-    add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"), NULL);
+    add_gateway(supervisor, launch, "sb-gateway-tcp", sb_options_text(options, "tcp"), NULL, NULL,
+                NULL);
     if (strcmp(sb_options_text(options, "ws"), "off") != 0)
-        add_gateway(supervisor, launch, "sb-gateway-ws", sb_options_text(options, "ws"), NULL);
+        add_ws_gateways(supervisor, launch, sb_options_text(options, "ws"),
+                        sb_options_int(options, "ws-processes"));
     if (strcmp(sb_options_text(options, "mqtt"), "off") != 0)
-        add_gateway(supervisor, launch, "sb-gateway-mqtt", sb_options_text(options, "mqtt"), NULL);
+        add_gateway(supervisor, launch, "sb-gateway-mqtt", sb_options_text(options, "mqtt"), NULL,
+                    NULL, NULL);
     /* Where devices dial in, if anywhere, is the device gateway's own setting.
      * It also announces the [ha NAME] topics to Home Assistant. */
     if (config && (sb_config_device_count(config) > 0 || sb_config_ha_topic_count(config) > 0))
-        add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend);
+        add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend, NULL, NULL);
 }
 
 static void print_problems(const char *problems)

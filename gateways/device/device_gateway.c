@@ -559,7 +559,7 @@ sb_device_gateway_t *sb_device_gateway_new(const sb_device_gateway_settings_t *s
         return NULL;
     }
     if (strcmp(settings->listen, "off") != 0) {
-        if (!sb_address_listen(self->loop, &self->listener, self, settings->listen, on_dial_in)) {
+        if (!sb_address_listen(self->loop, &self->listener, self, settings->listen, false, on_dial_in)) {
             sb_device_gateway_destroy(&self);
             return NULL;
         }

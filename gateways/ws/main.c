@@ -24,6 +24,7 @@ int main(int argc, char **argv)
         return 2;
     }
     sb_gateway_base_settings_t base = sb_gateway_base_settings(options);
+    base.reuse_port = sb_options_int(options, "reuse-port") == 1;
     /* Every address the gateway listens on names it (a TLS listener's too). */
     const char *listen_addresses[] = { base.listen, base.tls_listen, NULL };
     char *allowed_hosts = sb_host_allow_list_new(sb_options_text(options, "allow-host"),

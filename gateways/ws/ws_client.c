@@ -371,6 +371,12 @@ void sb_ws_client_send_text(sb_ws_client_t *self, const char *text)
     free(repaired);
 }
 
+void sb_ws_client_send_frame(sb_ws_client_t *self, const void *frame, size_t length)
+{
+    if (!self->closed)
+        sb_ws_stream_send_frame(self->stream, frame, length);
+}
+
 void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_type,
                           const char *body, size_t length)
 {

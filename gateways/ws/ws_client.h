@@ -77,6 +77,8 @@ void sb_ws_client_answer(sb_ws_client_t *self, sb_reply_slot_t *slot, const char
 
 /* A text message that answers no request (welcome, event, direct message). */
 void sb_ws_client_send_text(sb_ws_client_t *self, const char *text);
+/* A frame encoded before for many clients (an event: see event_frame.h). */
+void sb_ws_client_send_frame(sb_ws_client_t *self, const void *frame, size_t length);
 /* Answers the client's plain HTTP request. */
 void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_type,
                           const char *body, size_t length);

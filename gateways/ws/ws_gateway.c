@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "event_frame.h"
 #include "gateway_base.h"
 #include "log.h"
 #include "pages.h"
@@ -27,6 +28,7 @@ struct sb_ws_gateway {
     sb_ws_gateway_settings_t settings;
     sb_gateway_base_t base;       /* listener, clients (HTTP and WebSocket) by serial, router, stop */
     sb_gateway_counts_t counts;
+    sb_ws_event_frame_t *event_frame;   /* the event being delivered, framed once */
 };
 
 /* ---------------------------------------------------------------- credentials */
@@ -152,6 +154,16 @@ static void write_async(void *client, const char *kind, const char *word, const 
     free(message);
 }
 
+static void write_event(void *client, const sb_envelope_t *event)
+{
+    sb_ws_gateway_t *self = sb_ws_client_owner(client);
+    size_t length;
+    const uint8_t *frame = sb_ws_event_frame_of(self->event_frame, event->topic,
+                                                event->data ? event->data : "", event->retain,
+                                                &length);
+    sb_ws_client_send_frame(client, frame, length);
+}
+
 static int describe(void *owner, char *buffer, size_t size)
 {
     sb_ws_gateway_t *self = owner;
@@ -161,7 +173,7 @@ static int describe(void *owner, char *buffer, size_t size)
 }
 
 static const sb_router_client_ops_t s_client_ops = {
-    find_client, client_serial, open_slot, answer, write_async, describe, NULL,
+    find_client, client_serial, open_slot, answer, write_async, describe, write_event,
 };
 
 /* ---------------------------------------------------------------- clients */
@@ -297,6 +309,7 @@ sb_ws_gateway_t *sb_ws_gateway_new(const sb_ws_gateway_settings_t *settings)
 {
     sb_ws_gateway_t *self = calloc(1, sizeof *self);
     self->settings = *settings;
+    self->event_frame = sb_ws_event_frame_new();
     if (!sb_gateway_base_init(&self->base, &settings->base, &s_client_ops, &s_client_actions, self,
                               on_connection))
         sb_ws_gateway_destroy(&self);
@@ -309,6 +322,7 @@ void sb_ws_gateway_destroy(sb_ws_gateway_t **self_p)
     if (!self)
         return;
     sb_gateway_base_destroy(&self->base);
+    sb_ws_event_frame_destroy(&self->event_frame);
     free(self);
     *self_p = NULL;
 }

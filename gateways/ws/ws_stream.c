@@ -8,7 +8,17 @@
  * that are fragmented or too long, which wslay fails with a close frame
  * that has no status code instead of 1002. UTF-8 in text messages and the
  * close frame's payload are checked in wslay's callbacks, the latter as the
- * frame ends, before wslay would echo it. */
+ * frame ends, before wslay would echo it.
+ *
+ * wslay's session holds two 4 KiB buffers, most of what an idle
+ * connection would cost. So it exists only while it has work: it is made
+ * when bytes arrive or a close starts, and freed when a feed ends between
+ * frames with nothing queued (frame_guard knows where the frames end).
+ * Messages out do not need it: a server's frames are unmasked, so a data
+ * frame or a ping is written here as bytes (sb_ws_frame_header), and an
+ * event's frame is encoded once for every client (sb_ws_stream_send_frame).
+ * Nothing is ever left in wslay's queue between calls (pump sends it all),
+ * so these writes keep their order with wslay's pongs and close. */
 #include "ws_stream.h"
 
 #include <stdio.h>
@@ -42,7 +52,7 @@ struct sb_ws_stream {
     void *owner;
     phase_t phase;
     sb_http_request_t *request;
-    wslay_event_context_ptr session;
+    wslay_event_context_ptr session; /* only while it has work (see above) */
     const char *input;               /* what wslay may read during a feed */
     size_t input_left;
     frame_guard_t guard;
@@ -219,11 +229,53 @@ static const struct wslay_event_callbacks s_callbacks = {
  * queued. Once a close is sent, the stream is done. */
 static void pump(sb_ws_stream_t *self)
 {
-    if (self->phase != PHASE_WEBSOCKET)
+    if (self->phase != PHASE_WEBSOCKET || !self->session)
         return;
     wslay_event_send(self->session);
     if (wslay_event_get_close_sent(self->session))
         finish(self);
+}
+
+static void ensure_session(sb_ws_stream_t *self)
+{
+    if (self->session)
+        return;
+    wslay_event_context_server_init(&self->session, &s_callbacks, self);
+    wslay_event_config_set_max_recv_msg_length(self->session, self->limits.max_message);
+}
+
+/* Frees the session when nothing of it is needed until the next frame:
+ * the input ended on a frame boundary outside any message, nothing is
+ * queued, and no close has started. */
+static void release_idle_session(sb_ws_stream_t *self)
+{
+    const frame_guard_t *guard = &self->guard;
+    if (!self->session || self->phase != PHASE_WEBSOCKET || self->closing || self->reading_close
+        || guard->header_length || guard->payload_left || guard->message_length
+        || wslay_event_get_close_received(self->session) || wslay_event_get_close_sent(self->session)
+        || wslay_event_get_queued_msg_count(self->session))
+        return;
+    wslay_event_context_free(self->session);
+    self->session = NULL;
+}
+
+size_t sb_ws_frame_header(uint8_t header[SB_WS_FRAME_HEADER_MAX], uint8_t opcode, size_t length)
+{
+    header[0] = (uint8_t) (0x80 | opcode);
+    if (length < 126) {
+        header[1] = (uint8_t) length;
+        return 2;
+    }
+    if (length < 65536) {
+        header[1] = 126;
+        header[2] = (uint8_t) (length >> 8);
+        header[3] = (uint8_t) length;
+        return 4;
+    }
+    header[1] = 127;
+    for (int i = 0; i < 8; i++)
+        header[2 + i] = (uint8_t) ((uint64_t) length >> (56 - 8 * i));
+    return 10;
 }
 
 /* Bytes of the extended payload length a header's second byte announces. */
@@ -301,6 +353,7 @@ static void read_frames(sb_ws_stream_t *self, const char *data, size_t length)
                                  length, &broken);
     self->input = data;
     self->input_left = readable;
+    ensure_session(self);
     int result = wslay_event_recv(self->session);
     self->input_left = 0;
     if (broken)
@@ -309,6 +362,7 @@ static void read_frames(sb_ws_stream_t *self, const char *data, size_t length)
     else if (result != 0)
         sb_ws_stream_close(self, SB_WS_CLOSE_PROTOCOL_ERROR, "protocol error");
     pump(self);
+    release_idle_session(self);
 }
 
 static void open_session(sb_ws_stream_t *self, const char *accept)
@@ -323,8 +377,6 @@ static void open_session(sb_ws_stream_t *self, const char *accept)
                           protocol);
     self->events->write(self->owner, response, (size_t) length);
     sb_http_request_destroy(&self->request);   /* an idle connection keeps only what it needs */
-    wslay_event_context_server_init(&self->session, &s_callbacks, self);
-    wslay_event_config_set_max_recv_msg_length(self->session, self->limits.max_message);
     self->phase = PHASE_WEBSOCKET;
     self->events->on_open(self->owner);
 }
@@ -413,31 +465,36 @@ void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length)
     }
 }
 
-void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length)
+/* A whole message as one frame, written past wslay (see the top). */
+static void send_message(sb_ws_stream_t *self, uint8_t opcode, const void *data, size_t length)
 {
     if (!sb_ws_stream_is_open(self))
         return;
-    struct wslay_event_msg message = { WSLAY_TEXT_FRAME, (const uint8_t *) text, length };
-    wslay_event_queue_msg(self->session, &message);
-    pump(self);
+    uint8_t header[SB_WS_FRAME_HEADER_MAX];
+    self->events->write(self->owner, header, sb_ws_frame_header(header, opcode, length));
+    if (length)
+        self->events->write(self->owner, data, length);
+}
+
+void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length)
+{
+    send_message(self, WSLAY_TEXT_FRAME, text, length);
 }
 
 void sb_ws_stream_send_binary(sb_ws_stream_t *self, const void *data, size_t length)
 {
-    if (!sb_ws_stream_is_open(self))
-        return;
-    struct wslay_event_msg message = { WSLAY_BINARY_FRAME, data, length };
-    wslay_event_queue_msg(self->session, &message);
-    pump(self);
+    send_message(self, WSLAY_BINARY_FRAME, data, length);
+}
+
+void sb_ws_stream_send_frame(sb_ws_stream_t *self, const void *frame, size_t length)
+{
+    if (sb_ws_stream_is_open(self))
+        self->events->write(self->owner, frame, length);
 }
 
 void sb_ws_stream_ping(sb_ws_stream_t *self)
 {
-    if (!sb_ws_stream_is_open(self))
-        return;
-    struct wslay_event_msg message = { WSLAY_PING, NULL, 0 };
-    wslay_event_queue_msg(self->session, &message);
-    pump(self);
+    send_message(self, WSLAY_PING, NULL, 0);
 }
 
 void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason)
@@ -448,6 +505,7 @@ void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason)
     }
     if (!self->closing) {
         self->closing = true;
+        ensure_session(self);
         pump(self);   /* replies first: see pump */
         /* Fails harmlessly when wslay has queued a close already (its echo, its own error). */
         wslay_event_queue_close(self->session, code, (const uint8_t *) reason,
@@ -459,7 +517,7 @@ void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason)
 bool sb_ws_stream_is_open(const sb_ws_stream_t *self)
 {
     return self->phase == PHASE_WEBSOCKET && !self->closing
-           && !wslay_event_get_close_received(self->session);
+           && !(self->session && wslay_event_get_close_received(self->session));
 }
 
 uint16_t sb_ws_stream_close_code(const sb_ws_stream_t *self)

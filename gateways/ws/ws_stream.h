@@ -79,6 +79,15 @@ void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t lengt
 void sb_ws_stream_send_binary(sb_ws_stream_t *self, const void *data, size_t length);
 void sb_ws_stream_ping(sb_ws_stream_t *self);
 
+/* A frame encoded before (header and payload, unmasked: the same bytes for
+ * every client, see sb_ws_frame_header); ignored once closing. */
+void sb_ws_stream_send_frame(sb_ws_stream_t *self, const void *frame, size_t length);
+
+#define SB_WS_FRAME_HEADER_MAX 10
+/* The header of a server's single-frame message (FIN, `opcode`, no mask)
+ * of `length` payload bytes; returns its size. */
+size_t sb_ws_frame_header(uint8_t header[SB_WS_FRAME_HEADER_MAX], uint8_t opcode, size_t length);
+
 /* Starts the close handshake with `code`; before the upgrade it just ends. */
 void sb_ws_stream_close(sb_ws_stream_t *self, uint16_t code, const char *reason);
 

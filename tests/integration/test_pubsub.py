@@ -655,3 +655,26 @@ def test_a_stalled_gateway_gets_its_subscriptions_back(components, peers):
 
     wait_until(delivered, 3, "events to reach the subscriber again")
     wait_until(lambda: client_list(publisher) == everyone, 3, "`clients` to list %s" % everyone)
+
+
+def test_events_published_while_a_gateway_is_forgotten_reach_it(components, processes, peers):
+    """The broker forgets a stalled gateway's clients but keeps its filters
+    until it speaks again and resyncs: what was published meanwhile (here
+    through another gateway) reaches its subscriber once it runs again."""
+    c = components(broker_args=HEARTBEAT, gateway_args=HEARTBEAT, pools={"default": 1})
+    _, second_port = start_second_gateway(processes, c, extra_args=HEARTBEAT)
+    subscriber, publisher = peers(c.port), peers(second_port)
+    assert subscriber.ask("sub pause/#") == "OK"
+    assert publisher.ask("pub pause/before 1") == "OK"
+    assert subscriber.next_async() == event("pause/before", "1")
+    os.kill(c.gateway.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: log_records(c.broker, "gateways silent, their clients forgotten"),
+                   5, "the broker to forget the stopped gateway")
+        assert subscriber.id not in client_list(publisher)
+        assert publisher.ask("pub pause/during 2") == "OK"
+    finally:
+        os.kill(c.gateway.pid, signal.SIGCONT)
+    assert subscriber.next_async() == event("pause/during", "2")
+    wait_until(lambda: subscriber.id in client_list(publisher), 3,
+               "the resumed gateway's client to be registered again")

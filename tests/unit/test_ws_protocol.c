@@ -1314,6 +1314,45 @@ static void test_stream_server_sends(void **state)
     peer_free(peer);
 }
 
+/* Frames encoded once for many clients (an event's) go out as they are,
+ * in order with what wslay answers (a pong), between frames the client sends. */
+static void test_stream_encoded_frames(void **state)
+{
+    (void) state;
+    uint8_t header[SB_WS_FRAME_HEADER_MAX];
+    assert_int_equal(sb_ws_frame_header(header, OP_TEXT, 125), 2);
+    assert_int_equal(header[1], 125);
+    assert_int_equal(sb_ws_frame_header(header, OP_TEXT, 126), 4);
+    assert_int_equal(header[1], 126);
+    assert_int_equal(header[2] << 8 | header[3], 126);
+    assert_int_equal(sb_ws_frame_header(header, OP_TEXT, 65536), 10);
+    assert_int_equal(header[1], 127);
+    assert_int_equal(header[7], 1);   /* 65536 = 0x0000000000010000 */
+    assert_int_equal(header[0], 0x80 | OP_TEXT);
+
+    peer_t *peer = peer_open();
+    uint8_t frame[64];
+    size_t used = sb_ws_frame_header(frame, OP_TEXT, 5);
+    memcpy(frame + used, "event", 5);
+    sb_ws_stream_send_frame(peer->stream, frame, used + 5);
+    peer_send(peer, FIN | OP_PING, BYTES("p"));
+    sb_ws_stream_send_frame(peer->stream, frame, used + 5);
+    peer_send(peer, OP_TEXT, BYTES("ha"));   /* a message in two feeds */
+    sb_ws_stream_send_frame(peer->stream, frame, used + 5);
+    peer_send(peer, FIN | OP_CONTINUATION, BYTES("lf"));
+
+    frame_t frames[MAX_FRAMES];
+    assert_int_equal(server_frames(peer, frames), 4);
+    assert_int_equal(frames[0].opcode, OP_TEXT);
+    assert_memory_equal(frames[0].payload, "event", 5);
+    assert_int_equal(frames[1].opcode, OP_PONG);
+    assert_int_equal(frames[2].opcode, OP_TEXT);
+    assert_int_equal(frames[3].opcode, OP_TEXT);
+    assert_int_equal(peer->text_count, 1);
+    assert_string_equal(peer->texts[0], "half");
+    peer_free(peer);
+}
+
 /* A plain GET or HEAD goes to the owner, who answers it; then the stream is done. */
 static void test_stream_plain_http(void **state)
 {
@@ -1486,6 +1525,7 @@ int main(void)
         cmocka_unit_test(test_stream_bad_input),
         cmocka_unit_test(test_stream_client_closes),
         cmocka_unit_test(test_stream_server_sends),
+        cmocka_unit_test(test_stream_encoded_frames),
         cmocka_unit_test(test_stream_plain_http),
         cmocka_unit_test(test_stream_refusals),
     };
