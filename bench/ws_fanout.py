@@ -14,8 +14,15 @@ usage: bench/ws_fanout.py [BUILD_DIR] [--subscribers S] [--events E] [--size B]
                           [--rate R] [--ws-processes N,...] [--only hub,mosquitto]
 Raises RLIMIT_NOFILE as needed (run as root for 10,000 subscribers).
 Every process started here is stopped by its pid.
+
+Debian's Mosquitto 2.0.11 starts a websockets listener only beside a plain
+one, and binds it to every interface whatever address it is given
+(eclipse-mosquitto/mosquitto#2284, #3045). So Mosquitto and its load
+generator run in a network namespace of their own that holds only a
+loopback interface (unshare -n, as root): nothing listens beyond loopback.
 """
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -79,9 +86,10 @@ class Sampler:
             time.sleep(0.05)
 
 
-def run_load(fanout, port, mode, args, pids):
-    """Runs sb-ws-fanout; returns (its key=value dict, peak RSS MiB of `pids`)."""
-    proc = subprocess.Popen([str(fanout), "--port", str(port), "--mode", mode,
+def run_load(fanout, port, mode, args, pids, prefix=()):
+    """Runs sb-ws-fanout (after `prefix`, e.g. an nsenter); returns (its
+    key=value dict, peak RSS MiB of `pids`)."""
+    proc = subprocess.Popen([*prefix, str(fanout), "--port", str(port), "--mode", mode,
                              "--subscribers", str(args.subscribers), "--events", str(args.events),
                              "--size", str(args.size), "--rate", str(args.rate)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -133,25 +141,30 @@ def bench_mosquitto(build, args):
     if not shutil.which("mosquitto"):
         print("mosquitto: not installed (deploy/setup-debian.sh test)")
         return
+    if os.geteuid() != 0:
+        print("mosquitto (websockets)  skipped: its listener needs a network namespace (run as root)")
+        return
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="sbf-", dir="/tmp") as parent:
         config = Path(parent) / "mosquitto.conf"
-        config.write_text("listener %d 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"
-                          "max_queued_messages 100000\n" % port)
-        broker = subprocess.Popen(["mosquitto", "-c", str(config)],
-                                  stdout=open(Path(parent) / "mosquitto.log", "w"),
-                                  stderr=subprocess.STDOUT)
+        log = Path(parent) / "mosquitto.log"
+        config.write_text("allow_anonymous true\nmax_queued_messages 100000\n"
+                          "listener %d 127.0.0.1\n"
+                          "listener %d\nprotocol websockets\n" % (free_port(), port))
+        broker = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
+                                   'ip link set lo up && exec mosquitto -v -c "$0"', str(config)],
+                                  stdout=open(log, "w"), stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: port_open(port) or broker.poll() is not None, 15,
-                     "mosquitto's websockets listener")
+            wait_for(lambda: "running" in log.read_text() or broker.poll() is not None, 15,
+                     "mosquitto to start in its namespace")
             if broker.poll() is not None:
-                # Debian's 2.0.11 binds and listens, then gives up ("Unable to start any
-                # listening sockets") on some machines: said, not fatal.
-                print("mosquitto (websockets)  could not start its websockets listener: %s"
-                      % (Path(parent) / "mosquitto.log").read_text().strip().splitlines()[-1])
+                print("mosquitto (websockets)  did not start: %s"
+                      % log.read_text().strip().splitlines()[-1])
                 return
+            inside = ("nsenter", "--net=/proc/%d/ns/net" % broker.pid, "--")
             before = total_rss_mib([broker.pid])
-            result, peak = run_load(build / "bin" / "sb-ws-fanout", port, "mqtt", args, [broker.pid])
+            result, peak = run_load(build / "bin" / "sb-ws-fanout", port, "mqtt", args,
+                                    [broker.pid], inside)
             time.sleep(1)
             after = total_rss_mib([broker.pid])
         finally:
