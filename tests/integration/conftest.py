@@ -84,11 +84,21 @@ def wait_until(predicate, timeout, what, interval=POLL_INTERVAL,
 
 # --------------------------------------------------------------------- ports and /proc
 
+_ports_given = set()
+
+
 def free_port():
-    """A loopback TCP port that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback TCP port that was free a moment ago (bind to port 0), and
+    never one this test run has handed out before: the kernel may offer the
+    same port again at once, and two listeners of one hub (a broker's
+    frontend and backend) must not get the same one."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def _read_stat(pid):
