@@ -161,13 +161,20 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "more names the gateway answers to in the Host header, comma-separated (`*.example`: "
       "names under example; `*`: any); localhost, IP addresses, this host's name and the listen "
       "address always are" },
+    { "api-max-body", SB_OPTION_INT, "gateway-ws.api_max_body", "65536", 0, 16777216, "BYTES",
+      "largest request body of the HTTP API (/api/v1/...); larger ones get 413" },
+    { "api-cors", SB_OPTION_TEXT, "gateway-ws.api_cors", NULL, 0, 0, "LIST",
+      "origins whose pages may call the HTTP API from a browser (CORS), comma-separated "
+      "(`*`: any); none by default" },
     SB_GATEWAY_LINK_SPECS("gateway-ws"),
     SB_TLS_LISTENER_SPECS("gateway-ws"),
     SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
 };
 
 const sb_program_t sb_program_gateway_ws = {
-    "sb-gateway-ws", "Serves WebSocket clients (JSON or lines), the dashboard, /metrics and /healthz.",
+    "sb-gateway-ws",
+    "Serves WebSocket clients (JSON or lines), the HTTP API (/api/v1), the dashboard, /metrics "
+    "and /healthz.",
     s_gateway_ws_specs, sizeof s_gateway_ws_specs / sizeof s_gateway_ws_specs[0],
 };
 

@@ -112,7 +112,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     fuzz_client_t client = { 0 };
-    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local", NULL };
+    /* A body limit, so the API's bodies (ws_stream.c, http_request.c) are fuzzed too. */
+    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local",
+                                     NULL, 4096 };
     client.stream = sb_ws_stream_new(&limits, &s_events, &client);
     if (upgrade_first)
         sb_ws_stream_feed(client.stream, s_upgrade, sizeof s_upgrade - 1);
