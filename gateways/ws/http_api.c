@@ -35,10 +35,12 @@ extern const size_t sb_openapi_json_size;
 struct sb_http_api {
     sb_router_t *router;
     sb_http_api_settings_t settings;
+    sb_http_api_counts_t counts;
 };
 
 /* One request's state, kept by its client (sb_ws_client_set_api). */
 typedef struct {
+    sb_http_api_t *api;
     sb_api_kind_t kind;
     json_t *id;              /* a command's request id, or NULL */
     bool joined;             /* the client is known to the hub */
@@ -51,12 +53,21 @@ typedef void (*handler_t)(sb_http_api_t *self, sb_ws_client_t *client, api_reque
 
 /* ---------------------------------------------------------------- answers */
 
+/* Every answer of the API goes here, and is counted by its class. */
+static void answer_http(sb_ws_client_t *client, api_request_t *state, int status,
+                        const char *content_type, const char *headers, const char *body,
+                        size_t length)
+{
+    state->api->counts.answers[status >= 500 ? 2 : status >= 400 ? 1 : 0]++;
+    sb_ws_client_respond_with(client, status, content_type, headers, body, length);
+}
+
 static void respond(sb_ws_client_t *client, api_request_t *state, int status, const char *body)
 {
     char headers[sizeof state->headers + 64];
     snprintf(headers, sizeof headers, "%s%s", state->headers,
              status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
-    sb_ws_client_respond_with(client, status, "application/json", headers, body, strlen(body));
+    answer_http(client, state, status, "application/json", headers, body, strlen(body));
 }
 
 static void respond_error(sb_ws_client_t *client, api_request_t *state, int status,
@@ -214,14 +225,17 @@ static void publish_url(sb_http_api_t *self, sb_ws_client_t *client, api_request
     const sb_identity_t *identity = NULL;
     if (!sb_access_enabled(sb_router_access(self->router)))
         respond_error(client, state, 403, "unauthorized",
-                      "GET /api/v1/publish needs a token with url_token = yes, and none is configured");
+                      "GET /api/v1/publish needs a token with url_token = yes, "
+                      "and none is configured");
     else if (!token)
         respond_error(client, state, 401, "unauthorized",
-                      "GET /api/v1/publish needs token=NAME:SECRET of a token with url_token = yes");
+                      "GET /api/v1/publish needs token=NAME:SECRET of a token "
+                      "with url_token = yes");
     else if ((identity = authenticate(self, client, state, request, token))
              && !sb_identity_allows_url_token(identity))
         respond_error(client, state, 403, "unauthorized",
-                      "this token may not be given in a URL (url_token = yes in its [token] section)");
+                      "this token may not be given in a URL "
+                      "(url_token = yes in its [token] section)");
     else if (identity) {
         join(self, client, state, identity);
         bool retained = retain && (strcmp(retain, "1") == 0 || strcmp(retain, "true") == 0
@@ -321,6 +335,8 @@ static void open_events(sb_http_api_t *self, sb_ws_client_t *client, api_request
     else {
         join(self, client, state, identity);
         state->events = true;
+        self->counts.answers[0]++;
+        self->counts.streams++;
         char headers[sizeof state->headers + 32];
         snprintf(headers, sizeof headers, "%sX-Accel-Buffering: no\r\n", state->headers);
         sb_ws_client_stream_start(client, SB_SSE_CONTENT_TYPE, headers, SB_SSE_KEEPALIVE);
@@ -341,8 +357,8 @@ static void serve_openapi(sb_http_api_t *self, sb_ws_client_t *client, api_reque
 {
     (void) self;
     (void) request;
-    sb_ws_client_respond_with(client, 200, "application/json", state->headers,
-                              (const char *) sb_openapi_json, sb_openapi_json_size);
+    answer_http(client, state, 200, "application/json", state->headers,
+                (const char *) sb_openapi_json, sb_openapi_json_size);
 }
 
 /* ---------------------------------------------------------------- routes */
@@ -380,7 +396,7 @@ static void answer_preflight(sb_ws_client_t *client, api_request_t *state)
              "%sAccess-Control-Allow-Methods: GET, POST\r\n"
              "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
              "Access-Control-Max-Age: 600\r\n", state->headers);
-    sb_ws_client_respond_with(client, 204, "application/json", headers, "", 0);
+    answer_http(client, state, 204, "application/json", headers, "", 0);
 }
 
 /* 405 with the methods the path takes, or 404 when it takes none. */
@@ -400,7 +416,7 @@ static void refuse_route(sb_ws_client_t *client, api_request_t *state, const cha
     snprintf(headers, sizeof headers, "%sAllow: %s\r\n", state->headers, allow);
     snprintf(message, sizeof message, "this endpoint takes %s", allow);
     char *body = sb_api_error_body("method-not-allowed", message);
-    sb_ws_client_respond_with(client, 405, "application/json", headers, body, strlen(body));
+    answer_http(client, state, 405, "application/json", headers, body, strlen(body));
     free(body);
 }
 
@@ -411,6 +427,7 @@ bool sb_http_api_handle(sb_http_api_t *self, sb_ws_client_t *client,
     if (strncmp(path, "/api/", 5) != 0)
         return false;
     api_request_t *state = calloc(1, sizeof *state);
+    state->api = self;
     sb_ws_client_set_api(client, state);
     const char *origin = sb_http_request_header(request, "Origin");
     const char *host = sb_http_request_header(request, "Host");
@@ -493,9 +510,15 @@ void sb_http_api_closed(sb_http_api_t *self, sb_ws_client_t *client)
         return;
     if (state->joined)
         sb_router_client_left(self->router, sb_ws_client_serial(client));
+    self->counts.streams -= state->events;
     json_decref(state->id);
     free(state);
     sb_ws_client_set_api(client, NULL);
+}
+
+sb_http_api_counts_t sb_http_api_counts(const sb_http_api_t *self)
+{
+    return self->counts;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

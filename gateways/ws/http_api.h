@@ -9,6 +9,8 @@
 #define SB_HTTP_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "http_request.h"
 #include "router.h"
@@ -19,6 +21,12 @@ typedef struct {
 } sb_http_api_settings_t;
 
 typedef struct sb_http_api sb_http_api_t;
+
+/* For /metrics. */
+typedef struct {
+    uint64_t answers[3];   /* API requests answered 2xx (a stream when it opens), 4xx, 5xx */
+    size_t streams;        /* event streams open */
+} sb_http_api_counts_t;
 
 sb_http_api_t *sb_http_api_new(sb_router_t *router, const sb_http_api_settings_t *settings);
 void sb_http_api_destroy(sb_http_api_t **self_p);
@@ -37,6 +45,8 @@ bool sb_http_api_write_async(sb_http_api_t *self, sb_ws_client_t *client, const 
 
 /* The client has closed: it leaves the hub, its state is freed. */
 void sb_http_api_closed(sb_http_api_t *self, sb_ws_client_t *client);
+
+sb_http_api_counts_t sb_http_api_counts(const sb_http_api_t *self);
 
 /* What `Authorization: Bearer NAME:SECRET` (or a URL's NAME:SECRET, given
  * as `pair`) proves: see the WebSocket upgrade in ws_gateway.c. Without

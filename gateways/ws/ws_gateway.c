@@ -50,6 +50,9 @@ static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const c
 {
     self->counts.http_clients = sb_gateway_base_count(&self->base) - self->counts.websocket_clients;
     self->counts.tls = sb_gateway_base_tls_counters(&self->base);
+    sb_http_api_counts_t api = sb_http_api_counts(self->api);
+    memcpy(self->counts.api_answers, api.answers, sizeof api.answers);
+    self->counts.api_streams = api.streams;
     sb_router_stats_t router = sb_router_stats(self->base.router);
     char *text = sb_pages_metrics(&self->counts, &router, broker_stats);
     sb_ws_client_respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", text,

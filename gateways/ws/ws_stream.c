@@ -401,7 +401,8 @@ static void handle_request(sb_ws_stream_t *self)
     if (!sb_host_allowed(sb_http_request_header(self->request, "Host"),
                          self->limits.allowed_hosts)) {
         self->events->on_misdirected(self->owner);
-        sb_ws_stream_refuse(self, 421, "this gateway does not answer to that Host (see --allow-host)");
+        sb_ws_stream_refuse(self, 421,
+                            "this gateway does not answer to that Host (see --allow-host)");
         return;
     }
     bool api = is_api_path(sb_http_request_path(self->request));

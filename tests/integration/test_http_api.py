@@ -249,8 +249,18 @@ def raw_exchange(port, data, timeout=None):
         return conn.read_http_response(timeout)
 
 
+def api_answers(port):
+    """sb_gateway_api_answers_total by class, from /metrics."""
+    import re
+    status, body, _ = curl(port, "/metrics")
+    assert status == 200
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^sb_gateway_api_answers_total\{class="(\dxx)"\} (\d+)$', body.decode(), re.M)}
+
+
 def test_bad_json_wrong_type_methods_and_paths(api):
     c, port = api()
+    before = api_answers(port)
     for body in ("{", "[1,2]", '"text"', "null"):
         status, answer = curl_json(port, "/api/v1/publish", "-H", "Content-Type: application/json",
                                    data=body)
@@ -278,6 +288,9 @@ def test_bad_json_wrong_type_methods_and_paths(api):
     assert curl(port, "/nothing")[0] == 404
     # Outside /api/ only GET and HEAD are served, as before.
     assert curl(port, "/metrics", "-X", "POST")[0] == 405
+    # Counted: 8 bad JSON, 1 content type, 1 retain, 4 methods, 3 paths.
+    after = api_answers(port)
+    assert after["4xx"] == before["4xx"] + 17 and after["2xx"] == before["2xx"], (before, after)
     ws_still_works(port)
     assert Peer(c.port).ask("ping") == "OK pong"
 

@@ -21,7 +21,8 @@
 #include "sse.h"
 #include "ws_stream.h"
 
-#define POST_HEAD "POST /api/v1/publish?x=1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+#define POST_HEAD \
+    "POST /api/v1/publish?x=1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
 
 /* Feeds `text` in pieces of `step` bytes to a request with `max_body`. */
 static sb_http_status_t feed(sb_http_request_t *request, const char *text, size_t step)
@@ -194,7 +195,8 @@ static void test_results(void **state)
     json_t *id = json_integer(5);
     body = sb_api_result(SB_API_COMMAND, id, "ERR timeout", "late", &status);
     assert_int_equal(status, 504);
-    assert_json(body, "{\"id\":5,\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":\"late\"}}");
+    assert_json(body,
+                "{\"id\":5,\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":\"late\"}}");
     free(body);
     body = sb_api_result(SB_API_COMMAND, id, NULL, "jack's money: 3", &status);
     assert_int_equal(status, 200);
