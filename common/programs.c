@@ -149,7 +149,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
     { "max-output", SB_OPTION_INT, "gateway-ws.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
     { "handshake-timeout", SB_OPTION_SECONDS, "gateway-ws.handshake_timeout", "10", 10, 600000,
-      "SECONDS", "how long a new connection may take to send its HTTP request" },
+      "SECONDS", "how long a new connection may take to send its HTTP request (head and body)" },
     { "idle-timeout", SB_OPTION_SECONDS, "gateway-ws.idle_timeout", "60", 10, 86400000, "SECONDS",
       "a WebSocket client that sends nothing (not even a pong) this long is closed" },
     { "ping-interval", SB_OPTION_SECONDS, "gateway-ws.ping_interval", "20", 10, 86400000,
