@@ -402,7 +402,8 @@ void sb_ws_client_stream_start(sb_ws_client_t *self, const char *content_type,
 
 void sb_ws_client_stream_write(sb_ws_client_t *self, const char *data, size_t length)
 {
-    stream_write(self, data, length);
+    if (!self->done)   /* after the end, nothing may follow the shutdown */
+        stream_write(self, data, length);
 }
 
 void sb_ws_client_stream_end(sb_ws_client_t *self)
