@@ -162,7 +162,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
       "names under example; `*`: any); localhost, IP addresses, this host's name and the listen "
       "address always are" },
     { "api-max-body", SB_OPTION_INT, "gateway-ws.api_max_body", "65536", 0, 16777216, "BYTES",
-      "largest request body of the HTTP API (/api/v1/...); larger ones get 413" },
+      "largest HTTP request body (the HTTP API's JSON, /api/v1/...); larger ones get 413" },
     { "api-cors", SB_OPTION_TEXT, "gateway-ws.api_cors", NULL, 0, 0, "LIST",
       "origins whose pages may call the HTTP API from a browser (CORS), comma-separated "
       "(`*`: any); none by default" },
