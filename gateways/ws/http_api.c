@@ -332,6 +332,8 @@ static void open_events(sb_http_api_t *self, sb_ws_client_t *client, api_request
     else if (!sb_identity_may_run(identity, "sub") || !sb_identity_may_subscribe(identity, filter))
         respond_error(client, state, 403, "unauthorized",
                       "that filter is outside your subscribe rules");
+    else if (self->counts.streams >= self->settings.max_streams)
+        respond_error(client, state, 503, "busy", "too many event streams, try again later");
     else {
         join(self, client, state, identity);
         state->events = true;

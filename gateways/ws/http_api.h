@@ -18,6 +18,7 @@
 
 typedef struct {
     const char *cors_origins;   /* --api-cors: origins given CORS headers (NULL: none) */
+    size_t max_streams;         /* event streams open at once; more get 503 */
 } sb_http_api_settings_t;
 
 typedef struct sb_http_api sb_http_api_t;

@@ -46,7 +46,11 @@ int main(int argc, char **argv)
             .idle_timeout_ms = (uint64_t) sb_options_int(options, "idle-timeout"),
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),
         },
-        .api = { .cors_origins = sb_options_text(options, "api-cors") },
+        .api = {
+            .cors_origins = sb_options_text(options, "api-cors"),
+            /* As many as WebSocket clients, counted apart from them. */
+            .max_streams = (size_t) sb_options_int(options, "max-connections"),
+        },
     };
     sb_log_debug("allowed hosts", "list=%s", allowed_hosts);
     sb_ws_gateway_t *gateway = sb_ws_gateway_new(&settings);

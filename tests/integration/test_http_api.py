@@ -176,6 +176,19 @@ def test_command_gives_the_websocket_reply_with_a_status_by_error_code(api):
     assert status == 503 and body["error"]["code"] == "no-service", body
 
 
+def test_no_broker_is_unavailable_503(api, processes):
+    c, port = api("", "--broker-wait", "0.2")
+    processes.stop(c.broker)
+    wait_until(lambda: curl(port, "/healthz")[0] == 503, 15, "the gateway to see the broker gone")
+    status, body = curl_json(port, "/api/v1/publish", json_body={"topic": "a", "payload": "1"})
+    assert status == 503 and body["error"]["code"] == "unavailable", body
+    status, body = curl_json(port, "/api/v1/command", json_body={"id": 1, "cmd": "echo"})
+    assert status == 503 and body["error"]["code"] == "unavailable", body
+    # The gateway's own commands still answer.
+    status, body = curl_json(port, "/api/v1/command", json_body={"cmd": "ping"})
+    assert status == 200, body
+
+
 def test_clients_lists_every_client_and_the_request_itself(api):
     c, port = api()
     tcp = Peer(c.port)
@@ -215,6 +228,26 @@ def test_events_stream_retained_then_live_with_keepalives_and_leaves_on_close(ap
     assert stream.next_block() == [": keepalive"]
     stream.close()
     wait_until(lambda: stream_id not in tcp.ask("clients"), 10, "the stream to leave")
+
+
+def test_streams_are_bounded_by_max_connections(api):
+    c, port = api("", "--max-connections", "1")
+    first = SseReader(port)
+    assert first.head()[0] == 200
+    second = SseReader(port)
+    status, _, _, body = second.head()
+    assert status == 503 and json.loads(body)["error"]["code"] == "busy", (status, body)
+    second.close()
+    # WebSocket clients are counted apart.
+    ws_still_works(port)
+    first.close()
+    tcp = Peer(c.port)
+    def opens():
+        with SseReader(port) as again:
+            return again.head()[0] == 200
+
+    wait_until(opens, 10, "a stream once the first has closed")
+    assert tcp.ask("ping") == "OK pong"
 
 
 def test_a_stream_that_does_not_read_is_disconnected_and_others_carry_on(api):
