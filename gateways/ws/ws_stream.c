@@ -417,7 +417,8 @@ static void handle_request(sb_ws_stream_t *self)
     }
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
     if (handshake.status == 101 && !offers_subprotocol(self))
-        sb_ws_stream_refuse(self, 400, "the WebSocket subprotocol (Sec-WebSocket-Protocol) must be offered");
+        sb_ws_stream_refuse(self, 400,
+                            "the WebSocket subprotocol (Sec-WebSocket-Protocol) must be offered");
     else if (handshake.status != 101)
         sb_ws_stream_refuse(self, handshake.status, handshake.reason);
     else if ((handshake.status = self->events->may_open(self->owner, self->request)) != 101)
