@@ -180,6 +180,13 @@ static bool parse_int(const char *text, long min, long max, long *out)
     return true;
 }
 
+/* yes/true or no/false. */
+static bool parse_yes_no(const char *text, bool *out)
+{
+    *out = strcmp(text, "yes") == 0 || strcmp(text, "true") == 0;
+    return *out || strcmp(text, "no") == 0 || strcmp(text, "false") == 0;
+}
+
 static sb_service_config_t *service_entry(sb_config_t *self, const char *name)
 {
     for (size_t i = 0; i < self->service_count; i++)
@@ -261,8 +268,8 @@ static int handle_command(parse_state_t *state, const char *name, const char *ke
         return 1;
     }
     if (strcmp(key, "retry") == 0) {
-        bool yes = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0;
-        if (!yes && strcmp(value, "no") != 0 && strcmp(value, "false") != 0)
+        bool yes;
+        if (!parse_yes_no(value, &yes))
             return fail(state, "retry must be yes or no, not '%s'", value);
         command->retry = yes;
         return 1;
@@ -450,6 +457,11 @@ static int handle_token(parse_state_t *state, const char *name, const char *key,
         token->subscribe_line = state->line;
         return set_text(&token->subscribe, value);
     }
+    if (name && strcmp(key, "url_token") == 0) {
+        if (!parse_yes_no(value, &token->url_token))
+            return fail(state, "url_token must be yes or no, not '%s'", value);
+        return 1;
+    }
     if (name && (strcmp(key, "secret_sha256") == 0 || strcmp(key, "secret") == 0)) {
         token->secret_line = state->line;
         return set_text(key[6] == '_' ? &token->secret_sha256 : &token->secret, value);
@@ -458,7 +470,7 @@ static int handle_token(parse_state_t *state, const char *name, const char *key,
         return fail(state, "unknown key '%s' in [anonymous] (known: commands, publish, subscribe)",
                     key);
     return fail(state, "unknown key '%s' in [token %s] (known: secret_sha256, secret, commands, "
-                "publish, subscribe)", key, name);
+                "publish, subscribe, url_token)", key, name);
 }
 
 static sb_ha_topic_config_t *ha_topic_entry(sb_config_t *self, const char *name, int line)

@@ -91,6 +91,7 @@ typedef struct {
     char *commands;
     char *publish;
     char *subscribe;
+    bool url_token;          /* may give NAME:SECRET in a URL (GET /api/v1/publish?token=) */
     int line;                /* where the section starts */
     int secret_line;         /* where secret or secret_sha256 is set (0: not set) */
     int publish_line, subscribe_line;

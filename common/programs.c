@@ -149,7 +149,7 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
     { "max-output", SB_OPTION_INT, "gateway-ws.max_output", "1048576", 1024, 1073741824, "BYTES",
       "unsent output to a client before it is disconnected as not reading" },
     { "handshake-timeout", SB_OPTION_SECONDS, "gateway-ws.handshake_timeout", "10", 10, 600000,
-      "SECONDS", "how long a new connection may take to send its HTTP request" },
+      "SECONDS", "how long a new connection may take to send its HTTP request (head and body)" },
     { "idle-timeout", SB_OPTION_SECONDS, "gateway-ws.idle_timeout", "60", 10, 86400000, "SECONDS",
       "a WebSocket client that sends nothing (not even a pong) this long is closed" },
     { "ping-interval", SB_OPTION_SECONDS, "gateway-ws.ping_interval", "20", 10, 86400000,
@@ -164,13 +164,20 @@ static const sb_option_spec_t s_gateway_ws_specs[] = {
     { "reuse-port", SB_OPTION_INT, "gateway-ws.reuse_port", "0", 0, 1, "0|1",
       "1: listen with SO_REUSEPORT, so several sb-gateway-ws processes (each with its own "
       "--name) share the port and the kernel spreads connections over them" },
+    { "api-max-body", SB_OPTION_INT, "gateway-ws.api_max_body", "65536", 0, 16777216, "BYTES",
+      "largest HTTP request body (the HTTP API's JSON, /api/v1/...); larger ones get 413" },
+    { "api-cors", SB_OPTION_TEXT, "gateway-ws.api_cors", NULL, 0, 0, "LIST",
+      "origins whose pages may call the HTTP API from a browser (CORS), comma-separated "
+      "(`*`: any); none by default" },
     SB_GATEWAY_LINK_SPECS("gateway-ws"),
     SB_TLS_LISTENER_SPECS("gateway-ws"),
     SB_GATEWAY_REQUEST_SPECS("gateway-ws"),
 };
 
 const sb_program_t sb_program_gateway_ws = {
-    "sb-gateway-ws", "Serves WebSocket clients (JSON or lines), the dashboard, /metrics and /healthz.",
+    "sb-gateway-ws",
+    "Serves WebSocket clients (JSON or lines), the HTTP API (/api/v1), the dashboard, /metrics "
+    "and /healthz.",
     s_gateway_ws_specs, sizeof s_gateway_ws_specs / sizeof s_gateway_ws_specs[0],
 };
 

@@ -34,6 +34,7 @@ struct sb_identity {
     uint8_t name_digest[SB_SECRET_DIGEST_SIZE];   /* of `token`: compared in constant time */
     uint8_t digest[SB_SECRET_DIGEST_SIZE];
     word_list_t commands, publish, subscribe;
+    bool url_token;
 };
 
 struct sb_access {
@@ -106,6 +107,7 @@ static bool load_token(sb_identity_t *self, const sb_config_t *config,
     if (!sb_secret_digest(token->name, strlen(token->name), self->name_digest))
         return false;
     set_rules(self, token, TOKEN_COMMANDS, TOKEN_PUBLISH, TOKEN_SUBSCRIBE);
+    self->url_token = token->url_token;
     if (token->secret) {
         warn_if_readable(config, token);
         return sb_secret_digest(token->secret, strlen(token->secret), self->digest);
@@ -218,6 +220,11 @@ static bool any_filter(const word_list_t *filters, const char *text,
         if (test(*filter, text))
             return true;
     return false;
+}
+
+bool sb_identity_allows_url_token(const sb_identity_t *self)
+{
+    return self->url_token;
 }
 
 bool sb_identity_may_publish(const sb_identity_t *self, const char *topic)

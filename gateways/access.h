@@ -46,6 +46,8 @@ const sb_identity_t *sb_access_token(const sb_access_t *self, const char *name);
 const char *sb_identity_token(const sb_identity_t *self);
 
 bool sb_identity_may_run(const sb_identity_t *self, const char *command);
+/* It may give its secret in a URL (`url_token = yes`): GET /api/v1/publish?token=. */
+bool sb_identity_allows_url_token(const sb_identity_t *self);
 /* `topic` matches one of its publish filters. */
 bool sb_identity_may_publish(const sb_identity_t *self, const char *topic);
 /* `filter` shares some topic with one of its subscribe filters; what it is

@@ -418,7 +418,7 @@ static bool listen_ws(sb_mqtt_gateway_t *self, uv_tcp_t *listener, const char *a
         return false;
     }
     self->ws_limits = (sb_ws_stream_limits_t) { 8192, 2 * self->settings.max_packet, "*", "*",
-                                                "mqtt" };
+                                                "mqtt", 0 };
     if (!sb_address_listen(self->base.loop, listener, self, address, false, on_connection))
         return false;
     uv_unref((uv_handle_t *) listener);

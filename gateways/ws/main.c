@@ -38,6 +38,7 @@ int main(int argc, char **argv)
                 .max_message = (size_t) sb_options_int(options, "max-message"),
                 .allowed_origins = sb_options_text(options, "allow-origin"),
                 .allowed_hosts = allowed_hosts,
+                .max_body = (size_t) sb_options_int(options, "api-max-body"),
             },
             .max_inflight = (size_t) sb_options_int(options, "max-inflight"),
             .max_output = (size_t) sb_options_int(options, "max-output"),
@@ -45,6 +46,11 @@ int main(int argc, char **argv)
             .handshake_timeout_ms = (uint64_t) sb_options_int(options, "handshake-timeout"),
             .idle_timeout_ms = (uint64_t) sb_options_int(options, "idle-timeout"),
             .ping_interval_ms = (uint64_t) sb_options_int(options, "ping-interval"),
+        },
+        .api = {
+            .cors_origins = sb_options_text(options, "api-cors"),
+            /* As many as WebSocket clients, counted apart from them. */
+            .max_streams = (size_t) sb_options_int(options, "max-connections"),
         },
     };
     sb_log_debug("allowed hosts", "list=%s", allowed_hosts);

@@ -84,6 +84,15 @@ static void write_gateway(FILE *out, const sb_gateway_counts_t *gateway,
     metric(out, "sb_gateway_misdirected_total", "counter",
            "HTTP requests and upgrades refused (421) for a Host not in --allow-host.",
            gateway->misdirected);
+    describe(out, "sb_gateway_api_answers_total", "counter",
+             "HTTP API requests (/api/v1) answered, by status class "
+             "(an event stream as it opens).");
+    static const char *const classes[] = { "2xx", "4xx", "5xx" };
+    for (size_t i = 0; i < 3; i++)
+        fprintf(out, "sb_gateway_api_answers_total{class=\"%s\"} %" PRIu64 "\n", classes[i],
+                gateway->api_answers[i]);
+    metric(out, "sb_gateway_api_streams", "gauge", "HTTP API event streams (/api/v1/events) open.",
+           gateway->api_streams);
     metric(out, "sb_gateway_tls_handshakes_total", "counter",
            "TLS handshakes completed on the TLS listener.", gateway->tls.handshakes);
     metric(out, "sb_gateway_tls_failed_total", "counter",

@@ -21,6 +21,8 @@ typedef struct {
     /* Clients closed for bad input, by the close code sent: 1002, 1003, 1007, 1009. */
     uint64_t bad_input[4];
     uint64_t misdirected;         /* requests refused (421) for their Host header */
+    uint64_t api_answers[3];      /* HTTP API answers: 2xx, 4xx, 5xx (http_api.h) */
+    size_t api_streams;           /* HTTP API event streams open */
     sb_tls_counters_t tls;        /* of the TLS listener */
 } sb_gateway_counts_t;
 

@@ -53,6 +53,8 @@ struct sb_ws_client {
     bool done;                   /* the stream is done: flush, shut down, linger */
     bool closed;
     const sb_identity_t *identity;   /* proved by the upgrade's Bearer header, or NULL */
+    void *api;                   /* the HTTP API's request state, or NULL */
+    const char *keepalive;       /* an open HTTP response (SSE): sent every ping interval */
 };
 
 static char s_read_buffer[READ_BUFFER_SIZE];
@@ -97,7 +99,10 @@ static void start_timer(sb_ws_client_t *self, timer_role_t role, uint64_t timeou
 static void on_ping_timer(uv_timer_t *timer)
 {
     sb_ws_client_t *self = timer->data;
-    sb_ws_stream_ping(self->stream);
+    if (self->keepalive)
+        sb_ws_client_stream_write(self, self->keepalive, strlen(self->keepalive));
+    else
+        sb_ws_stream_ping(self->stream);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -246,8 +251,7 @@ static void on_timer(uv_timer_t *timer)
         sb_ws_client_close(self);
         break;
     case TIMER_HANDSHAKE:
-        sb_ws_stream_respond(self->stream, 408, "text/plain; charset=utf-8",
-                             "request not received in time\n", 29);
+        sb_ws_stream_refuse(self->stream, 408, "request not received in time");
         break;
     case TIMER_IDLE:
         sb_log_info("idle client closed", "serial=%" PRIu64, self->serial);
@@ -382,6 +386,46 @@ void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_
 {
     if (!self->closed)
         sb_ws_stream_respond(self->stream, status, content_type, body, length);
+}
+
+void sb_ws_client_respond_with(sb_ws_client_t *self, int status, const char *content_type,
+                               const char *headers, const char *body, size_t length)
+{
+    if (!self->closed)
+        sb_ws_stream_respond_with(self->stream, status, content_type, headers, body, length);
+}
+
+void sb_ws_client_stream_start(sb_ws_client_t *self, const char *content_type,
+                               const char *headers, const char *keepalive)
+{
+    if (self->closed)
+        return;
+    sb_ws_stream_respond_with(self->stream, 200, content_type, headers, NULL, 0);
+    self->keepalive = keepalive;
+    uv_timer_start(&self->ping_timer, on_ping_timer, self->limits.ping_interval_ms,
+                   self->limits.ping_interval_ms);
+}
+
+void sb_ws_client_stream_write(sb_ws_client_t *self, const char *data, size_t length)
+{
+    if (!self->done)   /* after the end, nothing may follow the shutdown */
+        stream_write(self, data, length);
+}
+
+void sb_ws_client_stream_end(sb_ws_client_t *self)
+{
+    if (!self->closed)
+        sb_ws_stream_close(self->stream, SB_WS_CLOSE_NORMAL, NULL);
+}
+
+void sb_ws_client_set_api(sb_ws_client_t *self, void *api)
+{
+    self->api = api;
+}
+
+void *sb_ws_client_api(const sb_ws_client_t *self)
+{
+    return self->api;
 }
 
 /* ---------------------------------------------------------------- the rest */

@@ -83,6 +83,23 @@ void sb_ws_client_send_frame(sb_ws_client_t *self, const void *frame, size_t len
 void sb_ws_client_respond(sb_ws_client_t *self, int status, const char *content_type,
                           const char *body, size_t length);
 
+/* The same with more header lines (see sb_ws_stream_respond_with). */
+void sb_ws_client_respond_with(sb_ws_client_t *self, int status, const char *content_type,
+                               const char *headers, const char *body, size_t length);
+/* Answers with a head alone and keeps the response open (Server-Sent
+ * Events): its body is what sb_ws_client_stream_write writes, and
+ * `keepalive` (a static string) every ping interval. Output limits hold as
+ * for WebSocket clients; it ends when either side closes. */
+void sb_ws_client_stream_start(sb_ws_client_t *self, const char *content_type,
+                               const char *headers, const char *keepalive);
+void sb_ws_client_stream_write(sb_ws_client_t *self, const char *data, size_t length);
+/* Ends the open response once what was written is sent. */
+void sb_ws_client_stream_end(sb_ws_client_t *self);
+
+/* What the HTTP API keeps for this client's request (http_api.c), or NULL. */
+void sb_ws_client_set_api(sb_ws_client_t *self, void *api);
+void *sb_ws_client_api(const sb_ws_client_t *self);
+
 /* Sends buffered output; called by the owner before the loop sleeps. */
 void sb_ws_client_flush(sb_ws_client_t *self);
 

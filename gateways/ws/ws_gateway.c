@@ -13,6 +13,7 @@
 
 #include "event_frame.h"
 #include "gateway_base.h"
+#include "http_api.h"
 #include "log.h"
 #include "pages.h"
 #include "router.h"
@@ -29,6 +30,7 @@ struct sb_ws_gateway {
     sb_gateway_base_t base;       /* listener, clients (HTTP and WebSocket) by serial, router, stop */
     sb_gateway_counts_t counts;
     sb_ws_event_frame_t *event_frame;   /* the event being delivered, framed once */
+    sb_http_api_t *api;           /* /api/v1/... (http_api.c) */
 };
 
 /* ---------------------------------------------------------------- credentials */
@@ -40,18 +42,8 @@ struct sb_ws_gateway {
 static const sb_identity_t *identity_of(sb_ws_gateway_t *self, sb_ws_client_t *client,
                                         const sb_http_request_t *request, int *status)
 {
-    const sb_access_t *access = sb_router_access(self->base.router);
-    const char *header = sb_http_request_header(request, "Authorization");
-    if (!header || !sb_access_enabled(access))
-        return sb_access_anonymous(access);
-    char address[80];
-    sb_ws_client_peer(client, address, sizeof address);
-    bool waiting = false;
-    const sb_identity_t *identity =
-        sb_router_authenticate_now(self->base.router, address,
-                                   strncasecmp(header, "Bearer ", 7) == 0 ? header + 7 : "", &waiting);
-    *status = waiting ? 429 : 401;
-    return identity;
+    return sb_http_api_identity(self->base.router, client,
+                                sb_http_request_header(request, "Authorization"), NULL, status);
 }
 
 /* ---------------------------------------------------------------- HTTP pages */
@@ -60,6 +52,9 @@ static void serve_metrics(sb_ws_gateway_t *self, sb_ws_client_t *client, const c
 {
     self->counts.http_clients = sb_gateway_base_count(&self->base) - self->counts.websocket_clients;
     self->counts.tls = sb_gateway_base_tls_counters(&self->base);
+    sb_http_api_counts_t api = sb_http_api_counts(self->api);
+    memcpy(self->counts.api_answers, api.answers, sizeof api.answers);
+    self->counts.api_streams = api.streams;
     sb_router_stats_t router = sb_router_stats(self->base.router);
     char *text = sb_pages_metrics(&self->counts, &router, broker_stats);
     sb_ws_client_respond(client, 200, "text/plain; version=0.0.4; charset=utf-8", text,
@@ -87,6 +82,8 @@ static void on_http_request(void *owner, sb_ws_client_t *client, const sb_http_r
     sb_ws_gateway_t *self = owner;
     const char *path = sb_http_request_path(request);
     int refusal;
+    if (sb_http_api_handle(self->api, client, request))
+        return;
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         size_t length;
         const char *page = sb_pages_dashboard(&length);
@@ -135,18 +132,23 @@ static sb_reply_slot_t *open_slot(void *client, const char *tag)
 static void answer(void *client, sb_reply_slot_t *slot, const char *status, const char *text,
                    bool close_after)
 {
+    sb_ws_gateway_t *self = sb_ws_client_owner(client);
     if (sb_ws_client_is_websocket(client)) {
         sb_ws_client_answer(client, slot, status, text, close_after);
         return;
     }
-    /* Only /metrics asks the broker before a WebSocket upgrade. */
-    sb_ws_gateway_t *self = sb_ws_client_owner(client);
+    if (sb_http_api_answer(self->api, client, status, text))
+        return;
+    /* Else only /metrics asks the broker before a WebSocket upgrade. */
     bool ok = status && strcmp(status, "OK") == 0;
     serve_metrics(self, client, ok ? text : NULL);
 }
 
 static void write_async(void *client, const char *kind, const char *word, const char *text)
 {
+    sb_ws_gateway_t *self = sb_ws_client_owner(client);
+    if (sb_http_api_write_async(self->api, client, kind, word, text))
+        return;
     bool retained = strcmp(kind, "RETAINED") == 0;
     char *message = retained || strcmp(kind, "EVENT") == 0 ? sb_ws_json_event(word, text, retained)
                                                            : sb_ws_json_message(word, text);
@@ -250,6 +252,7 @@ static void on_closed(void *owner, sb_ws_client_t *client)
         for (size_t i = 0; i < 4; i++)
             self->counts.bad_input[i] += code == sb_pages_bad_input_codes[i];
     }
+    sb_http_api_closed(self->api, client);
     sb_gateway_base_remove(&self->base, serial, client);
 }
 
@@ -311,8 +314,11 @@ sb_ws_gateway_t *sb_ws_gateway_new(const sb_ws_gateway_settings_t *settings)
     self->settings = *settings;
     self->event_frame = sb_ws_event_frame_new();
     if (!sb_gateway_base_init(&self->base, &settings->base, &s_client_ops, &s_client_actions, self,
-                              on_connection))
+                              on_connection)) {
         sb_ws_gateway_destroy(&self);
+        return NULL;
+    }
+    self->api = sb_http_api_new(self->base.router, &settings->api);
     return self;
 }
 
@@ -323,6 +329,7 @@ void sb_ws_gateway_destroy(sb_ws_gateway_t **self_p)
         return;
     sb_gateway_base_destroy(&self->base);
     sb_ws_event_frame_destroy(&self->event_frame);
+    sb_http_api_destroy(&self->api);
     free(self);
     *self_p = NULL;
 }

@@ -24,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <wslay/wslay.h>
 
+#include "api_json.h"
 #include "handshake.h"
 #include "host_check.h"
 #include "utf8.h"
@@ -57,6 +59,7 @@ struct sb_ws_stream {
     size_t input_left;
     frame_guard_t guard;
     bool closing;                    /* our close frame is queued */
+    bool continued;                  /* `100 Continue` has been sent */
     /* The frame being read, when it is a close frame: its payload. */
     bool reading_close;
     uint8_t close_payload[125];
@@ -78,45 +81,79 @@ static const char *status_text(int status)
     switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 204: return "No Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
     case 421: return "Misdirected Request";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: return "Error";
     }
 }
 
-void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_type,
-                          const char *body, size_t length)
+void sb_ws_stream_respond_with(sb_ws_stream_t *self, int status, const char *content_type,
+                               const char *headers, const char *body, size_t length)
 {
     if (self->phase != PHASE_HTTP && self->phase != PHASE_RESPONDING)
         return;
-    char head[512];
-    int used = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                        status, status_text(status), content_type, length,
-                        status == 426 ? "Sec-WebSocket-Version: 13\r\n"
+    char head[1536], content_length[48] = "";
+    if (body)
+        snprintf(content_length, sizeof content_length, "Content-Length: %zu\r\n", length);
+    const char *extra = headers ? headers
+                        : status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                         : status == 405 ? "Allow: GET\r\n"
-                        : status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+                        : status == 401 ? "WWW-Authenticate: Bearer\r\n" : "";
+    int used = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                        "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                        status, status_text(status), content_type, content_length, extra);
+    if (used < 0 || (size_t) used >= sizeof head)
+        return;   /* the callers' headers are short; a cut head would be worse than none */
     self->events->write(self->owner, head, (size_t) used);
+    if (!body) {
+        self->phase = PHASE_RESPONDING;   /* the owner streams the body */
+        return;
+    }
     bool head_only = self->request && strcmp(sb_http_request_method(self->request), "HEAD") == 0;
     if (!head_only)
         self->events->write(self->owner, body, length);
     finish(self);
 }
 
-static void respond_text(sb_ws_stream_t *self, int status, const char *text)
+void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_type,
+                          const char *body, size_t length)
 {
+    sb_ws_stream_respond_with(self, status, content_type, NULL, body ? body : "", length);
+}
+
+static bool is_api_path(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0;
+}
+
+void sb_ws_stream_refuse(sb_ws_stream_t *self, int status, const char *message)
+{
+    if (self->request && sb_http_request_head_done(self->request)
+        && is_api_path(sb_http_request_path(self->request))) {
+        char *body = sb_api_error_body(sb_api_code_of_status(status), message);
+        sb_ws_stream_respond(self, status, "application/json", body, strlen(body));
+        free(body);
+        return;
+    }
     char body[256];
-    int length = snprintf(body, sizeof body, "%s\n", text);
+    int length = snprintf(body, sizeof body, "%s\n", message);
     sb_ws_stream_respond(self, status, "text/plain; charset=utf-8", body, (size_t) length);
 }
 
@@ -416,11 +453,13 @@ static void handle_request(sb_ws_stream_t *self)
     if (!sb_host_allowed(sb_http_request_header(self->request, "Host"),
                          self->limits.allowed_hosts)) {
         self->events->on_misdirected(self->owner);
-        respond_text(self, 421, "this gateway does not answer to that Host (see --allow-host)");
+        sb_ws_stream_refuse(self, 421,
+                            "this gateway does not answer to that Host (see --allow-host)");
         return;
     }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        respond_text(self, 405, "only GET is served here");
+    bool api = is_api_path(sb_http_request_path(self->request));
+    if (!api && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        sb_ws_stream_refuse(self, 405, "only GET is served here");
         return;
     }
     if (!sb_http_request_header(self->request, "Upgrade")) {
@@ -430,13 +469,29 @@ static void handle_request(sb_ws_stream_t *self)
     }
     sb_handshake_t handshake = sb_handshake_check(self->request, self->limits.allowed_origins);
     if (handshake.status == 101 && !offers_subprotocol(self))
-        respond_text(self, 400, "the WebSocket subprotocol (Sec-WebSocket-Protocol) must be offered");
+        sb_ws_stream_refuse(self, 400,
+                            "the WebSocket subprotocol (Sec-WebSocket-Protocol) must be offered");
     else if (handshake.status != 101)
-        respond_text(self, handshake.status, handshake.reason);
+        sb_ws_stream_refuse(self, handshake.status, handshake.reason);
     else if ((handshake.status = self->events->may_open(self->owner, self->request)) != 101)
-        respond_text(self, handshake.status, refusal_text(handshake.status));
+        sb_ws_stream_refuse(self, handshake.status, refusal_text(handshake.status));
     else
         open_session(self, handshake.accept);
+}
+
+/* A client that waits for `100 Continue` before its body gets it once the
+ * head is read and accepted so far (the body's declared length included). */
+static void send_continue(sb_ws_stream_t *self)
+{
+    const char *expect = sb_http_request_header(self->request, "Expect");
+    if (self->continued || !sb_http_request_head_done(self->request) || !expect
+        || strcasecmp(expect, "100-continue") != 0
+        || !sb_host_allowed(sb_http_request_header(self->request, "Host"),
+                            self->limits.allowed_hosts))
+        return;
+    static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    self->continued = true;
+    self->events->write(self->owner, continue_line, sizeof continue_line - 1);
 }
 
 void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length)
@@ -450,12 +505,16 @@ void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length)
     size_t used;
     switch (sb_http_request_feed(self->request, data, length, &used)) {
     case SB_HTTP_MORE:
+        send_continue(self);
         return;
     case SB_HTTP_BAD:
-        respond_text(self, 400, "malformed HTTP request");
+        sb_ws_stream_refuse(self, 400, "malformed HTTP request");
         return;
     case SB_HTTP_TOO_LARGE:
-        respond_text(self, 431, "request head too large");
+        sb_ws_stream_refuse(self, 431, "request head too large");
+        return;
+    case SB_HTTP_BODY_TOO_LARGE:
+        sb_ws_stream_refuse(self, 413, "request body too large");
         return;
     case SB_HTTP_COMPLETE:
         handle_request(self);
@@ -536,6 +595,7 @@ sb_ws_stream_t *sb_ws_stream_new(const sb_ws_stream_limits_t *limits,
     self->events = events;
     self->owner = owner;
     self->request = sb_http_request_new(limits->max_head);
+    sb_http_request_set_max_body(self->request, limits->max_body);
     return self;
 }
 

@@ -7,7 +7,10 @@
  * A connection starts as HTTP. An acceptable upgrade request becomes a
  * WebSocket session (wslay frames the messages); any other request is
  * handed to the owner, who answers it with sb_ws_stream_respond. Either
- * must name an allowed Host first (host_check.h), else 421. Input
+ * must name an allowed Host first (host_check.h), else 421. Only a path
+ * under /api/ may use another method than GET or HEAD (else 405); a body
+ * is read up to `max_body` bytes (else 413), answering `Expect:
+ * 100-continue` once its head is judged. Input
  * that breaks RFC 6455 is answered with the close code it prescribes:
  * 1002 protocol error, 1003 binary data, 1007 invalid UTF-8, 1009 too big.
  *
@@ -39,6 +42,7 @@ typedef struct {
     const char *allowed_origins;   /* see sb_handshake_origin_allowed */
     const char *allowed_hosts;     /* see sb_host_allowed (NULL: IP addresses only) */
     const char *subprotocol;       /* NULL: text messages, no subprotocol */
+    size_t max_body;               /* bytes of a request body (0: none; else 413) */
 } sb_ws_stream_limits_t;
 
 typedef struct {
@@ -72,6 +76,15 @@ void sb_ws_stream_feed(sb_ws_stream_t *self, const char *data, size_t length);
 /* Answers the HTTP request (Connection: close), then done. */
 void sb_ws_stream_respond(sb_ws_stream_t *self, int status, const char *content_type,
                           const char *body, size_t length);
+/* The same with more header lines (each ending in CRLF; NULL: none). With
+ * `body` NULL the head goes alone, without Content-Length, and the stream
+ * stays answering: the owner writes the body through the `write` event
+ * (Server-Sent Events) and ends it with sb_ws_stream_close. */
+void sb_ws_stream_respond_with(sb_ws_stream_t *self, int status, const char *content_type,
+                               const char *headers, const char *body, size_t length);
+/* An error answer: text, or for a path under /api/ the API's JSON error
+ * ({"error":{"code","message"}}, the code chosen by the status). */
+void sb_ws_stream_refuse(sb_ws_stream_t *self, int status, const char *message);
 
 /* A text message to the client (valid UTF-8); ignored once closing. */
 void sb_ws_stream_send_text(sb_ws_stream_t *self, const char *text, size_t length);

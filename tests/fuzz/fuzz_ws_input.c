@@ -48,6 +48,13 @@ static void on_http_request(void *owner, const sb_http_request_t *request)
     fuzz_client_t *client = owner;
     CHECK(sb_http_request_method(request) != NULL);
     CHECK(sb_http_request_path(request) != NULL);
+    /* What the HTTP API reads of a request: its body and query parameters. */
+    size_t length;
+    const char *body = sb_http_request_body(request, &length);
+    CHECK(body != NULL && length <= 4096 && body[length] == '\0');
+    static const char *const names[] = { "topic", "payload", "token", "filter", "" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        free(sb_http_request_query_param(request, names[i]));
     sb_ws_stream_respond(client->stream, 404, "text/plain", "not found\n", 10);
 }
 
@@ -112,7 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     fuzz_client_t client = { 0 };
-    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local", NULL };
+    /* A body limit, so the API's bodies (ws_stream.c, http_request.c) are fuzzed too. */
+    sb_ws_stream_limits_t limits = { 2048, MAX_MESSAGE, "self", "localhost,*.localhost,hub.local",
+                                     NULL, 4096 };
     client.stream = sb_ws_stream_new(&limits, &s_events, &client);
     if (upgrade_first)
         sb_ws_stream_feed(client.stream, s_upgrade, sizeof s_upgrade - 1);

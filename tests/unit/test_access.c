@@ -49,7 +49,8 @@ static sb_config_t *panel_config(void)
                          "publish = home/#\n"
                          "subscribe = home/# $sys/clients/+\n"
                          "[token admin]\n"
-                         "secret = admin pass\n", hex) > 0);
+                         "secret = admin pass\n"
+                         "url_token = yes\n", hex) > 0);
     sb_config_t *config = config_of(text);
     free(text);
     return config;
@@ -125,6 +126,10 @@ static void test_rules_and_defaults(void **state)
     assert_true(sb_identity_may_publish(admin, "a/b"));
     assert_true(sb_identity_may_subscribe(admin, "$sys/#"));
     assert_true(sb_identity_may_receive(admin, "$sys/clients/tcp-1"));
+    /* Only a token that says so may be given in a URL. */
+    assert_true(sb_identity_allows_url_token(admin));
+    assert_false(sb_identity_allows_url_token(panel));
+    assert_false(sb_identity_allows_url_token(sb_access_anonymous(access)));
     /* Anonymous with tokens and no [anonymous]: ping help quit auth, no topics. */
     const sb_identity_t *anonymous = sb_access_anonymous(access);
     const char *allowed[] = { "ping", "help", "quit", "auth" };

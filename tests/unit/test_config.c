@@ -493,6 +493,7 @@ static void test_tokens_and_anonymous(void **state)
         "subscribe = home/# $sys/#\n"
         "[token script]\n"
         "secret = open sesame\n"
+        "url_token = yes\n"
         "[anonymous]\n"
         "commands = ping\n");
     assert_int_equal(sb_config_token_count(config), 2);
@@ -502,11 +503,13 @@ static void test_tokens_and_anonymous(void **state)
     assert_string_equal(panel->publish, "home/#");
     assert_string_equal(panel->subscribe, "home/# $sys/#");
     assert_null(panel->secret);
+    assert_false(panel->url_token);
     assert_int_equal(panel->line, 1);
     assert_int_equal(panel->secret_line, 2);
     const sb_token_config_t *script = sb_config_token_at(config, 1);
     assert_string_equal(script->name, "script");
     assert_string_equal(script->secret, "open sesame");
+    assert_true(script->url_token);
     assert_null(script->commands);     /* the access rules pick the defaults */
     assert_null(script->publish);
     assert_null(script->subscribe);
@@ -532,6 +535,8 @@ static void test_unknown_token_keys(void **state)
     fixture_t *f = *state;
     expect_error(f, "[token t]\nsecret = x\ncolour = red\n", 3, "unknown key 'colour' in [token t]");
     expect_error(f, "[anonymous]\nsecret = x\n", 2, "unknown key 'secret' in [anonymous]");
+    expect_error(f, "[anonymous]\nurl_token = yes\n", 2, "unknown key 'url_token' in [anonymous]");
+    expect_error(f, "[token t]\nurl_token = maybe\n", 2, "url_token must be yes or no, not 'maybe'");
 }
 
 /* Problems only config_check finds: secrets and filters. */

@@ -813,7 +813,7 @@ static const sb_ws_stream_events_t s_peer_events = {
     peer_on_misdirected, peer_on_binary,
 };
 
-static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h", NULL };
+static const sb_ws_stream_limits_t s_limits = { 1024, MAX_MESSAGE, "self", "hub.local, h", NULL, 0 };
 
 /* `limits`: NULL for s_limits. */
 static peer_t *peer_new(const sb_ws_stream_limits_t *limits)
