@@ -159,6 +159,11 @@ static void write_async(void *client, const char *kind, const char *word, const 
 static void write_event(void *client, const sb_envelope_t *event)
 {
     sb_ws_gateway_t *self = sb_ws_client_owner(client);
+    if (!sb_ws_client_is_websocket(client)) {   /* an HTTP API event stream */
+        write_async(client, event->retain ? "RETAINED" : "EVENT", event->topic,
+                    event->data ? event->data : "");
+        return;
+    }
     size_t length;
     const uint8_t *frame = sb_ws_event_frame_of(self->event_frame, event->topic,
                                                 event->data ? event->data : "", event->retain,
