@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge_config.h"
 #include "envelope.h"
 #include "protocol.h"
 #include "seconds.h"
@@ -36,12 +37,14 @@ struct sb_config {
     size_t device_count;
     sb_token_config_t *tokens;
     size_t token_count;
+    sb_bridge_config_t *bridges;
+    size_t bridge_count;
     sb_token_config_t *anonymous;   /* NULL: no [anonymous] section */
 };
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "launcher", "log", "store", "curve", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-device", "gateway-mqtt", "bridges", "launcher", "log", "store", "curve", NULL
 };
 
 typedef struct {
@@ -100,6 +103,9 @@ void sb_config_destroy(sb_config_t **self_p)
         token_free(self->anonymous);
     free(self->anonymous);
     free(self->tokens);
+    for (size_t i = 0; i < self->bridge_count; i++)
+        sb_bridge_config_free(&self->bridges[i]);
+    free(self->bridges);
     free(self->values);
     free(self->services);
     free(self->commands);
@@ -447,6 +453,30 @@ static int handle_token(parse_state_t *state, const char *name, const char *key,
                 "publish, subscribe)", key, name);
 }
 
+static sb_bridge_config_t *bridge_entry(sb_config_t *self, const char *name, int line)
+{
+    for (size_t i = 0; i < self->bridge_count; i++)
+        if (strcmp(self->bridges[i].name, name) == 0)
+            return &self->bridges[i];
+    sb_bridge_config_t *entry = append((void **) &self->bridges, &self->bridge_count,
+                                       sizeof *entry);
+    if (entry)
+        sb_bridge_config_init(entry, name, line);
+    return entry;
+}
+
+static int handle_bridge(parse_state_t *state, const char *name, const char *key,
+                         const char *value)
+{
+    sb_bridge_config_t *bridge = bridge_entry(state->config, name, state->line);
+    if (!bridge)
+        return fail(state, "out of memory");
+    char reason[512];
+    if (!sb_bridge_config_set(bridge, key, value, state->line, reason, sizeof reason))
+        return fail(state, "%s", reason);
+    return 1;
+}
+
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
                                 const char *value)
 {
@@ -483,6 +513,8 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_token(state, name, key, value);
     if (strcmp(section, "anonymous") == 0)
         return handle_token(state, NULL, key, value);
+    if (split_section(section, "bridge", &name))
+        return handle_bridge(state, name, key, value);
     if (is_program_section(section))
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
@@ -501,7 +533,8 @@ static bool is_known_section(const char *text, size_t length)
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     return is_program_section(section) || split_section(section, "service", &name)
            || split_section(section, "command", &name) || split_section(section, "device", &name)
-           || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0;
+           || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0
+           || split_section(section, "bridge", &name);
 }
 
 /* A [device NAME] header alone defines the device (a dial-in one needs no
@@ -513,7 +546,8 @@ static void declare_section(parse_state_t *state, const char *text, size_t lengt
     snprintf(section, sizeof section, "%.*s", (int) length, text);
     if ((split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
         || (split_section(section, "token", &name) && !token_entry(state->config, name, state->line))
-        || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line)))
+        || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line))
+        || (split_section(section, "bridge", &name) && !bridge_entry(state->config, name, state->line)))
         fail(state, "out of memory");
 }
 
@@ -694,4 +728,14 @@ const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *na
 const sb_token_config_t *sb_config_anonymous(const sb_config_t *self)
 {
     return self->anonymous;
+}
+
+size_t sb_config_bridge_count(const sb_config_t *self)
+{
+    return self->bridge_count;
+}
+
+const sb_bridge_config_t *sb_config_bridge_at(const sb_config_t *self, size_t index)
+{
+    return index < self->bridge_count ? &self->bridges[index] : NULL;
 }

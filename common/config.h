@@ -12,6 +12,8 @@
  *   [token panel]       a client identity and what it may do
  *   secret_sha256 = 9f86d0...
  *   [anonymous]         what a client that never says `auth` may do
+ *   [bridge cloud]      a link to a remote MQTT broker (bridge_config.h)
+ *   address = broker.example:8883
  *
  * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
@@ -20,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "bridge_config.h"
 
 #define SB_DEFAULT_SERVICE "default"
 
@@ -133,6 +137,9 @@ const sb_token_config_t *sb_config_token_at(const sb_config_t *self, size_t inde
 const sb_token_config_t *sb_config_token(const sb_config_t *self, const char *name);
 /* The [anonymous] section, or NULL when the file has none. */
 const sb_token_config_t *sb_config_anonymous(const sb_config_t *self);
+
+size_t sb_config_bridge_count(const sb_config_t *self);
+const sb_bridge_config_t *sb_config_bridge_at(const sb_config_t *self, size_t index);
 
 /* The path the configuration was read from, or NULL. */
 const char *sb_config_path(const sb_config_t *self);

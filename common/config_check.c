@@ -232,6 +232,18 @@ static void check_tokens(problems_t *problems)
         check_rules(problems, sb_config_anonymous(config), "[anonymous]");
 }
 
+static void bridge_problem(void *arg, int line, const char *reason)
+{
+    add_problem(arg, line, "%s", reason);
+}
+
+static void check_bridges(problems_t *problems)
+{
+    for (size_t i = 0; i < sb_config_bridge_count(problems->config); i++)
+        sb_bridge_config_check(sb_config_bridge_at(problems->config, i), bridge_problem,
+                               problems);
+}
+
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
 {
     problems_t problems = { .config = config, .program = program };
@@ -239,6 +251,7 @@ char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
     check_commands(&problems);
     check_devices(&problems);
     check_tokens(&problems);
+    check_bridges(&problems);
     return problems.text;
 }
 

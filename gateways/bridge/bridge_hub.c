@@ -1,0 +1,340 @@
+/* bridge_hub.c — sb-bridge's core (see bridge_hub.h): the broker link,
+ * the bridges as the hub's clients, and what goes between them. */
+#include "bridge_hub.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge_link.h"
+#include "bridge_rules.h"
+#include "broker_link.h"
+#include "gateway_base.h"
+#include "log.h"
+#include "mqtt_relay.h"
+#include "presence.h"
+#include "requests.h"
+
+#define ORIGIN_PROPERTY "switchboard-bridge"
+
+typedef struct {
+    sb_bridge_link_t *link;
+    char *origin;                  /* the `mqtt` text of what this bridge publishes on the hub */
+    sb_bridge_counters_t published;   /* the counters as last published */
+} bridge_t;
+
+struct sb_bridge_hub {
+    sb_bridge_hub_settings_t settings;
+    uv_loop_t *loop;
+    sb_broker_link_t *broker;
+    sb_presence_t *presence;
+    sb_requests_t *publishes;          /* held while the broker is away */
+    bridge_t *bridges;                 /* bridge i is the hub's client i + 1 */
+    size_t count;
+    bool started;
+    bool stopped;
+    uv_timer_t stats_timer;
+    uv_prepare_t before_sleep;
+    uv_signal_t stop_signals[2];
+};
+
+/* ---------------------------------------------------------------- to the hub */
+
+static void publish(sb_bridge_hub_t *self, const char *topic, const char *data, bool retain,
+                    int qos, const char *mqtt)
+{
+    sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
+                            .data = (char *) data, .retain = retain, .qos = (uint8_t) qos,
+                            .mqtt = (char *) mqtt };
+    sb_request_owner_t nobody = { 0 };
+    if (self->publishes && !self->stopped)
+        sb_requests_submit(self->publishes, &event, &nobody, false);
+}
+
+static void on_publish_given_up(void *arg, const sb_request_owner_t *owner, const char *status,
+                                const char *text)
+{
+    (void) arg;
+    (void) owner;
+    if (strcmp(status, "OK") != 0)
+        sb_log_warn("bridged message not published, the broker cannot be reached",
+                    "reason=\"%s\"", text);
+}
+
+static const sb_requests_events_t s_publish_events = { on_publish_given_up };
+
+static bridge_t *bridge_of(sb_bridge_hub_t *self, sb_bridge_link_t *link)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (self->bridges[i].link == link)
+            return &self->bridges[i];
+    return NULL;
+}
+
+static void on_link_message(void *owner, sb_bridge_link_t *link, const char *topic,
+                            const char *payload, int qos, bool retain)
+{
+    sb_bridge_hub_t *self = owner;
+    publish(self, topic, payload, retain, qos, bridge_of(self, link)->origin);
+}
+
+static void on_link_state(void *owner, sb_bridge_link_t *link, const char *state)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "$sys/bridges/%s", sb_bridge_link_name(link));
+    publish(owner, topic, state, true, 0, NULL);
+}
+
+static const sb_bridge_link_events_t s_link_events = { on_link_message, on_link_state };
+
+static void publish_stats(sb_bridge_hub_t *self, bridge_t *bridge)
+{
+    sb_bridge_counters_t c = sb_bridge_link_counters(bridge->link);
+    if (memcmp(&c, &bridge->published, sizeof c) == 0)
+        return;
+    bridge->published = c;
+    char topic[160], text[320];
+    snprintf(topic, sizeof topic, "$sys/bridges/%s/stats", sb_bridge_link_name(bridge->link));
+    snprintf(text, sizeof text,
+             "in=%" PRIu64 " out=%" PRIu64 " queued=%zu dropped=%" PRIu64 " echoes=%" PRIu64
+             " refused=%" PRIu64 " connects=%" PRIu64,
+             c.in, c.out, c.queued, c.dropped, c.echoes, c.refused, c.connects);
+    publish(self, topic, text, true, 0, NULL);
+}
+
+static void on_stats_timer(uv_timer_t *timer)
+{
+    sb_bridge_hub_t *self = timer->data;
+    for (size_t i = 0; i < self->count; i++)
+        publish_stats(self, &self->bridges[i]);
+}
+
+/* ---------------------------------------------------------------- from the hub */
+
+/* Whether the hub's event is one this bridge published itself. */
+static bool came_through(const bridge_t *bridge, const sb_envelope_t *event)
+{
+    if (!event->mqtt)
+        return false;
+    sb_mqtt_packet_t *packet = sb_mqtt_relay_decode(event->mqtt);
+    if (!packet)
+        return false;
+    const sb_mqtt_properties_t *properties = &packet->u.publish.properties;
+    const char *name = sb_bridge_link_name(bridge->link);
+    bool ours = false;
+    for (size_t i = 0; i < properties->user_property_count && !ours; i++) {
+        const sb_mqtt_user_property_t *property = &properties->user_properties[i];
+        ours = property->name.length == strlen(ORIGIN_PROPERTY)
+               && memcmp(property->name.data, ORIGIN_PROPERTY, property->name.length) == 0
+               && property->value.length == strlen(name)
+               && memcmp(property->value.data, name, property->value.length) == 0;
+    }
+    sb_mqtt_packet_destroy(&packet);
+    return ours;
+}
+
+static void deliver_event(void *arg, uint64_t client, const sb_envelope_t *event)
+{
+    sb_bridge_hub_t *self = arg;
+    if (client == 0 || client > self->count || event->retain || !event->data)
+        return;   /* a retained value sent on request: the bridges ask for none */
+    bridge_t *bridge = &self->bridges[client - 1];
+    if (came_through(bridge, event))
+        return;
+    sb_bridge_link_send(bridge->link, event->topic, event->data, event->published_retain);
+}
+
+static void deliver_message(void *arg, uint64_t client, const char *from, const char *text)
+{
+    (void) arg;
+    (void) text;
+    sb_log_debug("direct message to a bridge ignored", "client=%" PRIu64 " from=%s", client,
+                 from);
+}
+
+static const sb_presence_events_t s_presence_events = { deliver_event, deliver_message };
+
+/* Each bridge joins the hub and takes the local filters of its out/both rules. */
+static void join_bridges(sb_bridge_hub_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        const sb_bridge_config_t *config = sb_bridge_link_config(self->bridges[i].link);
+        char address[300];
+        snprintf(address, sizeof address, "bridge %s", config->name);
+        sb_presence_join(self->presence, i + 1, address);
+        for (size_t r = 0; r < config->rule_count; r++) {
+            if (!(config->rules[r].direction & SB_BRIDGE_OUT))
+                continue;
+            char filter[1024];
+            sb_bridge_rule_filter(&config->rules[r], true, filter, sizeof filter);
+            sb_presence_subscribe(self->presence, i + 1, filter);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the broker link */
+
+static void on_broker_envelope(void *arg, const sb_envelope_t *env)
+{
+    sb_bridge_hub_t *self = arg;
+    sb_presence_handle(self->presence, env);
+}
+
+static void on_broker_lost(void *arg)
+{
+    sb_bridge_hub_t *self = arg;
+    sb_requests_broker_lost(self->publishes);
+}
+
+/* The bridges dial out once the hub can take what they bring in. */
+static void on_broker_connected(void *arg)
+{
+    sb_bridge_hub_t *self = arg;
+    if (!self->started) {
+        join_bridges(self);
+    } else {
+        sb_presence_resync(self->presence);
+    }
+    sb_requests_broker_up(self->publishes);
+    if (self->started)
+        return;
+    self->started = true;
+    for (size_t i = 0; i < self->count; i++)
+        sb_bridge_link_start(self->bridges[i].link);
+}
+
+static void on_broker_back(void *arg)
+{
+    sb_bridge_hub_t *self = arg;
+    sb_requests_broker_up(self->publishes);
+}
+
+static const sb_broker_link_events_t s_broker_events = {
+    on_broker_envelope, on_broker_lost, on_broker_connected, on_broker_back,
+};
+
+/* ---------------------------------------------------------------- loop */
+
+static void before_sleep(uv_prepare_t *prepare)
+{
+    sb_bridge_hub_t *self = prepare->data;
+    sb_broker_link_drain(self->broker);
+    for (size_t i = 0; i < self->count; i++)
+        sb_bridge_link_flush(self->bridges[i].link);
+    sb_broker_link_drain(self->broker);   /* what the bridges published goes out before sleep */
+}
+
+static void on_stop_signal(uv_signal_t *signal, int signo)
+{
+    sb_bridge_hub_t *self = signal->data;
+    char quoted[SB_LOG_QUOTE_MAX];
+    sb_log_info("stopping", "signal=%s", sb_log_quote(quoted, strsignal(signo)));
+    for (size_t i = 0; i < self->count; i++) {
+        sb_bridge_link_stop(self->bridges[i].link);
+        publish_stats(self, &self->bridges[i]);
+    }
+    self->stopped = true;
+    for (size_t i = 0; i < self->count; i++)
+        sb_presence_leave(self->presence, i + 1);
+    sb_broker_link_drain(self->broker);
+    sb_requests_detach(self->publishes);
+    sb_broker_link_destroy(&self->broker);
+    uv_close((uv_handle_t *) &self->stats_timer, NULL);
+    uv_close((uv_handle_t *) &self->before_sleep, NULL);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
+}
+
+/* The origin marker: the `mqtt` text of a publish with one user property. */
+static char *origin_of(const char *name)
+{
+    sb_mqtt_user_property_t property = { sb_mqtt_str(ORIGIN_PROPERTY), sb_mqtt_str(name) };
+    sb_mqtt_properties_t properties = { .user_properties = &property, .user_property_count = 1 };
+    return sb_mqtt_relay_encode(&properties);
+}
+
+static bool add_bridges(sb_bridge_hub_t *self)
+{
+    const sb_config_t *config = self->settings.config;
+    self->count = sb_config_bridge_count(config);
+    self->bridges = calloc(self->count + 1, sizeof *self->bridges);
+    for (size_t i = 0; i < self->count; i++) {
+        const sb_bridge_config_t *bridge = sb_config_bridge_at(config, i);
+        char password[512], reason[512];
+        if (!sb_bridge_config_read_password(bridge, password, sizeof password, reason,
+                                            sizeof reason)) {
+            sb_log_error("bridge cannot start", "bridge=%s reason=\"%s\"", bridge->name, reason);
+            return false;
+        }
+        self->bridges[i].link = sb_bridge_link_new(self->loop, bridge, password, &s_link_events,
+                                                   self);
+        self->bridges[i].origin = origin_of(bridge->name);
+        memset(password, 0, sizeof password);
+    }
+    return true;
+}
+
+sb_bridge_hub_t *sb_bridge_hub_new(const sb_bridge_hub_settings_t *settings)
+{
+    sb_bridge_hub_t *self = calloc(1, sizeof *self);
+    self->settings = *settings;
+    self->loop = uv_default_loop();
+    sb_bridge_links_init();
+    if (!add_bridges(self)) {
+        sb_bridge_hub_destroy(&self);
+        return NULL;
+    }
+    sb_broker_link_settings_t link = { settings->broker, settings->heartbeat_interval_ms,
+                                       settings->heartbeat_liveness };
+    self->broker = sb_broker_link_new(self->loop, &link, &s_broker_events, self);
+    if (!self->broker) {
+        sb_log_error("cannot connect to broker", "broker=%s", settings->broker);
+        sb_bridge_hub_destroy(&self);
+        return NULL;
+    }
+    self->presence = sb_presence_new(self->broker, "bridge", SB_BRIDGE_MAX_RULES,
+                                     &s_presence_events, self);
+    sb_requests_settings_t held = { .broker_wait_ms = settings->broker_wait_ms,
+                                    .broker_wait_max = settings->broker_wait_max };
+    self->publishes = sb_requests_new(self->loop, self->broker, &held, &s_publish_events, self);
+    uv_timer_init(self->loop, &self->stats_timer);
+    self->stats_timer.data = self;
+    uv_timer_start(&self->stats_timer, on_stats_timer, (uint64_t) settings->stats_interval_ms,
+                   (uint64_t) settings->stats_interval_ms);
+    uv_prepare_init(self->loop, &self->before_sleep);
+    self->before_sleep.data = self;
+    uv_prepare_start(&self->before_sleep, before_sleep);
+    sb_gateway_watch_stop_signals(self->loop, self->stop_signals, on_stop_signal, self);
+    sb_log_info("bridge process started", "bridges=%zu broker=%s", self->count, settings->broker);
+    return self;   /* the bridges dial out when the broker link is up: on_broker_connected */
+}
+
+void sb_bridge_hub_destroy(sb_bridge_hub_t **self_p)
+{
+    sb_bridge_hub_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count && !self->stopped; i++)
+        if (self->bridges[i].link)
+            sb_bridge_link_stop(self->bridges[i].link);   /* closes its timers */
+    self->stopped = true;
+    sb_requests_destroy(&self->publishes);
+    sb_presence_destroy(&self->presence);
+    sb_broker_link_destroy(&self->broker);
+    uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
+    for (size_t i = 0; i < self->count; i++) {
+        sb_bridge_link_destroy(&self->bridges[i].link);
+        free(self->bridges[i].origin);
+    }
+    free(self->bridges);
+    sb_bridge_links_cleanup();
+    free(self);
+    *self_p = NULL;
+}
+
+void sb_bridge_hub_run(sb_bridge_hub_t *self)
+{
+    uv_run(self->loop, UV_RUN_DEFAULT);
+}
