@@ -1,0 +1,268 @@
+"""Bridges to remote MQTT brokers (issue 14 §1): sb-bridge against Debian's
+Mosquitto, started here on free loopback ports and stopped by pid.
+
+Two hubs bridged through one Mosquitto (one over MQTT 5, one over 3.1.1)
+exchange events both ways exactly once; a Mosquitto killed and restarted on
+the same port gets the bridge back and the QoS 1 messages kept for it; a
+rule's prefixes and direction hold; TLS to a Mosquitto with a test CA (made
+with the openssl CLI), and a bridge that does not trust the certificate
+never connects. paho on the Mosquitto side is the independent client."""
+import shlex
+import signal
+import subprocess
+
+import pytest
+
+from conftest import STARTUP_TIMEOUT, Client, free_port, log_records, wait_until
+from mqtt_support import V5, V311, Paho
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+QUIET = 1.0   # how long a client must stay without a duplicate
+
+
+@pytest.fixture
+def mosquitto(processes, tmp_path):
+    """Factory: runs Debian's mosquitto on `port` (a free one by default),
+    optionally with a TLS listener; returns (proc, port)."""
+
+    def start(port=None, tls=None):
+        port = port or free_port()
+        # As root, mosquitto would become the user mosquitto, who cannot read
+        # the test's folder; `user` is ignored when the tests run unprivileged.
+        lines = ["user root", "listener %d 127.0.0.1" % port, "allow_anonymous true",
+                 "persistence false", "log_type all"]
+        if tls:
+            lines += ["cafile %s" % tls["ca"], "certfile %s" % tls["cert"],
+                      "keyfile %s" % tls["key"]]
+        conf = tmp_path / ("mosquitto-%d.conf" % port)
+        conf.write_text("\n".join(lines) + "\n")
+        before = len(processes.procs)
+        proc = processes.start("mosquitto", [MOSQUITTO, "-c", str(conf)])
+        assert len(processes.procs) == before + 1
+        wait_until(lambda: proc.alive() and " running" in proc.log_text(), STARTUP_TIMEOUT,
+                   "mosquitto on port %d to run" % port)
+        return proc, port
+
+    return start
+
+
+@pytest.fixture
+def bridged_hub(launch_hub, tmp_path):
+    """Factory: a hub whose config has the given [bridge ...] text."""
+    count = []
+
+    def launch(bridge_text):
+        count.append(1)
+        conf = tmp_path / ("hub-%d.conf" % len(count))
+        conf.write_text("[service default]\nworkers = 1\n\n[bridges]\nstats_interval = 0.1\n\n"
+                        + bridge_text)
+        return launch_hub("--config", str(conf))
+
+    return launch
+
+
+@pytest.fixture
+def mqtt_clients():
+    made = []
+
+    def connect(*args, **kwargs):
+        client = Paho(*args, **kwargs)
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        client.close()
+
+
+def retained(clients, hub, topic_filter):
+    """The hub's retained values under `topic_filter`, by topic."""
+    client = Client(hub.port)
+    try:
+        reply = client.request("topics " + topic_filter)
+    finally:
+        client.close()
+    words = shlex.split(reply)
+    assert words[0] == "OK", reply
+    return dict(zip(words[2::2], words[3::2]))
+
+
+def bridge_state(clients, hub, name):
+    return retained(clients, hub, "$sys/bridges/" + name).get("$sys/bridges/" + name)
+
+
+def bridge_stats(clients, hub, name):
+    topic = "$sys/bridges/%s/stats" % name
+    text = retained(clients, hub, topic).get(topic, "")
+    return {key: int(value) for key, value in (word.split("=") for word in text.split())}
+
+
+def wait_connected(clients, hub, name="cloud"):
+    wait_until(lambda: bridge_state(clients, hub, name) == "connected", STARTUP_TIMEOUT,
+               "bridge %s of the hub on port %d to be connected" % (name, hub.port))
+
+
+def next_payload(client):
+    message = client.next_message()
+    return message.topic, message.payload.decode()
+
+
+def test_two_hubs_exchange_events_both_ways_exactly_once(mosquitto, bridged_hub, clients,
+                                                         mqtt_clients):
+    _, port = mosquitto()
+    rule = "topic = shared/# both 1\n"
+    hub1 = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nversion = 5\n"
+                       "client_id = hub-one\n%s" % (port, rule))
+    hub2 = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nversion = 3.1.1\n"
+                       "client_id = hub-two\n%s" % (port, rule))
+    wait_connected(clients, hub1)
+    wait_connected(clients, hub2)
+    on_hub1 = mqtt_clients(hub1.mqtt_port, client_id="one")
+    on_hub2 = mqtt_clients(hub2.mqtt_port, client_id="two")
+    remote = mqtt_clients(port, client_id="watcher")
+    everyone = (on_hub1, on_hub2, remote)
+    for client in everyone:
+        client.subscribe("shared/#", qos=1)
+
+    on_hub1.publish("shared/one", "from hub one", qos=1)
+    for client in everyone:
+        assert next_payload(client) == ("shared/one", "from hub one")
+    on_hub2.publish("shared/two", "from hub two", qos=1)
+    for client in everyone:
+        assert next_payload(client) == ("shared/two", "from hub two")
+    remote.publish("shared/three", "from the broker", qos=1)
+    for client in everyone:
+        assert next_payload(client) == ("shared/three", "from the broker")
+    for client in everyone:
+        client.no_message(timeout=QUIET)
+
+    # Hub one (MQTT 5) never gets its own back (No Local); hub two (3.1.1)
+    # does, and recognises it.
+    wait_until(lambda: bridge_stats(clients, hub2, "cloud").get("echoes") == 1, STARTUP_TIMEOUT,
+               "hub two's bridge to count its echo")
+    one, two = bridge_stats(clients, hub1, "cloud"), bridge_stats(clients, hub2, "cloud")
+    assert (one["in"], one["out"], one["echoes"]) == (2, 1, 0), one
+    assert (two["in"], two["out"]) == (2, 1), two
+
+
+def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
+        mosquitto, bridged_hub, clients, mqtt_clients, processes):
+    proc, port = mosquitto()
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-q\n"
+                      "backoff_initial = 0.2\nbackoff_max = 0.5\n"
+                      "topic = queue/# out 1\n" % port)
+    wait_connected(clients, hub)
+    proc.popen.send_signal(signal.SIGKILL)
+    proc.popen.wait(timeout=STARTUP_TIMEOUT)
+    wait_until(lambda: (bridge_state(clients, hub, "cloud") or "").startswith("backoff:"),
+               STARTUP_TIMEOUT, "the bridge to back off")
+
+    publisher = clients(hub.port)
+    for n in range(3):   # retained, so a subscriber that comes after the bridge still sees them
+        assert publisher.request("pub -r queue/%d kept %d" % (n, n)) == "OK"
+    wait_until(lambda: bridge_stats(clients, hub, "cloud").get("queued") == 3, STARTUP_TIMEOUT,
+               "three messages kept for the remote")
+
+    mosquitto(port=port)
+    wait_connected(clients, hub)
+    wait_until(lambda: bridge_stats(clients, hub, "cloud").get("queued") == 0, STARTUP_TIMEOUT,
+               "the kept messages to be acknowledged")
+    remote = mqtt_clients(port, client_id="late", version=V311)
+    remote.subscribe("queue/#", qos=1)
+    got = sorted(next_payload(remote) for _ in range(3))
+    assert got == [("queue/%d" % n, "kept %d" % n) for n in range(3)]
+    stats = bridge_stats(clients, hub, "cloud")
+    assert stats["connects"] >= 2 and stats["dropped"] == 0, stats
+
+
+def test_a_rule_rewrites_prefixes_and_keeps_its_direction(mosquitto, bridged_hub, clients,
+                                                          peers, mqtt_clients):
+    _, port = mosquitto()
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-p\n"
+                      "topic = sensors/# out 1 house/ sites/house/\n"
+                      "topic = cmd/# in 1 house/ sites/house/\n" % port)
+    wait_connected(clients, hub)
+    remote = mqtt_clients(port, client_id="everything")
+    remote.subscribe("#", qos=1)
+    local = peers(hub.port)
+    local.subscribe("house/#")
+
+    # Out: only what the out rule takes, under the remote prefix (the bridge
+    # sends in order, so a message it should not have sent would come first).
+    for line in ("pub house/cmd/local-only x", "pub elsewhere/t 5", "pub house/sensors/t 21"):
+        assert local.ask(line) == "OK"
+    assert next_payload(remote) == ("sites/house/sensors/t", "21")
+
+    # In: only what the in rule takes, under the local prefix.
+    remote.publish("sites/house/sensors/t", "99", qos=1)   # out only: stays remote
+    remote.publish("sites/house/cmd/lamp", "on", qos=1)
+    events = [local.next_async() for _ in range(3)]
+    assert events == ["EVENT house/cmd/local-only x", "EVENT house/sensors/t 21",
+                      "EVENT house/cmd/lamp on"]
+    assert [next_payload(remote) for _ in range(2)] == [("sites/house/sensors/t", "99"),
+                                                        ("sites/house/cmd/lamp", "on")]
+    remote.no_message(timeout=QUIET)   # nothing came back out (no echo of cmd/lamp)
+
+
+def make_ca(directory, name):
+    """A CA and a server certificate for 127.0.0.1, with the openssl CLI."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=str(directory))
+
+    ca, key = directory / ("%s-ca.crt" % name), directory / ("%s-ca.key" % name)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(key), "-out", str(ca), "-days", "2", "-subj", "/CN=%s test CA" % name,
+        "-addext", "basicConstraints=critical,CA:TRUE")
+    server_key, csr = directory / ("%s-server.key" % name), directory / ("%s-server.csr" % name)
+    server = directory / ("%s-server.crt" % name)
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(server_key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    extensions = directory / ("%s-ext.cnf" % name)
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(key), "-CAcreateserial",
+        "-out", str(server), "-days", "2", "-extfile", str(extensions))
+    return {"ca": ca, "cert": server, "key": server_key}
+
+
+def test_tls_to_a_mosquitto_with_a_test_ca(mosquitto, bridged_hub, clients, mqtt_clients,
+                                           tmp_path):
+    tls = make_ca(tmp_path, "good")
+    stranger = make_ca(tmp_path, "other")
+    _, port = mosquitto(tls=tls)
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-tls\n"
+                      "tls_ca_file = %s\ntopic = secure/# out 1\n\n"
+                      "[bridge wary]\naddress = 127.0.0.1:%d\nclient_id = hub-wary\n"
+                      "tls_ca_file = %s\nbackoff_initial = 0.2\nbackoff_max = 0.5\n"
+                      "topic = secure/# out 1\n" % (port, tls["ca"], port, stranger["ca"]))
+    wait_connected(clients, hub, "cloud")
+    remote = mqtt_clients(port, client_id="tls-watcher", tls_ca=tls["ca"])
+    remote.subscribe("secure/#", qos=1)
+    assert clients(hub.port).request("pub secure/door locked") == "OK"
+    assert next_payload(remote) == ("secure/door", "locked")
+    remote.no_message(timeout=QUIET)   # once: the untrusting bridge sent nothing
+
+    wait_until(lambda: (bridge_state(clients, hub, "wary") or "").startswith("backoff:"),
+               STARTUP_TIMEOUT, "the bridge that does not trust the certificate to back off")
+    assert bridge_stats(clients, hub, "wary").get("connects", 0) == 0
+    assert any(record.get("bridge") == "wary"
+               for record in log_records(hub.proc, "bridge cannot connect"))
+    assert hub.proc.alive()
+
+
+def test_config_check_reports_bad_bridge_sections(tmp_path):
+    from conftest import binary
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[bridge cloud]\n"
+                    "topic = a/# sideways\n"
+                    "password = hunter2\n"
+                    "tls_cert = /nonexistent/cert.pem\n"
+                    "\n[bridge empty]\n")
+    result = subprocess.run([binary("switchboard"), "--check-config", str(conf)],
+                            capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
+    assert result.returncode != 0
+    text = result.stderr
+    assert ":2: a topic rule's direction must be in, out or both" in text, text
+    assert ":3: the password goes in a file" in text, text
+    assert "bridge 'cloud' has no address" in text, text
+    assert "tls_cert and tls_key go together" in text, text
+    assert "bridge 'empty' has no topic rule" in text, text
