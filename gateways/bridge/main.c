@@ -28,18 +28,22 @@ int main(int argc, char **argv)
         .stats_interval_ms = sb_options_int(options, "stats-interval"),
         .config = sb_options_config(options),
     };
-    if (!settings.config || sb_config_bridge_count(settings.config) == 0) {
-        sb_log_error("no bridges to run: the config has no [bridge NAME] section", NULL);
-        sb_options_destroy(&options);
-        return 2;
-    }
+    sb_config_t *empty = NULL;
+    if (!settings.config)
+        settings.config = empty = sb_config_new();
+    /* Without bridges it idles (a compose service or unit that is always
+     * there does not restart in a loop); the launcher does not start it. */
+    if (sb_config_bridge_count(settings.config) == 0)
+        sb_log_warn("no [bridge NAME] section in the config: nothing to bridge", NULL);
     sb_bridge_hub_t *hub = sb_bridge_hub_new(&settings);
     if (!hub) {
+        sb_config_destroy(&empty);
         sb_options_destroy(&options);
         return 1;
     }
     sb_bridge_hub_run(hub);
     sb_bridge_hub_destroy(&hub);
+    sb_config_destroy(&empty);
     sb_options_destroy(&options);
     zsys_shutdown();
     return 0;
