@@ -31,7 +31,6 @@ void sb_bridge_config_free(sb_bridge_config_t *self)
     free(self->tls_ca_file);
     free(self->tls_cert);
     free(self->tls_key);
-    free(self->tls_server_name);
     for (size_t i = 0; i < self->rule_count; i++) {
         free(self->rules[i].pattern);
         free(self->rules[i].local_prefix);
@@ -181,7 +180,6 @@ static char **text_field(sb_bridge_config_t *self, const char *key)
         { "tls_ca_file", offsetof(sb_bridge_config_t, tls_ca_file) },
         { "tls_cert", offsetof(sb_bridge_config_t, tls_cert) },
         { "tls_key", offsetof(sb_bridge_config_t, tls_key) },
-        { "tls_server_name", offsetof(sb_bridge_config_t, tls_server_name) },
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(fields[i].key, key) == 0)
@@ -250,8 +248,8 @@ bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char 
     if (strcmp(key, "password") == 0)
         return fail(reason, size, "the password goes in a file: password_file = PATH");
     snprintf(reason, size, "unknown key '%s' in [bridge %s] (known: address, version, client_id, "
-             "username, password_file, tls, tls_ca_file, tls_cert, tls_key, tls_server_name, "
-             "keepalive, clean, topic, max_queued, backoff_initial, backoff_factor, backoff_max, "
+             "username, password_file, tls, tls_ca_file, tls_cert, tls_key, keepalive, "
+             ", clean, topic, max_queued, backoff_initial, backoff_factor, backoff_max, "
              "backoff_jitter)", key, self->name);
     return false;
 }

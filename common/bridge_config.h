@@ -38,9 +38,9 @@ typedef struct {
     char *client_id;         /* NULL: switchboard-HOSTNAME-NAME */
     char *username;
     char *password_file;     /* the password is read from it at start, never from the config */
-    bool tls;
+    bool tls;                /* also on with tls_ca_file; the address's host is checked
+                              * against the certificate's names */
     char *tls_ca_file, *tls_cert, *tls_key;
-    char *tls_server_name;   /* checked against the certificate; NULL: the address's host */
     long keepalive_ms;
     bool clean;              /* clean start (v5) / clean session (3.1.1) */
     long max_queued;         /* QoS 1+ messages kept for the remote while it is away */

@@ -10,10 +10,11 @@ never connects. paho on the Mosquitto side is the independent client."""
 import shlex
 import signal
 import subprocess
+import urllib.request
 
 import pytest
 
-from conftest import STARTUP_TIMEOUT, Client, free_port, log_records, wait_until
+from conftest import STARTUP_TIMEOUT, Client, free_port, log_records, stats_of, wait_until
 from mqtt_support import V5, V311, Paho
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -143,6 +144,14 @@ def test_two_hubs_exchange_events_both_ways_exactly_once(mosquitto, bridged_hub,
     one, two = bridge_stats(clients, hub1, "cloud"), bridge_stats(clients, hub2, "cloud")
     assert (one["in"], one["out"], one["echoes"]) == (2, 1, 0), one
     assert (two["in"], two["out"]) == (2, 1), two
+
+    # The same counters in `stats broker` and in /metrics.
+    broker = stats_of(clients(hub1.port), "stats broker")
+    assert (broker["bridge_in_cloud"], broker["bridge_out_cloud"]) == ("2", "1"), broker
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hub2.ws_port,
+                                timeout=STARTUP_TIMEOUT) as response:
+        metrics = response.read().decode()
+    assert "\nsb_broker_bridge_echoes_cloud 1\n" in metrics, metrics
 
 
 def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
