@@ -249,7 +249,7 @@ bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char 
         return fail(reason, size, "the password goes in a file: password_file = PATH");
     snprintf(reason, size, "unknown key '%s' in [bridge %s] (known: address, version, client_id, "
              "username, password_file, tls, tls_ca_file, tls_cert, tls_key, keepalive, "
-             ", clean, topic, max_queued, backoff_initial, backoff_factor, backoff_max, "
+             "clean, topic, max_queued, backoff_initial, backoff_factor, backoff_max, "
              "backoff_jitter)", key, self->name);
     return false;
 }
