@@ -43,7 +43,7 @@ typedef struct {
     char *tls_ca_file, *tls_cert, *tls_key;
     long keepalive_ms;
     bool clean;              /* clean start (v5) / clean session (3.1.1) */
-    long max_queued;         /* QoS 1+ messages kept for the remote while it is away */
+    long max_queued;         /* QoS 1+ messages waiting for the remote (while it is away) */
     long backoff_initial_ms, backoff_max_ms;
     double backoff_factor, backoff_jitter;
     sb_bridge_rule_t rules[SB_BRIDGE_MAX_RULES];

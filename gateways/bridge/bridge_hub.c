@@ -23,6 +23,7 @@ typedef struct {
     sb_bridge_link_t *link;
     char *origin;                  /* the `mqtt` text of what this bridge publishes on the hub */
     sb_bridge_counters_t published;   /* the counters as last published */
+    bool stats_sent;                  /* once at least, zeros too */
 } bridge_t;
 
 struct sb_bridge_hub {
@@ -92,9 +93,10 @@ static const sb_bridge_link_events_t s_link_events = { on_link_message, on_link_
 static void publish_stats(sb_bridge_hub_t *self, bridge_t *bridge)
 {
     sb_bridge_counters_t c = sb_bridge_link_counters(bridge->link);
-    if (memcmp(&c, &bridge->published, sizeof c) == 0)
+    if (bridge->stats_sent && memcmp(&c, &bridge->published, sizeof c) == 0)
         return;
     bridge->published = c;
+    bridge->stats_sent = true;
     char topic[160], text[320];
     snprintf(topic, sizeof topic, "$sys/bridges/%s/stats", sb_bridge_link_name(bridge->link));
     snprintf(text, sizeof text,
@@ -150,8 +152,9 @@ static void deliver_message(void *arg, uint64_t client, const char *from, const 
 {
     (void) arg;
     (void) text;
+    char quoted[SB_LOG_QUOTE_MAX];
     sb_log_debug("direct message to a bridge ignored", "client=%" PRIu64 " from=%s", client,
-                 from);
+                 sb_log_quote(quoted, from));
 }
 
 static const sb_presence_events_t s_presence_events = { deliver_event, deliver_message };

@@ -466,8 +466,10 @@ void sb_bridge_link_send(sb_bridge_link_t *self, const char *topic, const char *
             self->counters.dropped++;
         return;
     }
-    if ((long) zlistx_size(self->queue) >= self->config->max_queued) {
-        /* Full: the oldest one not handed over yet goes (or this one, when all are). */
+    size_t waiting = zlistx_size(self->queue) - self->inflight;
+    bool goes_now = self->state == STATE_CONNECTED && self->inflight < MAX_INFLIGHT && !waiting;
+    if (!goes_now && (long) waiting >= self->config->max_queued) {
+        /* Full: the oldest one waiting goes (or this one, when none may wait). */
         message_t *oldest = zlistx_first(self->queue);
         while (oldest && oldest->mid != 0)
             oldest = zlistx_next(self->queue);

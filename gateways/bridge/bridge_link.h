@@ -9,8 +9,9 @@
  * project's backoff and jitter, subscribes on the remote to what its
  * in/both rules take (MQTT 5: with No Local), and sends out what the hub
  * hands it on its out/both rules. QoS 1 and 2 messages for the remote are
- * kept until the remote acknowledges them, also while it is away, up to
- * max_queued (then the oldest not yet sent goes, counted); QoS 0 ones are
+ * kept until the remote acknowledges them, also while it is away: up to 20
+ * sent and unacknowledged, and up to max_queued waiting behind them (then
+ * the oldest waiting goes, counted); QoS 0 ones are
  * sent only while connected (else dropped, counted). Nothing here blocks:
  * the hub's traffic never waits for the remote. */
 #ifndef SB_BRIDGE_LINK_H

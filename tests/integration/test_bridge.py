@@ -3,7 +3,8 @@ Mosquitto, started here on free loopback ports and stopped by pid.
 
 Two hubs bridged through one Mosquitto (one over MQTT 5, one over 3.1.1)
 exchange events both ways exactly once; a Mosquitto killed and restarted on
-the same port gets the bridge back and the QoS 1 messages kept for it; a
+the same port gets the bridge back and the QoS 1 messages kept for it (the
+oldest dropped past max_queued); a
 rule's prefixes and direction hold; TLS to a Mosquitto with a test CA (made
 with the openssl CLI), and a bridge that does not trust the certificate
 never connects. paho on the Mosquitto side is the independent client."""
@@ -26,7 +27,7 @@ def mosquitto(processes, tmp_path):
     """Factory: runs Debian's mosquitto on `port` (a free one by default),
     optionally with a TLS listener; returns (proc, port)."""
 
-    def start(port=None, tls=None):
+    def start(port=None, tls=None, passwords=None):
         port = port or free_port()
         # As root, mosquitto would become the user mosquitto, who cannot read
         # the test's folder; `user` is ignored when the tests run unprivileged.
@@ -35,6 +36,13 @@ def mosquitto(processes, tmp_path):
         if tls:
             lines += ["cafile %s" % tls["ca"], "certfile %s" % tls["cert"],
                       "keyfile %s" % tls["key"]]
+        if passwords:   # {user: password}, hashed with mosquitto_passwd
+            table = tmp_path / ("passwords-%d" % port)
+            table.write_text("".join("%s:%s\n" % item for item in passwords.items()))
+            subprocess.run(["mosquitto_passwd", "-U", str(table)], check=True,
+                           capture_output=True, timeout=STARTUP_TIMEOUT)
+            lines[2] = "allow_anonymous false"
+            lines.append("password_file %s" % table)
         conf = tmp_path / ("mosquitto-%d.conf" % port)
         conf.write_text("\n".join(lines) + "\n")
         before = len(processes.procs)
@@ -158,7 +166,7 @@ def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
         mosquitto, bridged_hub, clients, mqtt_clients, processes):
     proc, port = mosquitto()
     hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-q\n"
-                      "backoff_initial = 0.2\nbackoff_max = 0.5\n"
+                      "backoff_initial = 0.2\nbackoff_max = 0.5\nmax_queued = 3\n"
                       "topic = queue/# out 1\n" % port)
     wait_connected(clients, hub)
     proc.popen.send_signal(signal.SIGKILL)
@@ -167,10 +175,11 @@ def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
                STARTUP_TIMEOUT, "the bridge to back off")
 
     publisher = clients(hub.port)
-    for n in range(3):   # retained, so a subscriber that comes after the bridge still sees them
+    for n in range(5):   # retained, so a subscriber that comes after the bridge still sees them
         assert publisher.request("pub -r queue/%d kept %d" % (n, n)) == "OK"
-    wait_until(lambda: bridge_stats(clients, hub, "cloud").get("queued") == 3, STARTUP_TIMEOUT,
-               "three messages kept for the remote")
+    wait_until(lambda: (lambda stats: (stats.get("queued"), stats.get("dropped")))(
+        bridge_stats(clients, hub, "cloud")) == (3, 2), STARTUP_TIMEOUT,
+        "three messages kept for the remote, the two oldest dropped")
 
     mosquitto(port=port)
     wait_connected(clients, hub)
@@ -179,9 +188,10 @@ def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
     remote = mqtt_clients(port, client_id="late", version=V311)
     remote.subscribe("queue/#", qos=1)
     got = sorted(next_payload(remote) for _ in range(3))
-    assert got == [("queue/%d" % n, "kept %d" % n) for n in range(3)]
+    assert got == [("queue/%d" % n, "kept %d" % n) for n in (2, 3, 4)]
+    remote.no_message(timeout=QUIET)
     stats = bridge_stats(clients, hub, "cloud")
-    assert stats["connects"] >= 2 and stats["dropped"] == 0, stats
+    assert stats["connects"] >= 2 and (stats["out"], stats["dropped"]) == (3, 2), stats
 
 
 def test_a_rule_rewrites_prefixes_and_keeps_its_direction(mosquitto, bridged_hub, clients,
@@ -275,3 +285,22 @@ def test_config_check_reports_bad_bridge_sections(tmp_path):
     assert "bridge 'cloud' has no address" in text, text
     assert "tls_cert and tls_key go together" in text, text
     assert "bridge 'empty' has no topic rule" in text, text
+
+
+def test_user_name_and_password_from_a_file(mosquitto, bridged_hub, clients, tmp_path):
+    _, port = mosquitto(passwords={"house": "s3cret word"})
+    good, bad = tmp_path / "good.password", tmp_path / "bad.password"
+    good.write_text("s3cret word\n")
+    bad.write_text("guess\n")
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-auth\n"
+                      "username = house\npassword_file = %s\ntopic = a/# out 1\n\n"
+                      "[bridge wrong]\naddress = 127.0.0.1:%d\nclient_id = hub-wrong\n"
+                      "version = 3.1.1\nusername = house\npassword_file = %s\n"
+                      "backoff_initial = 0.2\nbackoff_max = 0.5\ntopic = a/# out 1\n"
+                      % (port, good, port, bad))
+    wait_connected(clients, hub, "cloud")
+    wait_until(lambda: any(record.get("bridge") == "wrong"
+                           for record in log_records(hub.proc, "bridge refused by its remote")),
+               STARTUP_TIMEOUT, "the bridge with the wrong password to be refused")
+    assert bridge_stats(clients, hub, "wrong").get("connects", 0) == 0
+    assert "s3cret" not in hub.proc.log_text()
