@@ -305,6 +305,64 @@ void sb_bridge_config_check(const sb_bridge_config_t *self,
     check_readable(self->tls_key, "tls_key", line, problem, arg);
 }
 
+static bool share_an_address(const sb_bridge_config_t *a, const sb_bridge_config_t *b)
+{
+    for (size_t i = 0; i < a->address_count; i++)
+        for (size_t j = 0; j < b->address_count; j++)
+            if (strcmp(a->addresses[i], b->addresses[j]) == 0)
+                return true;
+    return false;
+}
+
+/* Whether the filters two rules make on one side share a topic. */
+static bool overlap(const sb_bridge_rule_t *a, const sb_bridge_rule_t *b, bool local)
+{
+    char first[1024], second[1024];
+    snprintf(first, sizeof first, "%s%s", local ? a->local_prefix : a->remote_prefix, a->pattern);
+    snprintf(second, sizeof second, "%s%s", local ? b->local_prefix : b->remote_prefix,
+             b->pattern);
+    return sb_topic_filters_overlap(first, second);
+}
+
+/* A rule of `from` takes in what a rule of `to` sends out (on the remote)
+ * and hands it to that rule again (on the hub): a circle through the remote. */
+static const sb_bridge_rule_t *relayed(const sb_bridge_config_t *from,
+                                       const sb_bridge_config_t *to)
+{
+    for (size_t i = 0; i < from->rule_count; i++) {
+        const sb_bridge_rule_t *in = &from->rules[i];
+        for (size_t j = 0; j < to->rule_count && (in->direction & SB_BRIDGE_IN); j++) {
+            const sb_bridge_rule_t *out = &to->rules[j];
+            if ((out->direction & SB_BRIDGE_OUT) && overlap(in, out, true)
+                && overlap(in, out, false))
+                return in;
+        }
+    }
+    return NULL;
+}
+
+void sb_bridge_config_check_pair(const sb_bridge_config_t *a, const sb_bridge_config_t *b,
+                                 void (*problem)(void *arg, int line, const char *reason),
+                                 void *arg)
+{
+    if (!share_an_address(a, b))
+        return;
+    const sb_bridge_rule_t *rule = relayed(a, b);
+    const sb_bridge_config_t *in = a, *out = b;
+    if (!rule) {
+        rule = relayed(b, a);
+        in = b;
+        out = a;
+    }
+    if (!rule)
+        return;
+    char reason[512];
+    snprintf(reason, sizeof reason, "bridges '%s' and '%s' reach the same address, and what '%s' "
+             "sends out '%s' takes in again: messages would go round for ever (one bridge per "
+             "remote, or rules that do not overlap)", in->name, out->name, out->name, in->name);
+    problem(arg, rule->line, reason);
+}
+
 bool sb_bridge_config_read_password(const sb_bridge_config_t *self, char *out, size_t size,
                                     char *reason, size_t reason_size)
 {

@@ -65,6 +65,13 @@ bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char 
 void sb_bridge_config_check(const sb_bridge_config_t *self,
                             void (*problem)(void *arg, int line, const char *reason), void *arg);
 
+/* Two bridges of one hub that reach the same address, where one takes in
+ * what the other sends out, would pass messages round for ever (each drops
+ * only its own): `problem` gets each such pair. */
+void sb_bridge_config_check_pair(const sb_bridge_config_t *a, const sb_bridge_config_t *b,
+                                 void (*problem)(void *arg, int line, const char *reason),
+                                 void *arg);
+
 /* Reads the password file's first line into `out`; false with `reason`. */
 bool sb_bridge_config_read_password(const sb_bridge_config_t *self, char *out, size_t size,
                                     char *reason, size_t reason_size);

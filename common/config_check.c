@@ -239,9 +239,14 @@ static void bridge_problem(void *arg, int line, const char *reason)
 
 static void check_bridges(problems_t *problems)
 {
-    for (size_t i = 0; i < sb_config_bridge_count(problems->config); i++)
-        sb_bridge_config_check(sb_config_bridge_at(problems->config, i), bridge_problem,
-                               problems);
+    size_t count = sb_config_bridge_count(problems->config);
+    for (size_t i = 0; i < count; i++) {
+        const sb_bridge_config_t *bridge = sb_config_bridge_at(problems->config, i);
+        sb_bridge_config_check(bridge, bridge_problem, problems);
+        for (size_t j = i + 1; j < count; j++)
+            sb_bridge_config_check_pair(bridge, sb_config_bridge_at(problems->config, j),
+                                        bridge_problem, problems);
+    }
 }
 
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program)

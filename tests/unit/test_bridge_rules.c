@@ -80,6 +80,41 @@ static void test_bad_rules_and_keys_are_refused(void **state)
     sb_bridge_config_free(&config);
 }
 
+static void count_problem(void *arg, int line, const char *reason)
+{
+    (void) line;
+    (void) reason;
+    (*(int *) arg)++;
+}
+
+static int pair_problems(const char *a_rule, const char *a_address, const char *b_rule,
+                         const char *b_address)
+{
+    sb_bridge_config_t a, b;
+    sb_bridge_config_init(&a, "a", 1);
+    sb_bridge_config_init(&b, "b", 1);
+    set_ok(&a, "topic", a_rule);
+    set_ok(&a, "address", a_address);
+    set_ok(&b, "topic", b_rule);
+    set_ok(&b, "address", b_address);
+    int problems = 0;
+    sb_bridge_config_check_pair(&a, &b, count_problem, &problems);
+    sb_bridge_config_free(&a);
+    sb_bridge_config_free(&b);
+    return problems;
+}
+
+static void test_two_bridges_that_would_pass_messages_round_are_refused(void **state)
+{
+    (void) state;
+    assert_int_equal(pair_problems("x/# in", "h:1", "x/# out", "h:1"), 1);
+    assert_int_equal(pair_problems("x/# both", "h:1", "x/+ both", "h:1"), 1);
+    assert_int_equal(pair_problems("x/# in", "h:1", "x/# out", "other:1"), 0);
+    /* Apart on the remote: b sends b/x/..., a takes in a/x/... */
+    assert_int_equal(pair_problems("x/# in 0 \"\" a/", "h:1", "x/# out 0 \"\" b/", "h:1"), 0);
+    assert_int_equal(pair_problems("x/# in", "h:1", "y/# out", "h:1"), 0);
+}
+
 static void test_an_echo_is_recognised_once_until_it_expires(void **state)
 {
     (void) state;
@@ -105,6 +140,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prefixes_are_rewritten_both_ways),
         cmocka_unit_test(test_bad_rules_and_keys_are_refused),
+        cmocka_unit_test(test_two_bridges_that_would_pass_messages_round_are_refused),
         cmocka_unit_test(test_an_echo_is_recognised_once_until_it_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
