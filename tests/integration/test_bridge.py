@@ -10,6 +10,7 @@ with the openssl CLI), and a bridge that does not trust the certificate
 never connects. paho on the Mosquitto side is the independent client."""
 import shlex
 import signal
+import socket
 import subprocess
 import urllib.request
 
@@ -304,3 +305,36 @@ def test_user_name_and_password_from_a_file(mosquitto, bridged_hub, clients, tmp
                STARTUP_TIMEOUT, "the bridge with the wrong password to be refused")
     assert bridge_stats(clients, hub, "wrong").get("connects", 0) == 0
     assert "s3cret" not in hub.proc.log_text()
+
+
+def test_a_remote_that_never_answers_holds_up_nothing(bridged_hub, clients, peers):
+    """A remote that accepts the connection and never sends CONNACK: the
+    hub's own traffic goes on, QoS 1 messages for the remote are kept, and
+    the bridge gives up on the connection after 10 s and backs off."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent.settimeout(STARTUP_TIMEOUT)
+    accepted = None
+    try:
+        hub = bridged_hub("[bridge mute]\naddress = 127.0.0.1:%d\nclient_id = hub-mute\n"
+                          "topic = t/# out 1\n" % silent.getsockname()[1])
+        accepted, _ = silent.accept()
+        wait_until(lambda: bridge_state(clients, hub, "mute") == "connecting", STARTUP_TIMEOUT,
+                   "the bridge to say it is connecting")
+        local = peers(hub.port)
+        local.subscribe("t/#")
+        for n in range(50):
+            assert local.ask("pub t/%d x" % n) == "OK"
+        assert [local.next_async() for _ in range(50)] == ["EVENT t/%d x" % n for n in range(50)]
+        wait_until(lambda: bridge_stats(clients, hub, "mute").get("queued") == 50,
+                   STARTUP_TIMEOUT, "the 50 messages kept for the remote")
+        wait_until(lambda: any(record.get("reason") == "no CONNACK in time"
+                               for record in log_records(hub.proc, "bridge cannot connect")),
+                   2 * STARTUP_TIMEOUT, "the bridge to give up waiting for CONNACK")
+        wait_until(lambda: (bridge_state(clients, hub, "mute") or "").startswith("backoff:"),
+                   STARTUP_TIMEOUT, "the bridge to back off")
+    finally:
+        if accepted:
+            accepted.close()
+        silent.close()
