@@ -7,7 +7,11 @@ the same port gets the bridge back and the QoS 1 messages kept for it (the
 oldest dropped past max_queued); a
 rule's prefixes and direction hold; TLS to a Mosquitto with a test CA (made
 with the openssl CLI), and a bridge that does not trust the certificate
-never connects. paho on the Mosquitto side is the independent client."""
+never connects; user name and password from a file; a remote that never
+answers holds up none of the hub's traffic; the launcher runs sb-bridge only
+with bridges and restarts it. paho on the Mosquitto side is the independent
+client."""
+import os
 import shlex
 import signal
 import socket
@@ -16,7 +20,8 @@ import urllib.request
 
 import pytest
 
-from conftest import STARTUP_TIMEOUT, Client, free_port, log_records, stats_of, wait_until
+from conftest import (STARTUP_TIMEOUT, Client, children_of, cmdline_of, free_port, log_records,
+                      pid_alive, stats_of, wait_until)
 from mqtt_support import V5, V311, Paho
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -338,3 +343,29 @@ def test_a_remote_that_never_answers_holds_up_nothing(bridged_hub, clients, peer
         if accepted:
             accepted.close()
         silent.close()
+
+
+def bridge_child(hub):
+    found = [pid for pid in children_of(hub.pid)
+             if [os.path.basename(arg) for arg in cmdline_of(pid)[:1]] == ["sb-bridge"]]
+    return found[0] if found else None
+
+
+def test_the_launcher_runs_sb_bridge_only_with_bridges_and_restarts_it(
+        launch_hub, mosquitto, bridged_hub, clients):
+    plain = launch_hub()
+    assert bridge_child(plain) is None
+    _, port = mosquitto()
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-sup\n"
+                      "topic = a/# out 1\n" % port)
+    wait_connected(clients, hub)
+    first = bridge_child(hub)
+    assert first
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(first), STARTUP_TIMEOUT, "the killed sb-bridge to be gone")
+    second = wait_until(lambda: (lambda pid: pid != first and pid)(bridge_child(hub)),
+                        STARTUP_TIMEOUT, "the launcher to start sb-bridge again")
+    wait_until(lambda: any(record.get("bridge") == "cloud"
+                           for record in log_records(hub.proc, "bridge connected")[1:]),
+               STARTUP_TIMEOUT, "the restarted bridge to connect")
+    assert pid_alive(second)
