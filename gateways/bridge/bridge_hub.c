@@ -13,18 +13,17 @@
 #include "broker_link.h"
 #include "gateway_base.h"
 #include "log.h"
-#include "mqtt_relay.h"
 #include "presence.h"
 #include "requests.h"
 
-#define ORIGIN_PROPERTY "switchboard-bridge"
-
 typedef struct {
     sb_bridge_link_t *link;
-    char *origin;                  /* the `mqtt` text of what this bridge publishes on the hub */
+    char id[64];                   /* its client id on the hub, the `from` of what it publishes */
     sb_bridge_counters_t published;   /* the counters as last published */
     bool stats_sent;                  /* once at least, zeros too */
 } bridge_t;
+
+#define BRIDGE_CLIENT_PREFIX "bridge"   /* bridge i is the hub's client bridge-(i + 1) */
 
 struct sb_bridge_hub {
     sb_bridge_hub_settings_t settings;
@@ -44,11 +43,11 @@ struct sb_bridge_hub {
 /* ---------------------------------------------------------------- to the hub */
 
 static void publish(sb_bridge_hub_t *self, const char *topic, const char *data, bool retain,
-                    int qos, const char *mqtt)
+                    int qos, const char *from)
 {
     sb_envelope_t event = { .type = SB_ENVELOPE_PUBLISH, .topic = (char *) topic,
                             .data = (char *) data, .retain = retain, .qos = (uint8_t) qos,
-                            .mqtt = (char *) mqtt };
+                            .from = (char *) from };
     sb_request_owner_t nobody = { 0 };
     if (self->publishes && !self->stopped)
         sb_requests_submit(self->publishes, &event, &nobody, false);
@@ -78,14 +77,14 @@ static void on_link_message(void *owner, sb_bridge_link_t *link, const char *top
                             const char *payload, int qos, bool retain)
 {
     sb_bridge_hub_t *self = owner;
-    publish(self, topic, payload, retain, qos, bridge_of(self, link)->origin);
+    publish(self, topic, payload, retain, qos, bridge_of(self, link)->id);
 }
 
 static void on_link_state(void *owner, sb_bridge_link_t *link, const char *state)
 {
     char topic[160];
     snprintf(topic, sizeof topic, "$sys/bridges/%s", sb_bridge_link_name(link));
-    publish(owner, topic, state, true, 0, NULL);
+    publish(owner, topic, state, true, 0, bridge_of(owner, link)->id);
 }
 
 static const sb_bridge_link_events_t s_link_events = { on_link_message, on_link_state };
@@ -103,7 +102,7 @@ static void publish_stats(sb_bridge_hub_t *self, bridge_t *bridge)
              "in=%" PRIu64 " out=%" PRIu64 " queued=%zu dropped=%" PRIu64 " echoes=%" PRIu64
              " refused=%" PRIu64 " connects=%" PRIu64,
              c.in, c.out, c.queued, c.dropped, c.echoes, c.refused, c.connects);
-    publish(self, topic, text, true, 0, NULL);
+    publish(self, topic, text, true, 0, bridge->id);
 }
 
 static void on_stats_timer(uv_timer_t *timer)
@@ -115,26 +114,11 @@ static void on_stats_timer(uv_timer_t *timer)
 
 /* ---------------------------------------------------------------- from the hub */
 
-/* Whether the hub's event is one this bridge published itself. */
+/* Whether the hub's event is one this bridge published itself: the broker
+ * copies the publisher's id into the event (`from`, as for MQTT's No Local). */
 static bool came_through(const bridge_t *bridge, const sb_envelope_t *event)
 {
-    if (!event->mqtt)
-        return false;
-    sb_mqtt_packet_t *packet = sb_mqtt_relay_decode(event->mqtt);
-    if (!packet)
-        return false;
-    const sb_mqtt_properties_t *properties = &packet->u.publish.properties;
-    const char *name = sb_bridge_link_name(bridge->link);
-    bool ours = false;
-    for (size_t i = 0; i < properties->user_property_count && !ours; i++) {
-        const sb_mqtt_user_property_t *property = &properties->user_properties[i];
-        ours = property->name.length == strlen(ORIGIN_PROPERTY)
-               && memcmp(property->name.data, ORIGIN_PROPERTY, property->name.length) == 0
-               && property->value.length == strlen(name)
-               && memcmp(property->value.data, name, property->value.length) == 0;
-    }
-    sb_mqtt_packet_destroy(&packet);
-    return ours;
+    return event->from && strcmp(event->from, bridge->id) == 0;
 }
 
 static void deliver_event(void *arg, uint64_t client, const sb_envelope_t *event)
@@ -250,14 +234,6 @@ static void on_stop_signal(uv_signal_t *signal, int signo)
         uv_close((uv_handle_t *) &self->stop_signals[i], NULL);
 }
 
-/* The origin marker: the `mqtt` text of a publish with one user property. */
-static char *origin_of(const char *name)
-{
-    sb_mqtt_user_property_t property = { sb_mqtt_str(ORIGIN_PROPERTY), sb_mqtt_str(name) };
-    sb_mqtt_properties_t properties = { .user_properties = &property, .user_property_count = 1 };
-    return sb_mqtt_relay_encode(&properties);
-}
-
 static bool add_bridges(sb_bridge_hub_t *self)
 {
     const sb_config_t *config = self->settings.config;
@@ -273,7 +249,8 @@ static bool add_bridges(sb_bridge_hub_t *self)
         }
         self->bridges[i].link = sb_bridge_link_new(self->loop, bridge, password, &s_link_events,
                                                    self);
-        self->bridges[i].origin = origin_of(bridge->name);
+        snprintf(self->bridges[i].id, sizeof self->bridges[i].id, BRIDGE_CLIENT_PREFIX "-%zu",
+                 i + 1);
         memset(password, 0, sizeof password);
     }
     return true;
@@ -297,7 +274,7 @@ sb_bridge_hub_t *sb_bridge_hub_new(const sb_bridge_hub_settings_t *settings)
         sb_bridge_hub_destroy(&self);
         return NULL;
     }
-    self->presence = sb_presence_new(self->broker, "bridge", SB_BRIDGE_MAX_RULES,
+    self->presence = sb_presence_new(self->broker, BRIDGE_CLIENT_PREFIX, SB_BRIDGE_MAX_RULES,
                                      &s_presence_events, self);
     sb_requests_settings_t held = { .broker_wait_ms = settings->broker_wait_ms,
                                     .broker_wait_max = settings->broker_wait_max };
@@ -329,7 +306,6 @@ void sb_bridge_hub_destroy(sb_bridge_hub_t **self_p)
     uv_run(self->loop, UV_RUN_NOWAIT);   /* let closing handles finish */
     for (size_t i = 0; i < self->count; i++) {
         sb_bridge_link_destroy(&self->bridges[i].link);
-        free(self->bridges[i].origin);
     }
     free(self->bridges);
     sb_bridge_links_cleanup();

@@ -5,9 +5,10 @@
  * comes in; its state is published retained on $sys/bridges/NAME and its
  * counters on $sys/bridges/NAME/stats.
  *
- * No loops: what a bridge publishes on the hub carries the MQTT 5 user
- * property switchboard-bridge=NAME (in the envelope's `mqtt`), and the
- * hub's events that carry it are not sent back out of that bridge. */
+ * No loops: what a bridge publishes on the hub carries its client id
+ * (the envelope's `from`, which the broker copies into the events, as for
+ * MQTT's No Local), and the hub's events from it are not sent back out of
+ * that bridge. */
 #ifndef SB_BRIDGE_HUB_H
 #define SB_BRIDGE_HUB_H
 
