@@ -4,9 +4,9 @@
  * the connection ends: what is still unacknowledged stays in this link's
  * own queue and is sent again by the next connection, so the messages
  * kept for the remote have one owner and one bound. libmosquitto closes
- * its socket inside loop_read/write when the connection breaks; its
- * disconnect callback (called just before) closes the uv_poll, and the
- * object is destroyed only after loop_read/write has returned. */
+ * its socket inside its own calls when the connection ends; its
+ * disconnect callback closes the uv_poll, and the object is destroyed
+ * only after that call has returned. */
 #include "bridge_link.h"
 
 #include <czmq.h>
