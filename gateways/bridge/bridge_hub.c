@@ -14,6 +14,7 @@
 #include "gateway_base.h"
 #include "log.h"
 #include "presence.h"
+#include "protocol.h"
 #include "requests.h"
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
 } bridge_t;
 
 #define BRIDGE_CLIENT_PREFIX "bridge"   /* bridge i is the hub's client bridge-(i + 1) */
+#define RETAINED_ASK_TIMEOUT_MS 10000     /* the broker answers `retained` itself */
 
 struct sb_bridge_hub {
     sb_bridge_hub_settings_t settings;
@@ -53,12 +55,17 @@ static void publish(sb_bridge_hub_t *self, const char *topic, const char *data, 
         sb_requests_submit(self->publishes, &event, &nobody, false);
 }
 
+/* A publish (no owner) or an ask for retained values (owned by its bridge) the broker did not take. */
 static void on_publish_given_up(void *arg, const sb_request_owner_t *owner, const char *status,
                                 const char *text)
 {
     (void) arg;
-    (void) owner;
-    if (strcmp(status, "OK") != 0)
+    if (strcmp(status, "OK") == 0)
+        return;
+    if (owner->serial)
+        sb_log_warn("bridge cannot ask for the hub's retained values", "client=bridge-%" PRIu64
+                    " reason=\"%s\"", owner->serial, text);
+    else
         sb_log_warn("bridged message not published, the broker cannot be reached",
                     "reason=\"%s\"", text);
 }
@@ -80,8 +87,33 @@ static void on_link_message(void *owner, sb_bridge_link_t *link, const char *top
     publish(self, topic, payload, retain, qos, bridge_of(self, link)->id);
 }
 
+/* The hub's retained values under a bridge's out-only rules, sent out each
+ * time it connects, so a remote that lost them (restarted without
+ * persistence) has them again. Both-way rules are left out: their values
+ * may have come in from the remote, which keeps them. */
+static void ask_retained(sb_bridge_hub_t *self, bridge_t *bridge)
+{
+    const sb_bridge_config_t *config = sb_bridge_link_config(bridge->link);
+    for (size_t i = 0; i < config->rule_count; i++) {
+        if (config->rules[i].direction != SB_BRIDGE_OUT)
+            continue;
+        char filter[1024];
+        sb_bridge_rule_filter(&config->rules[i], true, filter, sizeof filter);
+        char *argv[] = { filter, NULL };
+        sb_envelope_t request = { .type = SB_ENVELOPE_REQUEST, .service = SB_BROKER_SERVICE,
+                                  .command = "retained", .argc = 1, .argv = argv,
+                                  .client = bridge->id };
+        sb_request_owner_t owner = { (uint64_t) (bridge - self->bridges) + 1, NULL, 0,
+                                     zclock_usecs() };
+        if (self->publishes && !self->stopped)
+            sb_requests_submit(self->publishes, &request, &owner, true);
+    }
+}
+
 static void on_link_state(void *owner, sb_bridge_link_t *link, const char *state)
 {
+    if (strcmp(state, "connected") == 0)
+        ask_retained(owner, bridge_of(owner, link));
     char topic[160];
     snprintf(topic, sizeof topic, "$sys/bridges/%s", sb_bridge_link_name(link));
     publish(owner, topic, state, true, 0, bridge_of(owner, link)->id);
@@ -124,12 +156,14 @@ static bool came_through(const bridge_t *bridge, const sb_envelope_t *event)
 static void deliver_event(void *arg, uint64_t client, const sb_envelope_t *event)
 {
     sb_bridge_hub_t *self = arg;
-    if (client == 0 || client > self->count || event->retain || !event->data)
-        return;   /* a retained value sent on request: the bridges ask for none */
+    if (client == 0 || client > self->count || !event->data)
+        return;
     bridge_t *bridge = &self->bridges[client - 1];
     if (came_through(bridge, event))
         return;
-    sb_bridge_link_send(bridge->link, event->topic, event->data, event->published_retain);
+    /* event->retain: a retained value the bridge asked for when it connected. */
+    sb_bridge_link_send(bridge->link, event->topic, event->data,
+                        event->retain || event->published_retain);
 }
 
 static void deliver_message(void *arg, uint64_t client, const char *from, const char *text)
@@ -166,7 +200,9 @@ static void join_bridges(sb_bridge_hub_t *self)
 static void on_broker_envelope(void *arg, const sb_envelope_t *env)
 {
     sb_bridge_hub_t *self = arg;
-    sb_presence_handle(self->presence, env);
+    sb_request_owner_t owner;
+    if (!sb_presence_handle(self->presence, env) && env->type == SB_ENVELOPE_REPLY)
+        sb_requests_take(self->publishes, env->id, &owner);   /* the retained values came first */
 }
 
 static void on_broker_lost(void *arg)
@@ -277,7 +313,10 @@ sb_bridge_hub_t *sb_bridge_hub_new(const sb_bridge_hub_settings_t *settings)
     self->presence = sb_presence_new(self->broker, BRIDGE_CLIENT_PREFIX, SB_BRIDGE_MAX_RULES,
                                      &s_presence_events, self);
     sb_requests_settings_t held = { .broker_wait_ms = settings->broker_wait_ms,
-                                    .broker_wait_max = settings->broker_wait_max };
+                                    .broker_wait_max = settings->broker_wait_max,
+                                    .request_timeout_ms = RETAINED_ASK_TIMEOUT_MS,
+                                    .max_timeout_ms = RETAINED_ASK_TIMEOUT_MS,
+                                    .broker_answer_ms = RETAINED_ASK_TIMEOUT_MS };
     self->publishes = sb_requests_new(self->loop, self->broker, &held, &s_publish_events, self);
     uv_timer_init(self->loop, &self->stats_timer);
     self->stats_timer.data = self;

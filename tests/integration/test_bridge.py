@@ -8,7 +8,8 @@ oldest dropped past max_queued); a
 rule's prefixes and direction hold; TLS to a Mosquitto with a test CA (made
 with the openssl CLI), and a bridge that does not trust the certificate
 never connects; user name and password from a file; a remote that never
-answers holds up none of the hub's traffic; the launcher runs sb-bridge only
+answers holds up none of the hub's traffic; a remote restarted without its
+retained values gets the hub's again; the launcher runs sb-bridge only
 with bridges and restarts it. paho on the Mosquitto side is the independent
 client."""
 import os
@@ -173,7 +174,8 @@ def test_a_restarted_mosquitto_gets_the_bridge_back_and_the_queued_messages(
     proc, port = mosquitto()
     hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-q\n"
                       "backoff_initial = 0.2\nbackoff_max = 0.5\nmax_queued = 3\n"
-                      "topic = queue/# out 1\n" % port)
+                      # both ways: the hub's retained values are not sent again on connecting
+                      "topic = queue/# both 1\n" % port)
     wait_connected(clients, hub)
     proc.popen.send_signal(signal.SIGKILL)
     proc.popen.wait(timeout=STARTUP_TIMEOUT)
@@ -369,3 +371,27 @@ def test_the_launcher_runs_sb_bridge_only_with_bridges_and_restarts_it(
                            for record in log_records(hub.proc, "bridge connected")[1:]),
                STARTUP_TIMEOUT, "the restarted bridge to connect")
     assert pid_alive(second)
+
+
+def test_a_remote_that_lost_its_retained_values_gets_the_hubs_again(
+        mosquitto, bridged_hub, clients, mqtt_clients):
+    proc, port = mosquitto()
+    hub = bridged_hub("[bridge cloud]\naddress = 127.0.0.1:%d\nclient_id = hub-r\n"
+                      "backoff_initial = 0.2\nbackoff_max = 0.5\n"
+                      "topic = state/# out 1 \"\" sites/house/\n" % port)
+    wait_connected(clients, hub)
+    assert clients(hub.port).request("pub -r state/lamp on") == "OK"
+    wait_until(lambda: bridge_stats(clients, hub, "cloud").get("out") == 1, STARTUP_TIMEOUT,
+               "the retained value to reach the remote")
+    proc.popen.send_signal(signal.SIGKILL)   # without persistence: the remote forgets it
+    proc.popen.wait(timeout=STARTUP_TIMEOUT)
+    mosquitto(port=port)
+    wait_until(lambda: (lambda stats: (stats.get("connects"), stats.get("out")))(
+        bridge_stats(clients, hub, "cloud")) == (2, 2), STARTUP_TIMEOUT,
+        "the bridge to connect again and send the retained value once more")
+    remote = mqtt_clients(port, client_id="after-restart", version=V311)
+    remote.subscribe("sites/house/#", qos=1)
+    message = remote.next_message()
+    assert (message.topic, message.payload.decode(), message.retain) == (
+        "sites/house/state/lamp", "on", True)
+    remote.no_message(timeout=QUIET)
