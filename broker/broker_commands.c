@@ -23,12 +23,45 @@ static void answer_local(broker_t *self, zframe_t *gateway, uint64_t id, bool ok
         sb_log_warn("reply dropped, it cannot be encoded", "request=%" PRIu64, id);
 }
 
+typedef struct {
+    char *text;
+    size_t size;
+} stats_text_t;
+
+/* One word more, if it fits whole. */
+static void append_word(stats_text_t *out, const char *word)
+{
+    size_t used = strlen(out->text), length = strlen(word);
+    if (used + 1 + length < out->size)
+        snprintf(out->text + used, out->size - used, " %s", word);
+}
+
+/* sb-bridge publishes each bridge's counters retained on
+ * $sys/bridges/NAME/stats ("in=3 out=5 ..."): they are told here as
+ * bridge_KEY_NAME=N, so `stats broker` and /metrics show every bridge. */
+static void append_bridge_stats(void *arg, const char *topic, const sb_retained_value_t *value)
+{
+    const char *name = topic + strlen("$sys/bridges/");
+    size_t name_length = strcspn(name, "/");
+    char *copy = strdup(value->payload ? value->payload : ""), *state = NULL;
+    for (char *word = strtok_r(copy, " ", &state); word; word = strtok_r(NULL, " ", &state)) {
+        char *equals = strchr(word, '=');
+        if (!equals)
+            continue;
+        char entry[256];
+        snprintf(entry, sizeof entry, "bridge_%.*s_%.*s=%s", (int) (equals - word), word,
+                 (int) name_length, name, equals + 1);
+        append_word(arg, entry);
+    }
+    free(copy);
+}
+
 /* `stats broker` on a gateway: the broker's own counters and queues. */
 static void answer_stats(broker_t *self, zframe_t *gateway, uint64_t id,
                          const sb_envelope_t *request)
 {
     (void) request;
-    char text[2560] = "";
+    char text[8192] = "";
     sb_dispatch_describe(self->dispatch, text, sizeof text, 400);
     size_t used = strlen(text);
     const sb_broker_counters_t *c = self->counters;
@@ -44,6 +77,9 @@ static void answer_stats(broker_t *self, zframe_t *gateway, uint64_t id,
              sb_directory_client_count(self->directory), c->published, c->events_sent,
              c->messages, c->undeliverable, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
              r.write_errors, r.expired);
+    stats_text_t out = { text, sizeof text };
+    sb_retained_each(self->retained, "$sys/bridges/+/stats", zclock_time(), append_bridge_stats,
+                     &out);
     answer_local(self, gateway, id, true, NULL, text);
 }
 

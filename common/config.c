@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge_config.h"
 #include "envelope.h"
 #include "protocol.h"
 #include "seconds.h"
@@ -36,6 +37,8 @@ struct sb_config {
     size_t device_count;
     sb_token_config_t *tokens;
     size_t token_count;
+    sb_bridge_config_t *bridges;
+    size_t bridge_count;
     sb_token_config_t *anonymous;   /* NULL: no [anonymous] section */
     sb_ha_topic_config_t *ha_topics;
     size_t ha_topic_count;
@@ -43,7 +46,7 @@ struct sb_config {
 
 /* Sections that hold one program's settings; their keys are read through options.h. */
 static const char *s_program_sections[] = {
-    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-mqtt", "gateway-device", "launcher", "log", "store", "curve", "hub", NULL
+    "broker", "workers", "gateway-tcp", "gateway-ws", "gateway-mqtt", "gateway-device", "bridges", "launcher", "log", "store", "curve", "hub", NULL
 };
 
 typedef struct {
@@ -108,6 +111,9 @@ void sb_config_destroy(sb_config_t **self_p)
         token_free(self->anonymous);
     free(self->anonymous);
     free(self->tokens);
+    for (size_t i = 0; i < self->bridge_count; i++)
+        sb_bridge_config_free(&self->bridges[i]);
+    free(self->bridges);
     free(self->values);
     free(self->services);
     free(self->commands);
@@ -503,6 +509,30 @@ static int handle_ha_topic(parse_state_t *state, const char *name, const char *k
     return 1;
 }
 
+static sb_bridge_config_t *bridge_entry(sb_config_t *self, const char *name, int line)
+{
+    for (size_t i = 0; i < self->bridge_count; i++)
+        if (strcmp(self->bridges[i].name, name) == 0)
+            return &self->bridges[i];
+    sb_bridge_config_t *entry = append((void **) &self->bridges, &self->bridge_count,
+                                       sizeof *entry);
+    if (entry)
+        sb_bridge_config_init(entry, name, line);
+    return entry;
+}
+
+static int handle_bridge(parse_state_t *state, const char *name, const char *key,
+                         const char *value)
+{
+    sb_bridge_config_t *bridge = bridge_entry(state->config, name, state->line);
+    if (!bridge)
+        return fail(state, "out of memory");
+    char reason[512];
+    if (!sb_bridge_config_set(bridge, key, value, state->line, reason, sizeof reason))
+        return fail(state, "%s", reason);
+    return 1;
+}
+
 static int handle_program_value(parse_state_t *state, const char *section, const char *key,
                                 const char *value)
 {
@@ -541,6 +571,8 @@ static int handle_entry(void *user, const char *section, const char *key, const 
         return handle_token(state, NULL, key, value);
     if (split_section(section, "ha", &name))
         return handle_ha_topic(state, name, key, value);
+    if (split_section(section, "bridge", &name))
+        return handle_bridge(state, name, key, value);
     if (is_program_section(section))
         return handle_program_value(state, section, key, value);
     if (*section == '\0')
@@ -560,7 +592,8 @@ static bool is_known_section(const char *text, size_t length)
     return is_program_section(section) || split_section(section, "service", &name)
            || split_section(section, "command", &name) || split_section(section, "device", &name)
            || split_section(section, "token", &name) || strcmp(section, "anonymous") == 0
-           || split_section(section, "ha", &name);
+           || split_section(section, "ha", &name)
+           || split_section(section, "bridge", &name);
 }
 
 /* A [device NAME] header alone defines the device (a dial-in one needs no
@@ -573,7 +606,8 @@ static void declare_section(parse_state_t *state, const char *text, size_t lengt
     if ((split_section(section, "device", &name) && !device_entry(state->config, name, state->line))
         || (split_section(section, "token", &name) && !token_entry(state->config, name, state->line))
         || (strcmp(section, "anonymous") == 0 && !token_entry(state->config, NULL, state->line))
-        || (split_section(section, "ha", &name) && !ha_topic_entry(state->config, name, state->line)))
+        || (split_section(section, "ha", &name) && !ha_topic_entry(state->config, name, state->line))
+        || (split_section(section, "bridge", &name) && !bridge_entry(state->config, name, state->line)))
         fail(state, "out of memory");
 }
 
@@ -764,4 +798,14 @@ size_t sb_config_ha_topic_count(const sb_config_t *self)
 const sb_ha_topic_config_t *sb_config_ha_topic_at(const sb_config_t *self, size_t index)
 {
     return index < self->ha_topic_count ? &self->ha_topics[index] : NULL;
+}
+
+size_t sb_config_bridge_count(const sb_config_t *self)
+{
+    return self->bridge_count;
+}
+
+const sb_bridge_config_t *sb_config_bridge_at(const sb_config_t *self, size_t index)
+{
+    return index < self->bridge_count ? &self->bridges[index] : NULL;
 }

@@ -14,6 +14,8 @@
  *   [anonymous]         what a client that never says `auth` may do
  *   [ha porch_temp]     a topic announced to Home Assistant (ha_config.h)
  *   ha_component = sensor
+ *   [bridge cloud]      a link to a remote MQTT broker (bridge_config.h)
+ *   address = broker.example:8883
  *
  * Loading reports every problem, each with its line number. */
 #ifndef SB_CONFIG_H
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 #include "ha_config.h"
+#include "bridge_config.h"
 
 #define SB_DEFAULT_SERVICE "default"
 
@@ -149,6 +152,8 @@ const sb_token_config_t *sb_config_anonymous(const sb_config_t *self);
 
 size_t sb_config_ha_topic_count(const sb_config_t *self);
 const sb_ha_topic_config_t *sb_config_ha_topic_at(const sb_config_t *self, size_t index);
+size_t sb_config_bridge_count(const sb_config_t *self);
+const sb_bridge_config_t *sb_config_bridge_at(const sb_config_t *self, size_t index);
 
 /* The path the configuration was read from, or NULL. */
 const char *sb_config_path(const sb_config_t *self);

@@ -266,6 +266,23 @@ static void check_tokens(problems_t *problems)
         check_rules(problems, sb_config_anonymous(config), "[anonymous]");
 }
 
+static void bridge_problem(void *arg, int line, const char *reason)
+{
+    add_problem(arg, line, "%s", reason);
+}
+
+static void check_bridges(problems_t *problems)
+{
+    size_t count = sb_config_bridge_count(problems->config);
+    for (size_t i = 0; i < count; i++) {
+        const sb_bridge_config_t *bridge = sb_config_bridge_at(problems->config, i);
+        sb_bridge_config_check(bridge, bridge_problem, problems);
+        for (size_t j = i + 1; j < count; j++)
+            sb_bridge_config_check_pair(bridge, sb_config_bridge_at(problems->config, j),
+                                        bridge_problem, problems);
+    }
+}
+
 char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
 {
     problems_t problems = { .config = config, .program = program };
@@ -274,6 +291,7 @@ char *sb_config_check(const sb_config_t *config, const sb_program_t *program)
     check_devices(&problems);
     check_ha_topics(&problems);
     check_tokens(&problems);
+    check_bridges(&problems);
     return problems.text;
 }
 

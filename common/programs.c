@@ -262,6 +262,24 @@ const sb_program_t sb_program_gateway_device = {
     s_gateway_device_specs, sizeof s_gateway_device_specs / sizeof s_gateway_device_specs[0],
 };
 
+static const sb_option_spec_t s_bridge_specs[] = {
+    { "broker", SB_OPTION_TEXT, "bridges.broker", "tcp://127.0.0.1:7100", 0, 0, "ENDPOINT",
+      "the broker's frontend, where the bridges publish and subscribe" },
+    { "heartbeat-interval", SB_OPTION_SECONDS, "bridges.heartbeat_interval", "1", 10, 600000,
+      "SECONDS", "how often the process and the broker exchange heartbeats" },
+    { "heartbeat-liveness", SB_OPTION_INT, "bridges.heartbeat_liveness", "3", 1, 100, "N",
+      "intervals without an answer before the broker counts as lost" },
+    { "stats-interval", SB_OPTION_SECONDS, "bridges.stats_interval", "1", 100, 3600000,
+      "SECONDS", "how often each bridge's changed counters are published on "
+      "$sys/bridges/NAME/stats" },
+    SB_GATEWAY_BROKER_WAIT_SPECS("bridges", "a message that came in"),
+};
+
+const sb_program_t sb_program_bridge = {
+    "sb-bridge", "Bridges the hub to remote MQTT brokers ([bridge NAME] sections).",
+    s_bridge_specs, sizeof s_bridge_specs / sizeof s_bridge_specs[0],
+};
+
 static const sb_option_spec_t s_launcher_specs[] = {
     { "check-config", SB_OPTION_TEXT, NULL, NULL, 0, 0, "FILE",
       "check FILE, print every problem with its line, and exit (0: valid)" },
@@ -285,11 +303,13 @@ static const sb_option_spec_t s_launcher_specs[] = {
 
 const sb_program_t sb_program_launcher = {
     "switchboard", "Runs the whole hub on this machine: broker, worker pools, TCP, WebSocket and MQTT gateways, "
-    "and the device gateway when the config has [device] sections.",
+    "the device gateway when the config has [device] sections, and sb-bridge when it has [bridge] "
+    "sections.",
     s_launcher_specs, sizeof s_launcher_specs / sizeof s_launcher_specs[0],
 };
 
 const sb_program_t *const sb_programs[] = {
     &sb_program_broker, &sb_program_workers, &sb_program_gateway_tcp, &sb_program_gateway_ws,
-    &sb_program_gateway_mqtt, &sb_program_gateway_device, &sb_program_launcher, NULL,
+    &sb_program_gateway_mqtt, &sb_program_gateway_device, &sb_program_bridge, &sb_program_launcher,
+    NULL,
 };

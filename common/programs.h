@@ -13,6 +13,7 @@ extern const sb_program_t sb_program_gateway_tcp;
 extern const sb_program_t sb_program_gateway_ws;
 extern const sb_program_t sb_program_gateway_mqtt;
 extern const sb_program_t sb_program_gateway_device;
+extern const sb_program_t sb_program_bridge;
 extern const sb_program_t sb_program_launcher;
 
 /* The programs above, then NULL. */

@@ -7,7 +7,7 @@ set -euo pipefail
 
 SB_RUN_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
                  libuv1-dev libinih-dev libsqlite3-dev libcmocka-dev libwslay-dev
-                 libhttp-parser-dev libjansson-dev libssl-dev netcat-openbsd)
+                 libhttp-parser-dev libjansson-dev libssl-dev libmosquitto-dev netcat-openbsd)
 SB_TEST_PACKAGES=(python3 python3-pytest python3-zmq python3-msgpack python3-websockets clang
                   libclang-rt-14-dev redis-server nats-server mosquitto mosquitto-clients python3-paho-mqtt chromium
                   socat systemd iproute2

@@ -2,7 +2,7 @@
  *
  * Starts sb-broker, one sb-workers per service, sb-gateway-tcp,
  * sb-gateway-ws (unless --ws off), sb-gateway-mqtt (unless --mqtt off) and, when the config has [device]
- * sections, sb-gateway-device as child
+ * sections, sb-gateway-device (with [bridge] sections, sb-bridge) as child
  * processes on ipc:// endpoints in a runtime directory, restarts any that
  * dies (common/supervisor.c), and on SIGTERM/SIGINT stops them in order
  * (gateway, then workers, then broker) and removes the runtime directory.
@@ -258,6 +258,8 @@ static void add_children(sb_supervisor_t *supervisor, launch_t *launch,
      * It also announces the [ha NAME] topics to Home Assistant. */
     if (config && (sb_config_device_count(config) > 0 || sb_config_ha_topic_count(config) > 0))
         add_gateway(supervisor, launch, "sb-gateway-device", NULL, launch->backend, NULL, NULL);
+    if (config && sb_config_bridge_count(config) > 0)
+        add_gateway(supervisor, launch, "sb-bridge", NULL, NULL, NULL, NULL);
 }
 
 static void print_problems(const char *problems)

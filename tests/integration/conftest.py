@@ -25,7 +25,7 @@ BUILD_DIR = Path(os.environ.get("SB_BUILD_DIR", REPO / "build")).resolve()
 BIN_DIR = BUILD_DIR / "bin"
 SHIPPED_CONFIG = BUILD_DIR / "etc" / "switchboard" / "switchboard.conf"
 PROGRAMS = ("switchboard", "sb-broker", "sb-workers", "sb-gateway-tcp", "sb-gateway-ws",
-            "sb-gateway-device", "sb-gateway-mqtt")
+            "sb-gateway-device", "sb-gateway-mqtt", "sb-bridge")
 
 # Default deadlines (seconds).
 READ_TIMEOUT = 5.0          # one reply line

@@ -41,7 +41,7 @@ def verify(directory, *names):
 def test_every_unit_verifies_without_a_warning(built_units):
     names = [n for n in SERVICES if not n.endswith("@.service")]
     names += ["switchboard-workers@default.service", "switchboard.target"]
-    assert len(names) == 7, names
+    assert len(names) == 8, names
     result = verify(built_units, *names)
     assert result.returncode == 0, result.stderr
     assert result.stdout + result.stderr == "", result.stdout + result.stderr
