@@ -655,10 +655,14 @@ void sb_dispatch_describe(const sb_dispatch_t *self, char *text, size_t size, si
     used += (size_t) wrote;
     for (service_t *service = zhashx_first(self->services); service;
          service = zhashx_next(self->services)) {
-        char entry[128];
-        int length = snprintf(entry, sizeof entry, " queue_%.32s=%zu idle_%.32s=%zu",
+        char entry[256];
+        int length = snprintf(entry, sizeof entry,
+                              " queue_%.32s=%zu idle_%.32s=%zu workers_%.32s=%zu"
+                              " dispatched_%.32s=%" PRIu64,
                               service->name, service_waiting(service), service->name,
-                              idle_providers(service));
+                              idle_providers(service), service->name,
+                              zlistx_size(service->providers), service->name,
+                              service->dispatched);
         if (length < 0 || used + (size_t) length + reserve >= size)
             break;   /* many services: their list is cut, the totals stay */
         memcpy(text + used, entry, (size_t) length + 1);
