@@ -7,7 +7,9 @@
 // tests/browser/node_modules), waits until TOPICS topic rows exist, then for
 // SECONDS records in the page: the interval between animation frames, the
 // lateness of a 50 ms timer (event-loop delay), long tasks (> 50 ms), and the
-// page's own render count and longest render. Prints one JSON object.
+// page's own render count and longest render, and Chromium's own busy time
+// of the page's main thread (CDP Performance.getMetrics: task, script,
+// layout, style, in ms per second). Prints one JSON object.
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +33,13 @@ try {
   await page.goto(`http://127.0.0.1:${wsPort}/`);
   await page.waitForFunction((n) => document.querySelectorAll("#topic-rows tr").length >= n, topicCount,
                              { timeout: 60_000 });
+  // SB_BENCH_CSS: extra CSS for an experiment (what costs what).
+  if (process.env.SB_BENCH_CSS) await page.addStyleTag({ content: process.env.SB_BENCH_CSS });
+  // Chromium's own account of the main thread's busy time (CDP Performance).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const metrics = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
+  const before = await metrics();
   const figures = await page.evaluate(async (ms) => {
     const frames = [], lags = [], longTasks = [];
     const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) longTasks.push(e.duration); });
@@ -67,6 +76,10 @@ try {
       heap_mb: performance.memory ? +(performance.memory.usedJSHeapSize / 1048576).toFixed(1) : null,
     };
   }, seconds * 1000);
+  const after = await metrics();
+  const perSecond = (name) => +((after[name] - before[name]) * 1000 / seconds).toFixed(1);
+  figures.main_thread_ms_per_s = { task: perSecond("TaskDuration"), script: perSecond("ScriptDuration"),
+                                   layout: perSecond("LayoutDuration"), style: perSecond("RecalcStyleDuration") };
   console.log(JSON.stringify(figures));
 } finally {
   await browser.close();
