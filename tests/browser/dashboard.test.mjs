@@ -294,6 +294,36 @@ async function devicesPanel(page, names) {
   step(`Devices: send answered OK sent; the device's line shows in its recent lines`);
 }
 
+// The connection drops (playwright closes the page's WebSocket between page
+// and gateway): the header says so and counts down, the page connects
+// again by itself, says `reconnected`, and live events flow again.
+async function reconnectScenario(browser, url, tcp) {
+  const page = await browser.newPage();
+  const routes = [];
+  await page.routeWebSocket(/.*/, (route) => { route.connectToServer(); routes.push(route); });
+  try {
+    await page.goto(url, { timeout: TIMEOUT });
+    await until(page, "the page to connect", () => document.getElementById("status").textContent === "connected");
+    await untilRow(page, "home/lamp", "its retained value", 'r.value !== ""');
+    // Every text the header shows from now on, however briefly.
+    await page.evaluate(() => {
+      window.statusSeen = [];
+      const status = document.getElementById("status");
+      new MutationObserver(() => window.statusSeen.push(status.textContent)).observe(status, { childList: true, characterData: true, subtree: true });
+    });
+    routes[0].close({ code: 1001, reason: "test" });
+    await until(page, "the header to count down to the next attempt",
+      () => window.statusSeen.some((t) => /^disconnected, reconnecting in \d+ s$/.test(t)));
+    await until(page, "the header to say reconnected", () => document.getElementById("status").textContent === "reconnected");
+    if (routes.length !== 2) throw new Error(`expected a second WebSocket, saw ${routes.length}`);
+    await ok(tcp, "pub home/after-reconnect yes");
+    await untilRow(page, "home/after-reconnect", "yes", 'r.value === "yes"');
+    step("a dropped connection: the header counts down, the page reconnects by itself and events flow again");
+  } finally {
+    await page.close();
+  }
+}
+
 // An anonymous dashboard on a hub with tokens: the form comes up, a wrong
 // secret is refused, the right one signs in, the refused requests go again
 // (its `sub #` now gives home/... values only), what the token may not run
@@ -382,6 +412,7 @@ async function main() {
       if (process.env.SB_DEVICES) await devicesPanel(page, process.env.SB_DEVICES.split(","));
       if (process.env.SB_BUSY_POOL) await workPanel(page, tcp, process.env.SB_BUSY_POOL);
       await screenshots(page, "dashboard");
+      if (scheme === "http") await reconnectScenario(browser, url, tcp);
     }
     if (outside.length) throw new Error(`the page asked for something outside the hub: ${outside.join(" ")}`);
     step("nothing was fetched from outside the hub");
