@@ -13,8 +13,6 @@
  * what a gateway's line parser takes (two per value, SB_CMDLINE_MAX_ARGS). */
 #define TOPICS_MAX_TEXT   (SB_ENVELOPE_MAX_SIZE - 16 * 1024)
 #define TOPICS_MAX_VALUES 500
-/* The most points a `history` reply gives: --history-points' bound. */
-#define HISTORY_MAX_POINTS 1000
 
 typedef const sb_broker_state_t broker_t;
 
@@ -209,12 +207,13 @@ static void answer_topics(broker_t *self, zframe_t *gateway, uint64_t id,
 
 /* `history TOPIC [N]`: `COUNT TIME_MS:VALUE ...`, the topic's last N points
  * (all it has when N is absent), oldest first; its gateway has checked that
- * the asker may subscribe to TOPIC. At most HISTORY_MAX_POINTS points of at
- * most ~40 characters: well inside one envelope. */
+ * the asker may subscribe to TOPIC. At most --history-points (1000 at
+ * most) points of at most ~40 characters: well inside one envelope. */
 static void answer_history(broker_t *self, zframe_t *gateway, uint64_t id,
                            const sb_envelope_t *request)
 {
-    long max = HISTORY_MAX_POINTS;
+    size_t kept = sb_history_points_per_topic(self->history);
+    long max = (long) kept;
     char *end = NULL;
     if (request->argc == 2)
         max = strtol(request->argv[1], &end, 10);
@@ -223,9 +222,9 @@ static void answer_history(broker_t *self, zframe_t *gateway, uint64_t id,
         answer_local(self, gateway, id, false, "bad-args", "usage: history TOPIC [N]");
         return;
     }
-    if (max > HISTORY_MAX_POINTS)
-        max = HISTORY_MAX_POINTS;
-    sb_history_point_t *points = calloc((size_t) max, sizeof *points);
+    if ((size_t) max > kept)
+        max = (long) kept;
+    sb_history_point_t *points = calloc((size_t) max + 1, sizeof *points);
     size_t count = sb_history_get(self->history, request->argv[0], points, (size_t) max);
     size_t size = 32 + count * 48;
     char *text = malloc(size);

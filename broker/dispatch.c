@@ -692,7 +692,7 @@ void sb_dispatch_describe(const sb_dispatch_t *self, char *text, size_t size, si
         char entry[320];
         int length = snprintf(entry, sizeof entry,
                               " queue_%.32s=%zu idle_%.32s=%zu workers_%.32s=%zu"
-                              " dispatched_%.32s=%" PRIu64 " p99_%.32s_us=%" PRIu64,
+                              " dispatched_%.32s=%" PRIu64 " p99_us_%.32s=%" PRIu64,
                               service->name, service_waiting(service), service->name,
                               idle_providers(service), service->name,
                               zlistx_size(service->providers), service->name,

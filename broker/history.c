@@ -107,6 +107,11 @@ size_t sb_history_get(const sb_history_t *self, const char *topic, sb_history_po
     return count;
 }
 
+size_t sb_history_points_per_topic(const sb_history_t *self)
+{
+    return self->settings.points;
+}
+
 sb_history_counters_t sb_history_counters(const sb_history_t *self)
 {
     sb_history_counters_t counters = self->counters;

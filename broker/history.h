@@ -49,6 +49,9 @@ bool sb_history_record(sb_history_t *self, const char *topic, const char *payloa
 size_t sb_history_get(const sb_history_t *self, const char *topic, sb_history_point_t *points,
                       size_t max);
 
+/* The points kept per topic (settings.points): the most sb_history_get gives. */
+size_t sb_history_points_per_topic(const sb_history_t *self);
+
 sb_history_counters_t sb_history_counters(const sb_history_t *self);
 
 #endif

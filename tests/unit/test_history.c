@@ -35,6 +35,7 @@ static void test_ring_keeps_the_last_points_oldest_first(void **state)
     sb_history_t *history = sb_history_new(&settings);
     sb_history_point_t points[8];
     assert_int_equal(sb_history_get(history, "home/t", points, 8), 0);
+    assert_int_equal(sb_history_points_per_topic(history), 3);
     assert_true(sb_history_record(history, "home/t", "1", 1000));
     assert_false(sb_history_record(history, "home/t", "on", 1500));   /* not a point */
     assert_true(sb_history_record(history, "home/t", "2", 2000));
