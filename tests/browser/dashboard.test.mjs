@@ -18,7 +18,7 @@
 import net from "node:net";
 import { chromium } from "playwright-core";
 
-const TIMEOUT = 10_000;
+const TIMEOUT = 20_000;   // per wait: generous, the hub may run under ASan
 const CHROMIUM = process.env.SB_CHROMIUM || "/usr/bin/chromium";
 
 function port(value, name) {
@@ -254,7 +254,7 @@ async function clientsPanel(page, tcp, tcpId) {
 
 async function workPanel(page, tcp, pool) {
   // Two sleeps hold both of the pool's workers, a third waits in its queue.
-  for (const tag of ["a", "b", "c"]) tcp.socket.write(`@${tag} sleep 6\n`);
+  for (const tag of ["a", "b", "c"]) tcp.socket.write(`@${tag} sleep 10\n`);
   await until(page, `pool ${pool} busy 2/2 with 1 queued`, (name) => {
     const node = document.querySelector(`#pools .pool[data-service="${name}"]`);
     return node && node.dataset.workers === "2" && node.dataset.busy === "2" && node.dataset.queue === "1";

@@ -21,7 +21,7 @@ from device_support import device_section, devices_reply, fake_devices  # noqa: 
 BROWSER_DIR = REPO / "tests" / "browser"
 SCRIPT = BROWSER_DIR / "dashboard.test.mjs"
 CHROMIUM = "/usr/bin/chromium"
-RUN_TIMEOUT = 120
+RUN_TIMEOUT = 300   # the whole script: every panel, three screenshots, a reconnect; ASan is slower
 
 
 def require_browser_tools():
