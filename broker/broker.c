@@ -4,7 +4,8 @@
  * providers. Requests go to the routing core (dispatch.c), requests for
  * the broker itself to its commands (broker_commands.c); events fan out
  * from here to the gateways whose filters match (directory.c), and
- * retained values are kept on the way (retained.c). */
+ * retained values and numeric points are kept on the way (retained.c,
+ * history.c). */
 #include "broker.h"
 
 #include <czmq.h>
@@ -37,6 +38,7 @@ struct sb_broker {
     sb_dispatch_t *dispatch;    /* services, providers, requests in flight */
     sb_directory_t *directory;  /* gateways, their clients and subscriptions */
     sb_retained_t *retained;    /* retained values (retained.h) */
+    sb_history_t *history;      /* recent points of numeric topics (history.h) */
     sb_broker_state_t state;    /* what the broker's own commands see */
     int64_t next_heartbeat_ms;
     sb_broker_counters_t counters;
@@ -88,10 +90,11 @@ sb_broker_t *sb_broker_new(const sb_broker_settings_t *settings)
     self->to_providers = sb_outbox_new(self->backend, on_provider_lost, self);
     self->from_gateways = sb_inbox_new(self->frontend, true);
     self->from_providers = sb_inbox_new(self->backend, true);
+    self->history = sb_history_new(&settings->history);
     self->dispatch = sb_dispatch_new(settings, self->to_gateways, self->to_providers);
     self->directory = sb_directory_new(settings->heartbeat_interval_ms * settings->heartbeat_liveness);
     self->state = (sb_broker_state_t) { self->to_gateways, self->dispatch, self->directory,
-                                        self->retained, &self->counters };
+                                        self->retained, self->history, &self->counters };
     self->next_heartbeat_ms = zclock_mono() + settings->heartbeat_interval_ms;
     sb_log_info("broker listening", "frontend=%s backend=%s", settings->frontend, settings->backend);
     return self;
@@ -109,6 +112,7 @@ void sb_broker_destroy(sb_broker_t **self_p)
     sb_inbox_destroy(&self->from_providers);
     sb_directory_destroy(&self->directory);
     sb_retained_destroy(&self->retained);
+    sb_history_destroy(&self->history);
     zsock_destroy(&self->frontend_refusals);
     zsock_destroy(&self->backend_refusals);
     zsock_destroy(&self->backend);
@@ -145,6 +149,7 @@ static void publish(sb_broker_t *self, const sb_envelope_t *published)
                                       published->expiry_s };
         sb_retained_put(self->retained, published->topic, &value, zclock_time());
     }
+    sb_history_record(self->history, published->topic, data, zclock_time());
     sb_envelope_t event = { .type = SB_ENVELOPE_EVENT, .topic = published->topic,
                             .data = (char *) data, .published_retain = published->retain,
                             .qos = published->qos, .from = published->from,

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "history.h"
 #include "retained.h"
 
 /* Pending retained changes that are written at once, without waiting for
@@ -23,6 +24,7 @@ typedef struct {
     long heartbeat_interval_ms;    /* how often providers are told the broker is alive */
     long heartbeat_liveness;       /* intervals of silence before a provider is dead */
     sb_retained_settings_t retained;
+    sb_history_settings_t history;
 } sb_broker_settings_t;
 
 typedef struct sb_broker sb_broker_t;

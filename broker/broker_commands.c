@@ -62,21 +62,24 @@ static void answer_stats(broker_t *self, zframe_t *gateway, uint64_t id,
 {
     (void) request;
     char text[8192] = "";
-    sb_dispatch_describe(self->dispatch, text, sizeof text, 400);
+    /* What follows the services: about 700 bytes of counters, then the bridges. */
+    sb_dispatch_describe(self->dispatch, text, sizeof text, 2700);
     size_t used = strlen(text);
     const sb_broker_counters_t *c = self->counters;
     sb_retained_counters_t r = sb_retained_counters(self->retained);
+    sb_history_counters_t h = sb_history_counters(self->history);
     snprintf(text + used, sizeof text - used,
              " malformed=%" PRIu64 " gateways=%zu clients=%zu published=%" PRIu64
              " events_sent=%" PRIu64 " messages=%" PRIu64 " undeliverable=%" PRIu64
              " retained=%zu retained_bytes=%zu"
              " retained_refused=%" PRIu64 " retained_pending=%zu retained_writes=%" PRIu64
              " retained_batches=%" PRIu64 " retained_write_errors=%" PRIu64
-             " retained_expired=%" PRIu64,
+             " retained_expired=%" PRIu64 " history_topics=%zu history_points=%" PRIu64
+             " history_refused=%" PRIu64,
              c->malformed, sb_directory_gateway_count(self->directory),
              sb_directory_client_count(self->directory), c->published, c->events_sent,
              c->messages, c->undeliverable, r.count, r.bytes, r.refused, r.pending, r.writes, r.batches,
-             r.write_errors, r.expired);
+             r.write_errors, r.expired, h.topics, h.recorded, h.refused);
     stats_text_t out = { text, sizeof text };
     sb_retained_each(self->retained, "$sys/bridges/+/stats", zclock_time(), append_bridge_stats,
                      &out);
@@ -239,6 +242,38 @@ static void answer_topics(broker_t *self, zframe_t *gateway, uint64_t id,
     free(values);
 }
 
+/* `history TOPIC [N]`: `COUNT TIME_MS:VALUE ...`, the topic's last N points
+ * (all it has when N is absent), oldest first; its gateway has checked that
+ * the asker may subscribe to TOPIC. At most --history-points (1000 at
+ * most) points of at most ~40 characters: well inside one envelope. */
+static void answer_history(broker_t *self, zframe_t *gateway, uint64_t id,
+                           const sb_envelope_t *request)
+{
+    size_t kept = sb_history_points_per_topic(self->history);
+    long max = (long) kept;
+    char *end = NULL;
+    if (request->argc == 2)
+        max = strtol(request->argv[1], &end, 10);
+    if (request->argc < 1 || request->argc > 2 || !sb_topic_is_valid(request->argv[0])
+        || (end && (*end || end == request->argv[1] || max < 1))) {
+        answer_local(self, gateway, id, false, "bad-args", "usage: history TOPIC [N]");
+        return;
+    }
+    if ((size_t) max > kept)
+        max = (long) kept;
+    sb_history_point_t *points = calloc((size_t) max + 1, sizeof *points);
+    size_t count = sb_history_get(self->history, request->argv[0], points, (size_t) max);
+    size_t size = 32 + count * 48;
+    char *text = malloc(size);
+    size_t used = (size_t) snprintf(text, size, "%zu", count);
+    for (size_t i = 0; i < count; i++)
+        used += (size_t) snprintf(text + used, size - used, " %" PRId64 ":%.15g",
+                                  points[i].time_ms, points[i].value);
+    answer_local(self, gateway, id, true, NULL, text);
+    free(text);
+    free(points);
+}
+
 static const struct {
     const char *command;
     void (*run)(broker_t *self, zframe_t *gateway, uint64_t id, const sb_envelope_t *request);
@@ -249,6 +284,7 @@ static const struct {
     { "tell", answer_tell },
     { "retained", answer_retained },
     { "topics", answer_topics },
+    { "history", answer_history },
 };
 
 void sb_broker_commands_run(const sb_broker_state_t *self, zframe_t *gateway,

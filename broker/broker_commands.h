@@ -1,6 +1,7 @@
 /* broker_commands.h — the broker's own commands (service `$broker`):
  * `stats broker`, `clients`, `client ID`, `tell ID TEXT`, and the
- * `retained` and `topics` queries a gateway makes for `sub` and `topics`.
+ * `retained`, `topics` and `history` queries a gateway makes for `sub`,
+ * `topics` and `history`.
  * They are answered in the broker's loop, never queued: each reads what
  * the broker already holds (its directory, retained values, counters). */
 #ifndef SB_BROKER_COMMANDS_H
@@ -11,6 +12,7 @@
 #include "directory.h"
 #include "dispatch.h"
 #include "envelope.h"
+#include "history.h"
 #include "retained.h"
 
 /* The broker's counters outside the routing core (dispatch.h has those). */
@@ -24,6 +26,7 @@ typedef struct {
     const sb_dispatch_t *dispatch;
     const sb_directory_t *directory;
     sb_retained_t *retained;
+    const sb_history_t *history;
     sb_broker_counters_t *counters;
 } sb_broker_state_t;
 

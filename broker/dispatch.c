@@ -11,10 +11,14 @@
 #include <inttypes.h>
 
 #include "deadlines.h"
+#include "latency.h"
 #include "envelope_io.h"
 #include "id_map.h"
 #include "log.h"
 #include "protocol.h"
+
+/* The window of a service's latency in `stats broker`. */
+#define LATENCY_WINDOW_US (10 * 1000 * 1000)
 
 typedef struct service service_t;
 typedef struct provider provider_t;
@@ -28,6 +32,7 @@ typedef struct {
     provider_t *provider;       /* holding it, or NULL while it waits */
     void *handle;               /* in its provider's `held` or its service's queue */
     int64_t deadline_ms;
+    int64_t started_us;         /* when the broker got it (monotonic) */
     bool answered;              /* timed out while a provider holds it */
     int retries;                /* times given to another provider after one was lost */
 } request_t;
@@ -50,6 +55,11 @@ struct service {
     zlistx_t *waiting;          /* request_t* that are not jobs, oldest first */
     zlistx_t *waiting_jobs;     /* request_t* that are jobs, oldest first */
     uint64_t dispatched;        /* requests handed out so far */
+    /* Latency from arrival to answer, in windows of LATENCY_WINDOW_US, so
+     * `stats broker` tells how the service does now, not since start. */
+    int64_t window_started_us;
+    sb_latency_t latency_now;   /* the window under way */
+    sb_latency_t latency_last;  /* the last whole one (empty after a quiet one) */
     bool offered;               /* some provider has registered for it */
     bool requeued;              /* a request went back to its queue: dispatch after the pass */
 };
@@ -186,11 +196,31 @@ static void answer(sb_dispatch_t *self, zframe_t *gateway, uint64_t gateway_requ
     }
 }
 
+/* The window under way moves on when it is over: the last one becomes it,
+ * or nothing when a whole window passed without a request. */
+static void latency_window_move(service_t *service, int64_t now_us)
+{
+    int64_t age = now_us - service->window_started_us;
+    if (age < LATENCY_WINDOW_US)
+        return;
+    if (age < 2 * LATENCY_WINDOW_US)
+        service->latency_last = service->latency_now;
+    else
+        memset(&service->latency_last, 0, sizeof service->latency_last);
+    memset(&service->latency_now, 0, sizeof service->latency_now);
+    service->window_started_us = now_us;
+}
+
 static void answer_request(sb_dispatch_t *self, request_t *request, bool ok, const char *code,
                            const char *text)
 {
     answer(self, request->gateway, request->gateway_request_id, ok, code, text);
     self->counters.replies++;
+    if (request->service) {
+        int64_t now = zclock_usecs();
+        latency_window_move(request->service, now);
+        sb_latency_record(&request->service->latency_now, (uint64_t) (now - request->started_us));
+    }
 }
 
 static void request_forget(sb_dispatch_t *self, request_t *request)
@@ -468,6 +498,7 @@ void sb_dispatch_request(sb_dispatch_t *self, zframe_t **gateway, sb_envelope_t 
     *env_p = NULL;
     request->service = service;
     request->deadline_ms = zclock_mono() + timeout;
+    request->started_us = zclock_usecs();
     zhashx_insert(self->requests, sb_id_map_key(request->id), request);
     sb_deadlines_add(self->deadlines, request->deadline_ms, request->id);
     self->counters.requests++;
@@ -620,10 +651,18 @@ void sb_dispatch_describe(const sb_dispatch_t *self, char *text, size_t size, si
     used += (size_t) wrote;
     for (service_t *service = zhashx_first(self->services); service;
          service = zhashx_next(self->services)) {
-        char entry[128];
-        int length = snprintf(entry, sizeof entry, " queue_%.32s=%zu idle_%.32s=%zu",
+        latency_window_move(service, zclock_usecs());
+        const sb_latency_t *latency = service->latency_last.count ? &service->latency_last
+                                                                  : &service->latency_now;
+        char entry[320];
+        int length = snprintf(entry, sizeof entry,
+                              " queue_%.32s=%zu idle_%.32s=%zu workers_%.32s=%zu"
+                              " dispatched_%.32s=%" PRIu64 " p99_us_%.32s=%" PRIu64,
                               service->name, service_waiting(service), service->name,
-                              idle_providers(service));
+                              idle_providers(service), service->name,
+                              zlistx_size(service->providers), service->name,
+                              service->dispatched, service->name,
+                              sb_latency_percentile(latency, 99));
         if (length < 0 || used + (size_t) length + reserve >= size)
             break;   /* many services: their list is cut, the totals stay */
         memcpy(text + used, entry, (size_t) length + 1);

@@ -70,7 +70,10 @@ void sb_dispatch_forgive(sb_dispatch_t *self);
 
 sb_dispatch_counters_t sb_dispatch_counters(const sb_dispatch_t *self);
 
-/* ` requests=N ... queue_SVC=N idle_SVC=N ...` appended to `text` (of
+/* ` requests=N ... queue_SVC=N idle_SVC=N workers_SVC=N dispatched_SVC=N
+ * p99_us_SVC=N ...` (providers holding nothing, all providers, requests
+ * handed out so far, the 99th percentile of arrival-to-answer over the last
+ * whole 10 s, or the one under way) appended to `text` (of
  * `size` bytes, NUL-terminated) for `stats broker`; the per-service list
  * is cut before it would leave less than `reserve` bytes. */
 void sb_dispatch_describe(const sb_dispatch_t *self, char *text, size_t size, size_t reserve);

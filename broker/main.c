@@ -44,6 +44,10 @@ int main(int argc, char **argv)
             .flush_ms = sb_options_int(options, "retained-flush"),
             .flush_changes = SB_BROKER_RETAINED_BATCH,
         },
+        .history = {
+            .points = (size_t) sb_options_int(options, "history-points"),
+            .max_topics = (size_t) sb_options_int(options, "history-topics"),
+        },
     };
     signal(SIGHUP, SIG_IGN);   /* nothing to reload; a stray HUP must not stop routing */
     if (!sb_curve_setup(options, true)) {

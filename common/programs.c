@@ -30,6 +30,10 @@ static const sb_option_spec_t s_broker_specs[] = {
       1073741824, "BYTES", "topic and payload bytes of all retained values together" },
     { "retained-flush", SB_OPTION_SECONDS, "broker.retained_flush", "0.1", 1, 60000, "SECONDS",
       "longest a retained change waits to be written (changes are written in one transaction)" },
+    { "history-points", SB_OPTION_INT, "broker.history_points", "120", 0, 1000, "N",
+      "recent values kept per numeric topic for `history` (memory only; 0: no history)" },
+    { "history-topics", SB_OPTION_INT, "broker.history_topics", "1000", 0, 100000, "N",
+      "numeric topics with a history at once; a new topic beyond it gets none" },
 };
 
 const sb_program_t sb_program_broker = {

@@ -95,6 +95,8 @@ static const sb_local_command_t s_local_commands[] = {
       "keeps it as the topic's retained value (no payload: clears it)" },
     { "topics", sb_router_run_topics,
       "topics FILTER: the retained values of topics matching FILTER" },
+    { "history", sb_router_run_history,
+      "history TOPIC [N]: the last N numeric values of TOPIC the broker kept, as COUNT TIME_MS:VALUE ..." },
     { "clients", run_broker_command, "clients: the ids of every connected client, all gateways" },
     { "client", run_broker_command, "client ID: where a client is connected, and since when" },
     { "tell", run_broker_command, "tell ID TEXT: a direct message to one client, wherever it is" },

@@ -1,5 +1,5 @@
 /* pubsub_commands.c — the gateway's pub/sub commands: sub, unsub, pub
- * and topics, each checked against the asker's rules before the broker
+ * topics and history, each checked against the asker's rules before the broker
  * hears of it, and the same checks for a publish or a subscription that
  * came some other way (an MQTT PUBLISH or SUBSCRIBE). */
 #include <czmq.h>
@@ -150,4 +150,22 @@ void sb_router_run_topics(sb_router_t *self, void *client, sb_reply_slot_t *slot
     remote_request_t remote = { count + 2, argv, SB_BROKER_SERVICE, REPLY_PLAIN };
     sb_router_send_to_broker(self, client, slot, &remote);
     free(argv);
+}
+
+/* `history TOPIC [N]`: asked of the broker when the asker may subscribe to
+ * TOPIC, so it gives nothing `sub` would not. */
+void sb_router_run_history(sb_router_t *self, void *client, sb_reply_slot_t *slot,
+                           const sb_cmdline_t *request)
+{
+    if (request->argc < 2 || request->argc > 3 || !sb_topic_is_valid(request->argv[1])) {
+        self->ops->answer(client, slot, "ERR bad-args", "usage: history TOPIC [N]", false);
+        return;
+    }
+    const sb_identity_t *rules = sb_router_rules_of(self, client);
+    if (rules && !sb_identity_may_subscribe(rules, request->argv[1])) {
+        sb_router_refuse(self, client, slot, "that topic is outside your subscribe rules");
+        return;
+    }
+    remote_request_t remote = { request->argc, request->argv, SB_BROKER_SERVICE, REPLY_PLAIN };
+    sb_router_send_to_broker(self, client, slot, &remote);
 }

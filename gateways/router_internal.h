@@ -84,7 +84,7 @@ const sb_local_command_t *sb_local_command_at(size_t index);
 
 /* pubsub_commands.c */
 sb_local_command_fn sb_router_run_sub, sb_router_run_unsub, sb_router_run_pub,
-    sb_router_run_topics;
+    sb_router_run_topics, sb_router_run_history;
 
 /* help.c */
 sb_local_command_fn sb_router_run_help;

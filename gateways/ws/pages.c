@@ -3,8 +3,8 @@
  * Metric names follow Prometheus conventions: counters end in _total,
  * durations are in seconds. The broker's figures come from its `stats`
  * text (key=value words), so a counter added there appears here without
- * a change: queue_SVC and idle_SVC become labelled gauges, the totals
- * counters, the rest gauges. */
+ * a change: the per-service words (queue_SVC, idle_SVC, ...) become
+ * labelled metrics, the totals counters, the rest gauges. */
 #include "pages.h"
 
 #include <inttypes.h>
@@ -27,8 +27,23 @@ static const double s_latency_bounds[] = {
 static const char *const s_broker_counters[] = {
     "requests", "replies", "timeouts", "busy", "no_service", "malformed", "unmatched_replies",
     "published", "events_sent", "messages", "retained_refused", "retained_writes",
-    "retained_batches", "retained_write_errors", "retained_expired", NULL,
+    "retained_batches", "retained_write_errors", "retained_expired", "history_points",
+    "history_refused", NULL,
 };
+
+/* The broker's per-service words "PREFIXservice=N", as labelled metrics. */
+static const struct {
+    const char *prefix, *name, *type, *help;
+} s_per_service[] = {
+    { "queue_", "sb_broker_queue_depth", "gauge", "Requests waiting for a worker, per service." },
+    { "idle_", "sb_broker_idle_workers", "gauge", "Workers waiting for a request, per service." },
+    { "workers_", "sb_broker_workers", "gauge", "Workers (providers) registered, per service." },
+    { "dispatched_", "sb_broker_dispatched_total", "counter",
+      "Requests handed to a worker, per service." },
+    { "p99_us_", "sb_broker_latency_p99_microseconds", "gauge",
+      "99th percentile from a request's arrival to its answer over the last 10 s, per service." },
+};
+#define PER_SERVICE_COUNT (sizeof s_per_service / sizeof s_per_service[0])
 
 const char *sb_pages_dashboard(size_t *length)
 {
@@ -142,9 +157,10 @@ static bool is_broker_counter(const char *key)
 /* A labelled gauge from the words "PREFIXservice=N"; every sample of a
  * metric must follow its HELP and TYPE together, so each gets its own pass. */
 static void write_per_service(FILE *out, char **keys, char **values, size_t count,
-                              const char *prefix, const char *name, const char *help)
+                              const char *prefix, const char *name, const char *type,
+                              const char *help)
 {
-    describe(out, name, "gauge", help);
+    describe(out, name, type, help);
     for (size_t i = 0; i < count; i++) {
         if (strncmp(keys[i], prefix, strlen(prefix)) != 0)
             continue;
@@ -153,6 +169,14 @@ static void write_per_service(FILE *out, char **keys, char **values, size_t coun
             fprintf(out, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
         fprintf(out, "\"} %s\n", values[i]);
     }
+}
+
+static bool is_per_service(const char *key)
+{
+    for (size_t i = 0; i < PER_SERVICE_COUNT; i++)
+        if (strncmp(key, s_per_service[i].prefix, strlen(s_per_service[i].prefix)) == 0)
+            return true;
+    return false;
 }
 
 static void write_total(FILE *out, const char *key, const char *value)
@@ -186,12 +210,11 @@ static void write_broker(FILE *out, const char *stats)
         keys[count] = word;
         values[count++] = equals + 1;
     }
-    write_per_service(out, keys, values, count, "queue_", "sb_broker_queue_depth",
-                      "Requests waiting for a worker, per service.");
-    write_per_service(out, keys, values, count, "idle_", "sb_broker_idle_workers",
-                      "Workers waiting for a request, per service.");
+    for (size_t i = 0; i < PER_SERVICE_COUNT; i++)
+        write_per_service(out, keys, values, count, s_per_service[i].prefix,
+                          s_per_service[i].name, s_per_service[i].type, s_per_service[i].help);
     for (size_t i = 0; i < count; i++)
-        if (strncmp(keys[i], "queue_", 6) != 0 && strncmp(keys[i], "idle_", 5) != 0)
+        if (!is_per_service(keys[i]))
             write_total(out, keys[i], values[i]);
     free(copy);
 }

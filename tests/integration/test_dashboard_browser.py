@@ -1,7 +1,12 @@
 """The built-in dashboard (GET / of the WebSocket gateway) in a real browser:
 headless Chromium driven by tests/browser/dashboard.test.mjs (playwright-core).
 It needs node, `npm ci --prefix tests/browser` and Debian's chromium; a
-missing piece fails the test (never skips) with how to install it."""
+missing piece fails the test (never skips) with how to install it.
+
+The hub has retained values and a numeric topic with history (published by
+the script before the page opens), a pool `slow` the script fills, a
+connected fake device and one in backoff; screenshots at desktop and phone
+widths go to the test's tmp_path (printed), never into the tree."""
 import hashlib
 import os
 import shutil
@@ -9,12 +14,14 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, STARTUP_TIMEOUT, Client, clean_env, http_status, wait_until
+from conftest import (REPO, STARTUP_TIMEOUT, Client, clean_env, free_port, http_status,
+                      wait_until)
+from device_support import device_section, devices_reply, fake_devices  # noqa: F401 - fixture
 
 BROWSER_DIR = REPO / "tests" / "browser"
 SCRIPT = BROWSER_DIR / "dashboard.test.mjs"
 CHROMIUM = "/usr/bin/chromium"
-RUN_TIMEOUT = 120
+RUN_TIMEOUT = 300   # the whole script: every panel, three screenshots, a reconnect; ASan is slower
 
 
 def require_browser_tools():
@@ -58,8 +65,40 @@ def run_dashboard_script(hub, extra_env=None):
                     % (run.returncode, run.stdout, run.stderr), pytrace=False)
 
 
-def test_dashboard_in_headless_chromium(hub):
-    run_dashboard_script(hub)
+def emit_or_answer(line):
+    """The kitchen's fake: `ask...` calls get `got ...`; `emit X` writes X
+    back on its own, a line the gateway publishes on device/kitchen."""
+    if line.startswith("ask"):
+        return "got " + line
+    if line.startswith("emit "):
+        return line[5:]
+    return None
+
+
+def test_dashboard_in_headless_chromium(launch_hub, fake_devices, tmp_path):  # noqa: F811
+    kitchen = fake_devices(answer=emit_or_answer)
+    config = tmp_path / "dashboard.conf"
+    config.write_text(
+        "[service slow]\nworkers = 2\n\n[command sleep]\nservice = slow\n\n"
+        + device_section("kitchen", connect="127.0.0.1:%d" % kitchen.port, backoff_initial="0.1",
+                         backoff_max="0.3", connect_timeout="2", call_timeout="5")
+        # Nothing listens there: refused at once, then a long, visible backoff.
+        + device_section("porch", connect="127.0.0.1:%d" % free_port(), backoff_initial="60",
+                         backoff_max="60", backoff_jitter="0", connect_timeout="2"))
+    hub = launch_hub("--config", str(config))
+
+    def devices_settled():
+        reply = devices_reply(hub.port) or ""
+        return "kitchen=connected" in reply and "porch=backoff:" in reply
+
+    wait_until(devices_settled, STARTUP_TIMEOUT, "kitchen connected and porch in backoff")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    run_dashboard_script(hub, {"SB_DEVICES": "kitchen,porch", "SB_BUSY_POOL": "slow",
+                               "SB_SCREENSHOT_DIR": str(shots)})
+    print("screenshots:", " ".join(sorted(str(p) for p in shots.iterdir())))
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "dashboard-desktop-dark.png", "dashboard-desktop.png", "dashboard-phone.png"]
 
 
 def test_dashboard_asks_for_a_token(launch_hub, tmp_path):
@@ -68,6 +107,7 @@ def test_dashboard_asks_for_a_token(launch_hub, tmp_path):
     panel, admin = "panel-secret", "admin-secret"
     config = tmp_path / "tokens.conf"
     config.write_text("[token panel]\nsecret_sha256 = %s\nsubscribe = home/# $sys/#\n"
+                      "commands = echo sub unsub pub ping help quit auth history devices device\n"
                       "[token admin]\nsecret_sha256 = %s\n"
                       % (hashlib.sha256(panel.encode()).hexdigest(),
                          hashlib.sha256(admin.encode()).hexdigest()))
@@ -82,4 +122,7 @@ def test_dashboard_asks_for_a_token(launch_hub, tmp_path):
                "the hub to answer the admin token's echo")
     wait_until(lambda: http_status(hub.ws_port, "/healthz") == 200, STARTUP_TIMEOUT,
                "the WebSocket gateway to be healthy")
-    run_dashboard_script(hub, {"SB_PANEL_SECRET": panel, "SB_ADMIN_SECRET": admin})
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    run_dashboard_script(hub, {"SB_PANEL_SECRET": panel, "SB_ADMIN_SECRET": admin,
+                               "SB_SCREENSHOT_DIR": str(shots)})
