@@ -109,6 +109,23 @@ static json_t *devices_of(const sb_cmdline_t *words)
     return json_pack("{s:o}", "devices", map);
 }
 
+/* `N MS:VALUE ...`, oldest first (the broker's `history`); VALUE a number. */
+static json_t *history_of(const sb_cmdline_t *words)
+{
+    json_t *list = json_array();
+    for (size_t i = 1; i < words->argc; i++) {
+        char *colon = strchr(words->argv[i], ':'), *end;
+        if (!colon)
+            continue;
+        *colon = '\0';
+        long long at = strtoll(words->argv[i], &end, 10);
+        double value = strtod(colon + 1, NULL);
+        if (*end == '\0')
+            json_array_append_new(list, json_pack("{s:I, s:f}", "t", (json_int_t) at, "v", value));
+    }
+    return json_pack("{s:I, s:o}", "count", (json_int_t) json_array_size(list), "points", list);
+}
+
 /* A list answer's text as JSON; NULL when it cannot be read. */
 static json_t *listing_of(sb_api_kind_t kind, const char *text)
 {
@@ -122,8 +139,10 @@ static json_t *listing_of(sb_api_kind_t kind, const char *text)
     if (!words)
         return NULL;
     sb_cmdline_t rest = { NULL, words->argc - 1, words->argv + 1 };
-    json_t *value = kind == SB_API_TOPICS ? topics_of(&rest)
-                    : kind == SB_API_CLIENTS ? clients_of(&rest) : devices_of(&rest);
+    json_t *value = kind == SB_API_TOPICS    ? topics_of(&rest)
+                    : kind == SB_API_CLIENTS ? clients_of(&rest)
+                    : kind == SB_API_HISTORY ? history_of(&rest)
+                                             : devices_of(&rest);
     sb_cmdline_destroy(&words);
     return value;
 }

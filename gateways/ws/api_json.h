@@ -14,6 +14,7 @@ typedef enum {
     SB_API_TOPICS,     /* {"count":N,"topics":[{"topic","payload"}],"truncated":false} */
     SB_API_CLIENTS,    /* {"clients":["tcp-1",...]} */
     SB_API_DEVICES,    /* {"devices":{"kitchen":"connected",...}} */
+    SB_API_HISTORY,    /* {"count":N,"points":[{"t":MS,"v":VALUE},...]} */
 } sb_api_kind_t;
 
 /* The HTTP status of a hub error code (docs/http-api.md has the table):

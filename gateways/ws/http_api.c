@@ -316,6 +316,23 @@ static void list_devices(sb_http_api_t *self, sb_ws_client_t *client, api_reques
     run_listing(self, client, state, request, SB_API_DEVICES, 1, argv);
 }
 
+/* GET /api/v1/history?topic=T[&n=N]: as `history T [N]`. */
+static void list_history(sb_http_api_t *self, sb_ws_client_t *client, api_request_t *state,
+                         const sb_http_request_t *request)
+{
+    char *topic = sb_http_request_query_param(request, "topic");
+    char *count = sb_http_request_query_param(request, "n");
+    if (!topic) {
+        respond_error(client, state, 400, "bad-args", "topic is required (?topic=T[&n=N])");
+    }
+    else {
+        char *argv[] = { "history", topic, count, NULL };
+        run_listing(self, client, state, request, SB_API_HISTORY, count ? 3 : 2, argv);
+    }
+    free(topic);
+    free(count);
+}
+
 /* GET /api/v1/events?filter=F: the stream opens once the filter and the
  * rules allow it (else an HTTP error), then subscribes as `sub F` would:
  * retained values first, then live events, until either side closes. */
@@ -375,6 +392,7 @@ static const struct {
     { "/api/v1/topics", "GET", list_topics },
     { "/api/v1/clients", "GET", list_clients },
     { "/api/v1/devices", "GET", list_devices },
+    { "/api/v1/history", "GET", list_history },
     { "/api/v1/events", "GET", open_events },
     { "/api/v1/openapi.json", "GET", serve_openapi },
     { "/api/v1/openapi.json", "HEAD", serve_openapi },

@@ -155,6 +155,27 @@ def test_publish_reaches_other_clients_and_topics_lists_retained_values(api):
     assert status == 400 and body["error"]["code"] == "bad-args", body
 
 
+def test_history_gives_a_numeric_topics_points_oldest_first(api):
+    c, port = api()
+    tcp = Peer(c.port)
+    for value in ("21.5", "22", "-3.25"):
+        assert tcp.ask("pub home/temp " + value) == "OK"
+    wait_until(lambda: tcp.ask("history home/temp").startswith("OK 3 "), 10,
+               "the broker to record three points")
+    status, body = curl_json(port, "/api/v1/history?topic=" + quoted("home/temp"))
+    assert status == 200, body
+    assert [point["v"] for point in body["points"]] == [21.5, 22, -3.25], body
+    assert body["count"] == 3
+    times = [point["t"] for point in body["points"]]
+    assert times == sorted(times) and times[0] > 1_600_000_000_000, times
+    status, body = curl_json(port, "/api/v1/history?n=1&topic=" + quoted("home/temp"))
+    assert status == 200 and [p["v"] for p in body["points"]] == [-3.25], body
+    status, body = curl_json(port, "/api/v1/history")
+    assert status == 400 and body["error"]["code"] == "bad-args", body
+    status, body = curl_json(port, "/api/v1/history?topic=" + quoted("home/+"))
+    assert status == 400 and body["error"]["code"] == "bad-args", body
+
+
 def test_command_gives_the_websocket_reply_with_a_status_by_error_code(api):
     _, port = api()
     status, body = curl_json(port, "/api/v1/command",
