@@ -15,8 +15,8 @@ void sb_bridge_config_init(sb_bridge_config_t *self, const char *name, int line)
 {
     *self = (sb_bridge_config_t) {
         .name = strdup(name), .version = 5, .keepalive_ms = 60000, .clean = true,
-        .max_queued = 1000, .backoff_initial_ms = 1000, .backoff_max_ms = 60000,
-        .backoff_factor = 2, .backoff_jitter = 0.2, .line = line,
+        .max_queued = 1000, .backoff = SB_BACKOFF_SETTINGS_DEFAULT,
+        .line = line,
     };
 }
 
@@ -145,8 +145,6 @@ static long *seconds_field(sb_bridge_config_t *self, const char *key, double *mi
         double min, max;
     } fields[] = {
         { "keepalive", offsetof(sb_bridge_config_t, keepalive_ms), 5, 65535 },
-        { "backoff_initial", offsetof(sb_bridge_config_t, backoff_initial_ms), 0.01, 3600 },
-        { "backoff_max", offsetof(sb_bridge_config_t, backoff_max_ms), 0.01, 86400 },
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(fields[i].key, key) == 0) {
@@ -155,16 +153,6 @@ static long *seconds_field(sb_bridge_config_t *self, const char *key, double *mi
             return (long *) ((char *) self + fields[i].offset);
         }
     return NULL;
-}
-
-static bool parse_fraction(const char *text, double min, double max, double *out)
-{
-    char *end;
-    double value = strtod(text, &end);
-    if (end == text || *end || !(value >= min && value <= max))
-        return false;
-    *out = value;
-    return true;
 }
 
 /* The keys that are one word or a path. */
@@ -190,6 +178,11 @@ static char **text_field(sb_bridge_config_t *self, const char *key)
 bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char *value, int line,
                           char *reason, size_t size)
 {
+    switch (sb_backoff_settings_set(&self->backoff, key, value, reason, size)) {
+    case SB_BACKOFF_KEY_SET: return true;
+    case SB_BACKOFF_KEY_BAD: return false;
+    case SB_BACKOFF_KEY_OTHER: break;
+    }
     double min, max, seconds;
     long *milliseconds = seconds_field(self, key, &min, &max);
     if (milliseconds) {
@@ -237,20 +230,11 @@ bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char 
                             value), false;
         return true;
     }
-    if (strcmp(key, "backoff_factor") == 0 || strcmp(key, "backoff_jitter") == 0) {
-        bool factor = key[8] == 'f';
-        if (!parse_fraction(value, factor ? 1 : 0, factor ? 10 : 1,
-                            factor ? &self->backoff_factor : &self->backoff_jitter))
-            return snprintf(reason, size, "%s must be from %d to %d, not '%s'", key,
-                            factor ? 1 : 0, factor ? 10 : 1, value), false;
-        return true;
-    }
     if (strcmp(key, "password") == 0)
         return fail(reason, size, "the password goes in a file: password_file = PATH");
     snprintf(reason, size, "unknown key '%s' in [bridge %s] (known: address, version, client_id, "
              "username, password_file, tls, tls_ca_file, tls_cert, tls_key, keepalive, "
-             "clean, topic, max_queued, backoff_initial, backoff_factor, backoff_max, "
-             "backoff_jitter)", key, self->name);
+             "clean, topic, max_queued, " SB_BACKOFF_SETTINGS_KEYS ")", key, self->name);
     return false;
 }
 
@@ -294,7 +278,7 @@ void sb_bridge_config_check(const sb_bridge_config_t *self,
                  self->name);
         problem(arg, line, reason);
     }
-    if (self->backoff_max_ms < self->backoff_initial_ms) {
+    if (sb_backoff_settings_are_inverted(&self->backoff)) {
         snprintf(reason, sizeof reason, "bridge '%s': backoff_max is shorter than backoff_initial",
                  self->name);
         problem(arg, line, reason);

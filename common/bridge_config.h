@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backoff_settings.h"
+
 #define SB_BRIDGE_MAX_ADDRESSES 16
 #define SB_BRIDGE_MAX_RULES 64
 
@@ -44,8 +46,7 @@ typedef struct {
     long keepalive_ms;
     bool clean;              /* clean start (v5) / clean session (3.1.1) */
     long max_queued;         /* QoS 1+ messages waiting for the remote (while it is away) */
-    long backoff_initial_ms, backoff_max_ms;
-    double backoff_factor, backoff_jitter;
+    sb_backoff_settings_t backoff;
     sb_bridge_rule_t rules[SB_BRIDGE_MAX_RULES];
     size_t rule_count;
     int line;

@@ -309,8 +309,7 @@ static sb_device_config_t *device_entry(sb_config_t *self, const char *name, int
     if (entry)
         *entry = (sb_device_config_t) {
             .name = strdup(name), .baud = 115200,
-            .backoff_initial_ms = 1000, .backoff_factor = 2, .backoff_max_ms = 60000,
-            .backoff_jitter = 0.2, .healthy_after_ms = 10000, .connect_timeout_ms = 5000,
+            .backoff = SB_BACKOFF_SETTINGS_DEFAULT, .healthy_after_ms = 10000, .connect_timeout_ms = 5000,
             .call_timeout_ms = 5000, .max_pending = 16, .keepalive_interval_ms = 30000,
             .line = line,
         };
@@ -327,16 +326,6 @@ static bool parse_seconds(const char *text, double min, double max, long *ms_out
     return true;
 }
 
-static bool parse_fraction(const char *text, double min, double max, double *out)
-{
-    char *end;
-    double value = strtod(text, &end);
-    if (end == text || *end || !(value >= min && value <= max))
-        return false;
-    *out = value;
-    return true;
-}
-
 /* The [device NAME] keys that are seconds: where each goes and its range. */
 static long *device_seconds_field(sb_device_config_t *device, const char *key, double *min,
                                   double *max)
@@ -346,8 +335,6 @@ static long *device_seconds_field(sb_device_config_t *device, const char *key, d
         size_t offset;
         double min, max;
     } fields[] = {
-        { "backoff_initial", offsetof(sb_device_config_t, backoff_initial_ms), 0.01, 3600 },
-        { "backoff_max", offsetof(sb_device_config_t, backoff_max_ms), 0.01, 86400 },
         { "healthy_after", offsetof(sb_device_config_t, healthy_after_ms), 0, 86400 },
         { "connect_timeout", offsetof(sb_device_config_t, connect_timeout_ms), 0.01, 600 },
         { "call_timeout", offsetof(sb_device_config_t, call_timeout_ms), 0.01, 3600 },
@@ -368,6 +355,12 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
     sb_device_config_t *device = device_entry(state->config, name, state->line);
     if (!device)
         return fail(state, "out of memory");
+    char reason[384];
+    switch (sb_backoff_settings_set(&device->backoff, key, value, reason, sizeof reason)) {
+    case SB_BACKOFF_KEY_SET: return 1;
+    case SB_BACKOFF_KEY_BAD: return fail(state, "%s", reason);
+    case SB_BACKOFF_KEY_OTHER: break;
+    }
     double min, max;
     long *milliseconds = device_seconds_field(device, key, &min, &max);
     if (milliseconds) {
@@ -376,7 +369,6 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
         return 1;
     }
     if (strncmp(key, "ha_", 3) == 0) {
-        char reason[384];
         if (!sb_ha_config_set(&device->ha, key, value, state->line, reason, sizeof reason))
             return fail(state, "%s", reason);
         return 1;
@@ -400,16 +392,6 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
             return fail(state, "baud must be one of %s, not '%s'", SB_SERIAL_RATES, value);
         return 1;
     }
-    if (strcmp(key, "backoff_factor") == 0) {
-        if (!parse_fraction(value, 1, 10, &device->backoff_factor))
-            return fail(state, "backoff_factor must be from 1 to 10, not '%s'", value);
-        return 1;
-    }
-    if (strcmp(key, "backoff_jitter") == 0) {
-        if (!parse_fraction(value, 0, 1, &device->backoff_jitter))
-            return fail(state, "backoff_jitter must be from 0 to 1, not '%s'", value);
-        return 1;
-    }
     if (strcmp(key, "max_pending") == 0) {
         if (!parse_int(value, 1, 1000, &device->max_pending))
             return fail(state, "max_pending must be from 1 to 1000, not '%s'", value);
@@ -423,7 +405,7 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
         return set_text(field, value);
     }
     return fail(state, "unknown key '%s' in [device %s] (known: connect, serial, baud, token, "
-                "backoff_initial, backoff_factor, backoff_max, backoff_jitter, healthy_after, "
+                SB_BACKOFF_SETTINGS_KEYS ", healthy_after, "
                 "connect_timeout, call_timeout, max_pending, on_connect, keepalive, "
                 "keepalive_interval, ha_*)", key, name);
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff_settings.h"
 #include "ha_config.h"
 #include "bridge_config.h"
 
@@ -71,8 +72,7 @@ typedef struct {
     char *serial;            /* device path, or NULL */
     long baud;
     char *token;             /* a dial-in device must give it in HELLO, or NULL */
-    long backoff_initial_ms, backoff_max_ms;
-    double backoff_factor, backoff_jitter;
+    sb_backoff_settings_t backoff;
     long healthy_after_ms;   /* connected this long: the backoff starts over */
     long connect_timeout_ms;
     long call_timeout_ms;

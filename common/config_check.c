@@ -197,7 +197,7 @@ static void check_devices(problems_t *problems)
             add_problem(problems, device->line,
                         "device '%s': token is for devices that dial in (no connect or serial)",
                         device->name);
-        if (device->backoff_max_ms < device->backoff_initial_ms)
+        if (sb_backoff_settings_are_inverted(&device->backoff))
             add_problem(problems, device->line,
                         "device '%s': backoff_max is shorter than backoff_initial", device->name);
         if (device->ha.line)

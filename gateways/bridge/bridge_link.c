@@ -533,8 +533,7 @@ sb_bridge_link_t *sb_bridge_link_new(uv_loop_t *loop, const sb_bridge_config_t *
     if (config->version == 4)
         self->echoes = sb_echo_memory_new(ECHO_CAPACITY, ECHO_TTL_MS);
     uint64_t seed = (uint64_t) zclock_usecs() ^ ((uint64_t) getpid() << 20) ^ (uintptr_t) self;
-    sb_backoff_init(&self->backoff, config->backoff_initial_ms, config->backoff_factor,
-                    config->backoff_max_ms, config->backoff_jitter, seed);
+    sb_backoff_init_from(&self->backoff, &config->backoff, seed);
     uv_timer_init(loop, &self->retry_timer);
     self->retry_timer.data = self;
     uv_timer_init(loop, &self->misc_timer);

@@ -648,9 +648,8 @@ sb_device_link_t *sb_device_link_new(uv_loop_t *loop, const sb_device_config_t *
     self->since = time(NULL);
     snprintf(self->address, sizeof self->address, "%s",
              config->connect ? config->connect : config->serial ? config->serial : "");
-    sb_backoff_init(&self->backoff, config->backoff_initial_ms, config->backoff_factor,
-                    config->backoff_max_ms, config->backoff_jitter,
-                    (uint64_t) zclock_usecs() ^ (uint64_t) (uintptr_t) self);
+    sb_backoff_init_from(&self->backoff, &config->backoff,
+                         (uint64_t) zclock_usecs() ^ (uint64_t) (uintptr_t) self);
     uv_timer_t *timers[] = { &self->retry_timer, &self->call_timer, &self->keepalive_timer,
                              &self->healthy_timer };
     for (size_t i = 0; i < 4; i++) {

@@ -433,9 +433,9 @@ static void test_device_kinds_and_defaults(void **state)
     const sb_device_config_t *lamp = sb_config_device(config, "lamp");
     assert_int_equal(lamp->kind, SB_DEVICE_TCP);
     assert_string_equal(lamp->connect, "esp32.local:7000");
-    assert_int_equal(lamp->backoff_initial_ms, 1000);
-    assert_int_equal(lamp->backoff_max_ms, 60000);
-    assert_true(lamp->backoff_factor == 2 && lamp->backoff_jitter == 0.2);
+    assert_int_equal(lamp->backoff.initial_ms, 1000);
+    assert_int_equal(lamp->backoff.max_ms, 60000);
+    assert_true(lamp->backoff.factor == 2 && lamp->backoff.jitter == 0.2);
     assert_int_equal(lamp->call_timeout_ms, 5000);
     assert_int_equal(lamp->max_pending, 16);
     assert_null(lamp->keepalive);
@@ -445,9 +445,9 @@ static void test_device_kinds_and_defaults(void **state)
     const sb_device_config_t *door = sb_config_device(config, "door");
     assert_int_equal(door->kind, SB_DEVICE_DIAL_IN);
     assert_string_equal(door->token, "s3cret");
-    assert_int_equal(door->backoff_initial_ms, 500);
-    assert_true(door->backoff_factor == 1.5 && door->backoff_jitter == 0);
-    assert_int_equal(door->backoff_max_ms, 30000);
+    assert_int_equal(door->backoff.initial_ms, 500);
+    assert_true(door->backoff.factor == 1.5 && door->backoff.jitter == 0);
+    assert_int_equal(door->backoff.max_ms, 30000);
     assert_int_equal(door->healthy_after_ms, 2000);
     assert_int_equal(door->call_timeout_ms, 250);
     assert_int_equal(door->max_pending, 3);
