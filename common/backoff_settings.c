@@ -17,22 +17,13 @@ static bool parse_number(const char *text, double min, double max, double *out)
     return true;
 }
 
-static bool parse_seconds(const char *text, double min, double max, long *ms_out)
-{
-    double seconds;
-    if (!sb_seconds_parse(text, &seconds) || !(seconds >= min && seconds <= max))
-        return false;
-    *ms_out = sb_seconds_to_ms(seconds);
-    return true;
-}
-
 sb_backoff_key_t sb_backoff_settings_set(sb_backoff_settings_t *self, const char *key,
                                          const char *value, char *reason, size_t size)
 {
     bool initial = strcmp(key, "backoff_initial") == 0, most = strcmp(key, "backoff_max") == 0;
     if (initial || most) {
         double max = initial ? 3600 : 86400;
-        if (parse_seconds(value, 0.01, max, initial ? &self->initial_ms : &self->max_ms))
+        if (sb_seconds_parse_ms(value, 0.01, max, initial ? &self->initial_ms : &self->max_ms))
             return SB_BACKOFF_KEY_SET;
         snprintf(reason, size, "%s must be seconds from 0.01 to %g, not '%s'", key, max, value);
         return SB_BACKOFF_KEY_BAD;

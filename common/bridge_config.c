@@ -183,15 +183,12 @@ bool sb_bridge_config_set(sb_bridge_config_t *self, const char *key, const char 
     case SB_BACKOFF_KEY_BAD: return false;
     case SB_BACKOFF_KEY_OTHER: break;
     }
-    double min, max, seconds;
+    double min, max;
     long *milliseconds = seconds_field(self, key, &min, &max);
     if (milliseconds) {
-        if (!sb_seconds_parse(value, &seconds) || !(seconds >= min && seconds <= max)) {
-            snprintf(reason, size, "%s must be seconds from %g to %g, not '%s'", key, min, max,
-                     value);
-            return false;
-        }
-        *milliseconds = sb_seconds_to_ms(seconds);
+        if (!sb_seconds_parse_ms(value, min, max, milliseconds))
+            return snprintf(reason, size, "%s must be seconds from %g to %g, not '%s'", key, min,
+                            max, value), false;
         return true;
     }
     char **text = text_field(self, key);

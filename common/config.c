@@ -317,15 +317,6 @@ static sb_device_config_t *device_entry(sb_config_t *self, const char *name, int
 }
 
 /* Seconds (decimals allowed) from `min` to `max` into milliseconds. */
-static bool parse_seconds(const char *text, double min, double max, long *ms_out)
-{
-    double seconds;
-    if (!sb_seconds_parse(text, &seconds) || !(seconds >= min && seconds <= max))
-        return false;
-    *ms_out = sb_seconds_to_ms(seconds);
-    return true;
-}
-
 /* The [device NAME] keys that are seconds: where each goes and its range. */
 static long *device_seconds_field(sb_device_config_t *device, const char *key, double *min,
                                   double *max)
@@ -364,7 +355,7 @@ static int handle_device(parse_state_t *state, const char *name, const char *key
     double min, max;
     long *milliseconds = device_seconds_field(device, key, &min, &max);
     if (milliseconds) {
-        if (!parse_seconds(value, min, max, milliseconds))
+        if (!sb_seconds_parse_ms(value, min, max, milliseconds))
             return fail(state, "%s must be seconds from %g to %g, not '%s'", key, min, max, value);
         return 1;
     }

@@ -19,3 +19,12 @@ long sb_seconds_to_ms(double seconds)
 {
     return (long) (seconds * 1000 + 0.5);
 }
+
+bool sb_seconds_parse_ms(const char *text, double min, double max, long *ms_out)
+{
+    double seconds;
+    if (!sb_seconds_parse(text, &seconds) || !(seconds >= min && seconds <= max))
+        return false;
+    *ms_out = sb_seconds_to_ms(seconds);
+    return true;
+}

@@ -20,4 +20,7 @@ bool sb_seconds_parse(const char *text, double *seconds_out);
 /* `seconds` (0 or more) in milliseconds, rounded to the nearest. */
 long sb_seconds_to_ms(double seconds);
 
+/* Seconds from `min` to `max` (a config key's range) in *ms_out, or false. */
+bool sb_seconds_parse_ms(const char *text, double min, double max, long *ms_out);
+
 #endif

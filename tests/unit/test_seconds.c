@@ -61,12 +61,26 @@ static void test_milliseconds_are_rounded_to_the_nearest(void **state)
     assert_int_equal(sb_seconds_to_ms(1e9), 1000000000000L);
 }
 
+static void test_a_range_is_checked_before_milliseconds_are_written(void **state)
+{
+    (void) state;
+    long ms = -1;
+    assert_true(sb_seconds_parse_ms("0.5", 0.01, 3600, &ms) && ms == 500);
+    ms = -1;
+    assert_false(sb_seconds_parse_ms("0.001", 0.01, 3600, &ms));
+    assert_false(sb_seconds_parse_ms("3601", 0.01, 3600, &ms));
+    assert_false(sb_seconds_parse_ms("1e3", 0, 1e9, &ms));
+    assert_int_equal(ms, -1);   /* untouched */
+    assert_true(sb_seconds_parse_ms("3600", 0.01, 3600, &ms) && ms == 3600000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_decimals_are_read),
         cmocka_unit_test(test_anything_else_is_refused),
         cmocka_unit_test(test_milliseconds_are_rounded_to_the_nearest),
+        cmocka_unit_test(test_a_range_is_checked_before_milliseconds_are_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
