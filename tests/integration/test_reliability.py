@@ -403,6 +403,9 @@ timeout = 1
     assert died[0].get("signal") == "Alarm clock", died[0]["_line"]
     new = wait_until(lambda: (lambda kids: len(kids) == 1 and worker not in kids and kids)(
         children_of(pool.pid)), 3, "the pool to be back at 1 worker with a new pid")
+    # `sleep 0` has 1 s too: it is sent once the new worker has registered.
+    wait_until(lambda: re.search(r"\bidle_slow=1\b", client.request("stats broker")), 10,
+               "the new worker to register with the broker")
     assert client.request("sleep 0", timeout=5) == "OK slept 0"
     assert client.read_available(0.05) == [], "a second reply to the timed-out request"
     print("ERR timeout after %.2fs; worker %d killed by SIGALRM, replaced by %s"
