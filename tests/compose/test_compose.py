@@ -107,7 +107,7 @@ def test_greeting_and_echo(stack):
 def test_every_container_turns_healthy(stack):
     names = stack.engine.docker("ps", "-q", "--filter", "label=com.docker.compose.project=%s"
                                 % stack.project).stdout.split()
-    assert len(names) == 7, names      # broker, two pools, four gateways
+    assert len(names) == 8, names      # broker, two pools, four gateways, the bridge
     unhealthy = lambda: [n for n in names  # noqa: E731
                          if stack.inspect(n, "{{.State.Health.Status}}") != "healthy"]
     wait_until(lambda: not unhealthy(), UP_TIMEOUT, "every container to be healthy")
